@@ -1,0 +1,74 @@
+"""Settings, read from the environment and an optional `.env` file.
+
+Nothing here is read at import time: `load_settings()` is called by the
+entrypoints, and tests pass a plain mapping instead of the real environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    # The base URL Twilio calls. Signatures are checked against it, never the Host header.
+    gangway_public_url: str = "http://127.0.0.1:8000"
+    gangway_host: str = "127.0.0.1"
+    gangway_port: int = 8000
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{REPO_ROOT / 'var' / 'gangway.db'}")
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    # The business's WhatsApp sender; the default is a fictional number (555-01xx).
+    twilio_whatsapp_from: str = "whatsapp:+15550100000"
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: SecretStr | None = None
+    rasa_python: str | None = None
+
+    # Where Rasa's action server listens (started by `gangway up`).
+    gangway_action_server_url: str = "http://127.0.0.1:5055"
+    # Port of the local WhatsApp sandbox (only when no Twilio credentials are set).
+    gangway_sandbox_port: int = 8001
+    # Token the Rasa custom actions present when they call gangway's API.
+    gangway_service_token: SecretStr | None = None
+    # A prospect waiting longer than this (seconds) gets one short "one moment" message.
+    gangway_holding_reply_after: float = 20.0
+    gangway_holding_reply_text: str = "Thanks for your message, one moment please."
+    # Conversations processed in parallel by one service process.
+    gangway_workers: int = 8
+    # Identifies this process's leases on conversations; a restart with the same id
+    # takes its own leases back at once instead of waiting for them to expire.
+    gangway_instance_id: str | None = None
+    gangway_lease_seconds: float = 60.0
+    gangway_log_level: str = "INFO"
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def instance_id(self) -> str:
+        return self.gangway_instance_id or f"{os.uname().nodename}:{self.gangway_port}"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Settings from `environ` (default: the process environment) over `env_file`."""
+    if environ is None:
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    values = {k.lower(): v for k, v in environ.items()}
+    fields = Settings.model_fields
+    return Settings.model_validate({k: v for k, v in values.items() if k in fields})
