@@ -1,0 +1,1 @@
+"""The domain: pure rules, no I/O. Imports only the standard library and itself."""

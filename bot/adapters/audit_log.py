@@ -1,0 +1,105 @@
+"""Appending to and reading the hash-chained audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.adapters.tables import AuditHead, AuditLog
+from bot.domain.audit import AuditRecord, ChainBreak, canonical_json, first_break, record_hash
+
+__all__ = ["append", "iter_records", "verify"]
+
+
+def append(
+    session: Session,
+    *,
+    kind: str,
+    conversation_id: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+) -> AuditLog:
+    """Append one record in the caller's transaction (it commits or rolls back with it)."""
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one()
+    seq = head.seq + 1
+    recorded_at = now.astimezone(UTC).isoformat(timespec="microseconds")
+    body = canonical_json(payload)
+    digest = record_hash(
+        seq=seq,
+        recorded_at=recorded_at,
+        kind=kind,
+        conversation_id=conversation_id,
+        payload=body,
+        prev_hash=head.hash,
+    )
+    row = AuditLog(
+        seq=seq,
+        recorded_at=recorded_at,
+        kind=kind,
+        conversation_id=conversation_id,
+        payload=body,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(row)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=digest))
+    return row
+
+
+def iter_records(session: Session, batch: int = 1000) -> Iterator[AuditRecord]:
+    last = 0
+    while True:
+        rows = session.execute(
+            select(AuditLog).where(AuditLog.seq > last).order_by(AuditLog.seq).limit(batch)
+        ).scalars().all()
+        if not rows:
+            return
+        for r in rows:
+            yield AuditRecord(
+                r.seq, r.recorded_at, r.kind, r.conversation_id, r.payload, r.prev_hash, r.hash
+            )
+        last = rows[-1].seq
+
+
+def verify(
+    session: Session, progress: Callable[[int], None] | None = None
+) -> tuple[int, ChainBreak | None]:
+    """Recompute the chain. Returns how many records were checked and the first break.
+
+    A chain whose head row disagrees with the last record (records removed from
+    the end) is reported as broken too.
+    """
+    count = 0
+
+    def counted() -> Iterator[AuditRecord]:
+        nonlocal count
+        for rec in iter_records(session):
+            count += 1
+            if progress is not None and count % 1000 == 0:
+                progress(count)
+            yield rec
+
+    last: list[AuditRecord] = []
+
+    def remember() -> Iterator[AuditRecord]:
+        for rec in counted():
+            last[:] = [rec]
+            yield rec
+
+    broken = first_break(remember())
+    if broken is not None:
+        return count, broken
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+    last_seq = last[0].seq if last else 0
+    last_hash = last[0].hash if last else head.hash
+    if head.seq != last_seq or head.hash != last_hash:
+        return count, ChainBreak(
+            last_seq + 1, f"the chain ends at record {last_seq} but its head says {head.seq}"
+        )
+    return count, None

@@ -1,0 +1,33 @@
+"""The HTTP application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from bot.bootstrap import Container
+from bot.entrypoints.routes import api, health, twilio_webhooks
+
+__all__ = ["create_app"]
+
+
+def create_app(make_container: Callable[[], Container]) -> FastAPI:
+    """The app; `make_container` runs at startup (in the lifespan), not at import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = make_container()
+        app.state.container = container
+        container.worker.start()
+        try:
+            yield
+        finally:
+            container.close()
+
+    app = FastAPI(title="gangway", version="0.1.0", lifespan=lifespan)
+    app.include_router(health.router)
+    app.include_router(twilio_webhooks.router)
+    app.include_router(api.router)
+    return app

@@ -1,0 +1,156 @@
+"""The `gangway` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from bot.config import load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="Gangway: from a public WhatsApp number to a secure channel.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+@app.command()
+def up() -> None:
+    """Start the whole stack (Rasa, actions, sandbox or Twilio, gangway); Ctrl-C stops it."""
+    from bot.entrypoints.supervisor import plan_stack, run_stack
+
+    settings = load_settings()
+    plan = plan_stack(settings, os.environ)
+    raise typer.Exit(run_stack(plan))
+
+
+@app.command()
+def serve() -> None:
+    """Run the gangway service alone (webhooks, worker, API)."""
+    import uvicorn
+
+    from bot.bootstrap import build
+    from bot.entrypoints.app import create_app
+
+    settings = load_settings()
+    _logging(settings.gangway_log_level)
+    if not settings.twilio_configured:
+        typer.echo(
+            "No Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or run "
+            "`gangway up`, which starts the local WhatsApp sandbox.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    application = create_app(lambda: build(settings))
+    uvicorn.run(
+        application,
+        host=settings.gangway_host,
+        port=settings.gangway_port,
+        log_level=settings.gangway_log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def sandbox() -> None:
+    """Run the local WhatsApp sandbox (a Twilio-compatible API and a chat page)."""
+    import uvicorn
+
+    from bot.bootstrap import INBOUND_PATH, webhook_path
+    from bot.sandbox.app import SandboxConfig, create_app
+
+    settings = load_settings()
+    _logging(settings.gangway_log_level)
+    if not settings.twilio_configured:
+        typer.echo(
+            "The sandbox needs the credentials gangway will use: set TWILIO_ACCOUNT_SID and "
+            "TWILIO_AUTH_TOKEN (`gangway up` invents them for you).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    assert settings.twilio_account_sid and settings.twilio_auth_token
+    config = SandboxConfig(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+        webhook_url=webhook_path(settings, INBOUND_PATH),
+        business_number=settings.twilio_whatsapp_from,
+    )
+    uvicorn.run(
+        create_app(config),
+        host="127.0.0.1",
+        port=settings.gangway_sandbox_port,
+        log_level="warning",
+    )
+
+
+@app.command()
+def doctor() -> None:
+    """Check the database, Rasa, the action server and Twilio or the sandbox."""
+    from bot.entrypoints.doctor import run_checks
+
+    checks = run_checks(load_settings())
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        typer.echo(f"[{mark}] {check.part}: {check.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (also done when the service starts)."""
+    from bot.adapters.db import make_engine
+    from bot.adapters.migrate import current_revision, upgrade
+
+    engine = make_engine(load_settings().database_url)
+    try:
+        upgrade(engine)
+        typer.echo(f"database at revision {current_revision(engine)}")
+    except Exception as exc:
+        typer.echo(f"could not upgrade {engine.url!r}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain; exit 1 naming the first broken record."""
+    from bot.adapters import audit_log
+    from bot.adapters.db import make_engine, make_session_factory
+
+    engine = make_engine(load_settings().database_url)
+    sessions = make_session_factory(engine)
+    try:
+        with sessions() as s:
+            count, broken = audit_log.verify(
+                s, progress=lambda n: typer.echo(f"  ... {n} records checked", err=True)
+            )
+    except Exception as exc:
+        typer.echo(f"could not read the audit log: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    if broken is not None:
+        typer.echo(f"BROKEN at record {broken.seq}: {broken.reason} ({count} records read)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {count} records")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

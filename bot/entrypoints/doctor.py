@@ -1,0 +1,117 @@
+"""`gangway doctor`: check each part of the stack and say in plain words what is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import text
+
+from bot.adapters.db import make_engine
+from bot.adapters.migrate import current_revision
+from bot.config import Settings
+from integrations.errors import IntegrationError
+from integrations.rasa import RasaClient
+
+__all__ = ["Check", "run_checks"]
+
+HEAD_REVISION = "0001"
+
+
+@dataclass(frozen=True)
+class Check:
+    part: str
+    ok: bool
+    detail: str
+
+
+def _database(settings: Settings) -> Check:
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        rev = current_revision(engine)
+    except Exception as exc:
+        return Check("database", False, f"cannot connect to {engine.url!r}: {exc}")
+    finally:
+        engine.dispose()
+    if rev != HEAD_REVISION:
+        return Check(
+            "database", False, f"schema is at {rev or 'nothing'}, not {HEAD_REVISION}: "
+            "run `gangway db upgrade`"
+        )
+    return Check("database", True, f"{engine.url.get_backend_name()} reachable, schema {rev}")
+
+
+def _rasa(settings: Settings, http: httpx.Client) -> Check:
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    client = RasaClient(settings.rasa_url, token=token, http=http)
+    try:
+        status = client.status()
+    except IntegrationError as exc:
+        return Check(
+            "rasa", False, f"not usable at {settings.rasa_url}: {exc.message} "
+            "(start the stack with `gangway up`)"
+        )
+    return Check("rasa", True, f"model {status.get('model_file', '?')} loaded at {settings.rasa_url}")
+
+
+def _actions(settings: Settings, http: httpx.Client) -> Check:
+    url = settings.gangway_action_server_url.rstrip("/") + "/health"
+    try:
+        resp = http.get(url)
+    except httpx.HTTPError as exc:
+        return Check("action server", False, f"not reachable at {url}: {exc}")
+    if resp.status_code != 200:
+        return Check("action server", False, f"{url} answered {resp.status_code}")
+    return Check("action server", True, f"healthy at {settings.gangway_action_server_url}")
+
+
+def _twilio(settings: Settings, http: httpx.Client) -> Check:
+    if not settings.twilio_configured:
+        url = f"http://127.0.0.1:{settings.gangway_sandbox_port}/sandbox/healthz"
+        try:
+            up = http.get(url).status_code == 200
+        except httpx.HTTPError:
+            up = False
+        where = f"http://127.0.0.1:{settings.gangway_sandbox_port}/"
+        if up:
+            return Check("whatsapp", True, f"no Twilio credentials: using the local sandbox at {where}")
+        return Check(
+            "whatsapp", False,
+            "no Twilio credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) and the local sandbox "
+            f"is not running at {where}: start it with `gangway up`",
+        )
+    assert settings.twilio_account_sid and settings.twilio_auth_token
+    url = (
+        f"{settings.twilio_api_base_url.rstrip('/')}/2010-04-01/Accounts/"
+        f"{settings.twilio_account_sid}.json"
+    )
+    try:
+        resp = http.get(
+            url, auth=(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+        )
+    except httpx.HTTPError as exc:
+        return Check("whatsapp", False, f"Twilio API not reachable at {url}: {exc}")
+    if resp.status_code == 401:
+        return Check("whatsapp", False, "Twilio refused the credentials (TWILIO_ACCOUNT_SID/AUTH_TOKEN)")
+    if resp.status_code >= 400:
+        return Check("whatsapp", False, f"Twilio answered {resp.status_code} for the account")
+    return Check("whatsapp", True, f"Twilio account reachable; sending as {settings.twilio_whatsapp_from}")
+
+
+def run_checks(settings: Settings, http: httpx.Client | None = None) -> list[Check]:
+    own = http is None
+    client = http or httpx.Client(timeout=5.0)
+    checks: list[Callable[[], Check]] = [
+        lambda: _database(settings),
+        lambda: _rasa(settings, client),
+        lambda: _actions(settings, client),
+        lambda: _twilio(settings, client),
+    ]
+    try:
+        return [check() for check in checks]
+    finally:
+        if own:
+            client.close()

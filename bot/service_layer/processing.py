@@ -1,0 +1,337 @@
+"""Working through one conversation: answer its inbound messages in order and
+send its outbox in order.
+
+Every network call (Rasa, Twilio) happens outside a database transaction, and
+every step is committed before the next begins, so a crash between any two
+steps leaves the rows saying exactly what is still to do:
+
+- an inbox message stays `pending` until its replies are in the outbox, in the
+  same transaction that marks it `done` (a crash before that re-asks Rasa; the
+  outbox's unique (inbox_id, kind, seq) keeps the replies single);
+- an outbox message is marked `sending` before the send; if the process dies
+  before the provider's id is stored, the next attempt first asks the provider
+  whether the message went out (and adopts it) before sending again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.adapters import audit_log
+from bot.adapters.db import SessionFactory
+from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, StatusEvent
+from bot.domain.delivery import UNSENT_STATUSES, advance_status
+from bot.domain.retry import backoff_seconds
+from bot.service_layer.ports import BotReply, Clock, Dialogue, MessageSender, SentMessage
+from integrations.errors import IntegrationError, PermanentError, TransientError
+
+__all__ = ["ConversationProcessor", "ProcessingPolicy", "reply_text"]
+
+log = logging.getLogger(__name__)
+
+# How far back to look when asking the provider whether an unconfirmed send went out:
+# its timestamps have one-second resolution and its clock is not ours.
+_RECONCILE_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class ProcessingPolicy:
+    holding_after: timedelta = timedelta(seconds=20)
+    holding_text: str = "Thanks for your message, one moment please."
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 60.0
+
+
+def reply_text(reply: BotReply) -> str | None:
+    """The WhatsApp text for one Rasa reply (buttons become a numbered list)."""
+    parts = [reply.text] if reply.text else []
+    if reply.buttons:
+        parts.append("\n".join(f"{i}. {title}" for i, (title, _p) in enumerate(reply.buttons, 1)))
+    if reply.image:
+        parts.append(reply.image)
+    text = "\n".join(parts).strip()
+    return text or None
+
+
+class ConversationProcessor:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        dialogue: Dialogue,
+        sender: MessageSender,
+        clock: Clock,
+        policy: ProcessingPolicy | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._dialogue = dialogue
+        self._sender = sender
+        self._clock = clock
+        self._policy = policy or ProcessingPolicy()
+
+    def run(
+        self,
+        conversation_id: str,
+        max_steps: int = 1000,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        """Do everything that is due in this conversation now.
+
+        `heartbeat` is called before each step (the worker renews its lease there).
+        """
+        for _ in range(max_steps):
+            if heartbeat is not None:
+                heartbeat()
+            sent = self._send_next(conversation_id)
+            answered = self._answer_next(conversation_id)
+            if not sent and not answered:
+                return
+
+    # -- outbox ---------------------------------------------------------------
+
+    def _send_next(self, conversation_id: str) -> bool:
+        now = self._clock.now()
+        with self._sessions.begin() as s:
+            row = s.execute(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.conversation_id == conversation_id,
+                    OutboxMessage.status.in_(UNSENT_STATUSES),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            if row is None or row.next_attempt_at > now:
+                return False
+            out_id, to, body = row.id, row.to_number, row.body
+            unconfirmed = row.status == "sending"
+            since = row.first_attempt_at or now
+
+        try:
+            if unconfirmed:
+                found = self._find_unrecorded_send(to=to, body=body, since=since)
+                if found is not None:
+                    log.info("outbox %s: adopting %s sent before a restart", out_id, found.sid)
+                    self._record_sent(out_id, found, reconciled=True)
+                    return True
+            with self._sessions.begin() as s:
+                row = s.get_one(OutboxMessage, out_id)
+                row.status = "sending"
+                row.attempts += 1
+                row.first_attempt_at = row.first_attempt_at or now
+                row.updated_at = now
+            sent = self._sender.send(to=to, body=body)
+        except TransientError as exc:
+            self._retry_later(out_id, exc)
+            return False
+        except PermanentError as exc:
+            self._fail(out_id, exc)
+            return True
+        self._record_sent(out_id, sent, reconciled=False)
+        return True
+
+    def _find_unrecorded_send(self, *, to: str, body: str, since: datetime) -> SentMessage | None:
+        candidates = self._sender.list_sent(to=to, since=since - _RECONCILE_SKEW)
+        matching = [c for c in candidates if c.body == body]
+        if not matching:
+            return None
+        with self._sessions.begin() as s:
+            known = set(
+                s.execute(
+                    select(OutboxMessage.provider_sid).where(
+                        OutboxMessage.provider_sid.in_([c.sid for c in matching])
+                    )
+                ).scalars()
+            )
+        unknown = [c for c in matching if c.sid not in known]
+        return unknown[0] if unknown else None
+
+    def _record_sent(self, out_id: int, sent: SentMessage, *, reconciled: bool) -> None:
+        now = self._clock.now()
+        with self._sessions.begin() as s:
+            row = s.get_one(OutboxMessage, out_id)
+            row.provider_sid = sent.sid
+            status = advance_status("sending", sent.status or "queued")
+            # Callbacks that arrived before we stored the id (Twilio can be that fast).
+            for early in s.execute(
+                select(StatusEvent.status).where(StatusEvent.provider_sid == sent.sid)
+            ).scalars():
+                status = advance_status(status, early)
+            row.status = status
+            row.last_error = None
+            row.updated_at = now
+            audit_log.append(
+                s,
+                kind="outbound_message",
+                conversation_id=row.conversation_id,
+                payload={
+                    "outbox_id": row.id,
+                    "provider_sid": sent.sid,
+                    "to": row.to_number,
+                    "body": row.body,
+                    "kind": row.kind,
+                    "inbox_id": row.inbox_id,
+                    "attempts": row.attempts,
+                    "reconciled": reconciled,
+                    "status": status,
+                },
+                now=now,
+            )
+
+    def _retry_later(self, out_id: int, exc: IntegrationError) -> None:
+        now = self._clock.now()
+        with self._sessions.begin() as s:
+            row = s.get_one(OutboxMessage, out_id)
+            # A timed-out send may have gone through: keep it `sending` so the next
+            # attempt asks the provider first. Otherwise it plainly did not go out.
+            row.status = "sending" if getattr(exc, "ambiguous", False) else "pending"
+            delay = backoff_seconds(
+                max(row.attempts, 1),
+                base=self._policy.retry_base_seconds,
+                cap=self._policy.retry_cap_seconds,
+            )
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.last_error = f"{exc.status or ''} {exc.code or ''} {exc.message}".strip()
+            row.updated_at = now
+        log.warning("outbox %s: %r; retrying in %.1fs", out_id, exc, delay)
+
+    def _fail(self, out_id: int, exc: IntegrationError) -> None:
+        now = self._clock.now()
+        with self._sessions.begin() as s:
+            row = s.get_one(OutboxMessage, out_id)
+            row.status = "failed"
+            row.error_code = str(exc.code) if exc.code is not None else None
+            row.last_error = exc.message
+            row.updated_at = now
+            audit_log.append(
+                s,
+                kind="outbound_failed",
+                conversation_id=row.conversation_id,
+                payload={
+                    "outbox_id": row.id,
+                    "to": row.to_number,
+                    "body": row.body,
+                    "http_status": exc.status,
+                    "error_code": row.error_code,
+                    "error": exc.message,
+                },
+                now=now,
+            )
+        log.error("outbox %s failed for good: %r", out_id, exc)
+
+    # -- inbox ----------------------------------------------------------------
+
+    def _answer_next(self, conversation_id: str) -> bool:
+        now = self._clock.now()
+        with self._sessions.begin() as s:
+            msg = s.execute(
+                select(InboxMessage)
+                .where(
+                    InboxMessage.conversation_id == conversation_id,
+                    InboxMessage.status == "pending",
+                )
+                .order_by(InboxMessage.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            if msg is None:
+                return False
+            if msg.next_attempt_at > now:
+                return self._maybe_hold(s, msg, now)
+            msg_id, sid, body = msg.id, msg.message_sid, msg.body
+
+        try:
+            replies = self._dialogue.send_message(
+                conversation_id, body, metadata={"message_sid": sid}
+            )
+        except TransientError as exc:
+            with self._sessions.begin() as s:
+                msg = s.get_one(InboxMessage, msg_id)
+                msg.attempts += 1
+                delay = backoff_seconds(
+                    msg.attempts,
+                    base=self._policy.retry_base_seconds,
+                    cap=self._policy.retry_cap_seconds,
+                )
+                msg.next_attempt_at = now + timedelta(seconds=delay)
+                msg.last_error = repr(exc)
+                held = self._maybe_hold(s, msg, now)
+            log.warning("inbox %s: %r; retrying in %.1fs", sid, exc, delay)
+            return held
+        except PermanentError as exc:
+            with self._sessions.begin() as s:
+                msg = s.get_one(InboxMessage, msg_id)
+                msg.status = "failed"
+                msg.last_error = repr(exc)
+                msg.processed_at = now
+                audit_log.append(
+                    s,
+                    kind="inbound_failed",
+                    conversation_id=conversation_id,
+                    payload={"message_sid": sid, "error": exc.message, "status": exc.status},
+                    now=now,
+                )
+            log.error("inbox %s failed for good: %r", sid, exc)
+            return True
+
+        texts = [t for t in (reply_text(r) for r in replies) if t]
+        done_at = self._clock.now()
+        with self._sessions.begin() as s:
+            msg = s.get_one(InboxMessage, msg_id)
+            if msg.status != "pending":
+                return True
+            conv = s.get_one(Conversation, conversation_id)
+            for seq, text in enumerate(texts):
+                s.add(_outbox_row(conv, msg.id, "reply", seq, text, done_at))
+            msg.status = "done"
+            msg.processed_at = done_at
+            msg.last_error = None
+            conv.holding_sent_at = None
+            audit_log.append(
+                s,
+                kind="inbound_answered",
+                conversation_id=conversation_id,
+                payload={"message_sid": sid, "replies": len(texts), "attempts": msg.attempts + 1},
+                now=done_at,
+            )
+        return True
+
+    def _maybe_hold(self, s: Session, msg: InboxMessage, now: datetime) -> bool:
+        """Queue the one "one moment" message when a prospect has waited too long."""
+        if now - msg.received_at < self._policy.holding_after:
+            return False
+        conv = s.get_one(Conversation, msg.conversation_id)
+        if conv.holding_sent_at is not None:
+            return False
+        conv.holding_sent_at = now
+        s.add(_outbox_row(conv, msg.id, "holding", 0, self._policy.holding_text, now))
+        audit_log.append(
+            s,
+            kind="holding_reply_queued",
+            conversation_id=conv.id,
+            payload={"message_sid": msg.message_sid, "waited_seconds": (now - msg.received_at).total_seconds()},
+            now=now,
+        )
+        return True
+
+
+def _outbox_row(
+    conv: Conversation, inbox_id: int, kind: str, seq: int, body: str, now: datetime
+) -> OutboxMessage:
+    return OutboxMessage(
+        conversation_id=conv.id,
+        inbox_id=inbox_id,
+        kind=kind,
+        seq=seq,
+        to_number=conv.wa_number,
+        body=body,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )

@@ -1,0 +1,110 @@
+"""Taking things in from webhooks: inbound messages and delivery status callbacks.
+
+Both run inside the webhook request, so they only write rows; the work itself
+is done later by the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.adapters import audit_log
+from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, StatusEvent
+from bot.domain.delivery import advance_status
+from bot.domain.inbound import InboundMessage
+
+__all__ = ["conversation_for", "record_inbound", "record_status"]
+
+
+def conversation_for(session: Session, wa_number: str, now: datetime) -> Conversation:
+    """The conversation with this WhatsApp number, created on first contact."""
+    conv = session.execute(
+        select(Conversation).where(Conversation.wa_number == wa_number)
+    ).scalar_one_or_none()
+    if conv is not None:
+        return conv
+    conv = Conversation(id="c-" + secrets.token_hex(16), wa_number=wa_number, created_at=now)
+    try:
+        with session.begin_nested():
+            session.add(conv)
+    except IntegrityError:
+        # Another request created it first.
+        return session.execute(
+            select(Conversation).where(Conversation.wa_number == wa_number)
+        ).scalar_one()
+    return conv
+
+
+def record_inbound(session: Session, msg: InboundMessage, now: datetime) -> bool:
+    """Store a new inbound message; False (and nothing changed) for a redelivery."""
+    exists = session.execute(
+        select(InboxMessage.id).where(InboxMessage.message_sid == msg.message_sid)
+    ).first()
+    if exists:
+        return False
+    conv = conversation_for(session, msg.from_number, now)
+    conv.last_inbound_at = now
+    if msg.profile_name:
+        conv.profile_name = msg.profile_name
+    row = InboxMessage(
+        message_sid=msg.message_sid,
+        conversation_id=conv.id,
+        body=msg.body,
+        params=json.dumps(msg.params, sort_keys=True),
+        received_at=now,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False  # the same MessageSid, delivered twice at once
+    audit_log.append(
+        session,
+        kind="inbound_message",
+        conversation_id=conv.id,
+        payload={"message_sid": msg.message_sid, "params": msg.params},
+        now=now,
+    )
+    return True
+
+
+def record_status(
+    session: Session, *, sid: str, status: str, error_code: str | None, now: datetime
+) -> bool:
+    """Record a delivery status callback. Returns whether an outbound message moved."""
+    session.add(StatusEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now))
+    out = session.execute(
+        select(OutboxMessage).where(OutboxMessage.provider_sid == sid).with_for_update()
+    ).scalar_one_or_none()
+    moved = False
+    if out is not None:
+        new = advance_status(out.status, status)
+        if new != out.status:
+            out.status = new
+            out.updated_at = now
+            if error_code and new in ("failed", "undelivered"):
+                out.error_code = error_code
+            moved = True
+    audit_log.append(
+        session,
+        kind="delivery_status",
+        conversation_id=out.conversation_id if out else None,
+        payload={
+            "provider_sid": sid,
+            "status": status,
+            "error_code": error_code,
+            "outbox_id": out.id if out else None,
+            "applied": moved,
+        },
+        now=now,
+    )
+    return moved

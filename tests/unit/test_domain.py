@@ -1,0 +1,100 @@
+"""The pure rules: delivery status ordering, retry schedule, inbound parsing, the audit chain."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot.domain.audit import GENESIS_HASH, AuditRecord, first_break, record_hash
+from bot.domain.delivery import advance_status
+from bot.domain.inbound import InvalidInbound, parse_inbound
+from bot.domain.retry import backoff_seconds
+
+
+def test_status_moves_forward_only() -> None:
+    """A late "sent" callback does not undo "delivered"."""
+    assert advance_status("queued", "delivered") == "delivered"
+    assert advance_status("delivered", "sent") == "delivered"
+    assert advance_status("sent", "read") == "read"
+
+
+def test_failure_after_sent_is_kept_but_not_after_delivery() -> None:
+    """"undelivered" after "sent" is news; after "delivered" it is contradictory and ignored."""
+    assert advance_status("sent", "undelivered") == "undelivered"
+    assert advance_status("delivered", "failed") == "delivered"
+
+
+def test_unknown_status_changes_nothing() -> None:
+    """A status Twilio invents later does not move the message."""
+    assert advance_status("sent", "partially_delivered") == "sent"
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    """Retries wait 1, 2, 4 ... seconds, never more than the cap."""
+    assert [backoff_seconds(n, base=1, cap=10) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_inbound_takes_button_title_when_body_is_empty() -> None:
+    """A tapped quick-reply button counts as the text the prospect sent."""
+    msg = parse_inbound({"MessageSid": "SM1", "From": "whatsapp:+15550100001", "ButtonText": "Yes"})
+    assert msg.body == "Yes"
+
+
+@pytest.mark.parametrize("params", [{"From": "whatsapp:+15550100001"}, {"MessageSid": "SM1"}])
+def test_inbound_without_sid_or_sender_is_refused(params: dict[str, str]) -> None:
+    """A webhook lacking MessageSid or From is not a message."""
+    with pytest.raises(InvalidInbound):
+        parse_inbound(params)
+
+
+def _chain(n: int) -> list[AuditRecord]:
+    records, prev = [], GENESIS_HASH
+    for seq in range(1, n + 1):
+        fields = dict(
+            seq=seq,
+            recorded_at=f"2026-11-22T09:00:0{seq}+00:00",
+            kind="inbound_message",
+            conversation_id="c-1",
+            payload=f'{{"n":{seq}}}',
+            prev_hash=prev,
+        )
+        digest = record_hash(**fields)  # type: ignore[arg-type]
+        records.append(AuditRecord(hash=digest, **fields))  # type: ignore[arg-type]
+        prev = digest
+    return records
+
+
+def test_intact_chain_verifies() -> None:
+    """An untouched chain has no break."""
+    assert first_break(_chain(5)) is None
+
+
+def test_edited_payload_is_found() -> None:
+    """Changing one record's content is reported at that record."""
+    records = _chain(5)
+    records[2] = dataclasses.replace(records[2], payload='{"n":99}')
+    broken = first_break(records)
+    assert broken is not None and broken.seq == 3
+
+
+def test_removed_record_is_found() -> None:
+    """Deleting a record from the middle is reported where the gap is."""
+    records = _chain(5)
+    del records[1]
+    broken = first_break(records)
+    assert broken is not None and broken.seq == 3
+
+
+def test_rehashed_record_breaks_the_next_link() -> None:
+    """Re-computing an edited record's own hash still breaks the link after it."""
+    records = _chain(4)
+    r = records[1]
+    new_payload = '{"n":"forged"}'
+    forged_hash = record_hash(
+        seq=r.seq, recorded_at=r.recorded_at, kind=r.kind, conversation_id=r.conversation_id,
+        payload=new_payload, prev_hash=r.prev_hash,
+    )
+    records[1] = dataclasses.replace(r, payload=new_payload, hash=forged_hash)
+    broken = first_break(records)
+    assert broken is not None and broken.seq == 3
