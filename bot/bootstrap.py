@@ -98,7 +98,9 @@ def build(
         dialogue,
         sender,
         clock,
-        ProcessingPolicy(holding_after=holding_after, holding_text=settings.gangway_holding_reply_text),
+        ProcessingPolicy(
+            holding_after=holding_after, holding_text=settings.gangway_holding_reply_text
+        ),
     )
     worker = Worker(
         sessions,
@@ -109,4 +111,6 @@ def build(
         lease=timedelta(seconds=settings.gangway_lease_seconds),
         holding_after=holding_after,
     )
-    return Container(settings, engine, sessions, clock, dialogue, sender, processor, worker, clients)
+    return Container(
+        settings, engine, sessions, clock, dialogue, sender, processor, worker, clients
+    )

@@ -25,12 +25,14 @@ class Settings(BaseSettings):
     gangway_public_url: str = "http://127.0.0.1:8000"
     gangway_host: str = "127.0.0.1"
     gangway_port: int = 8000
-    database_url: str = Field(default_factory=lambda: f"sqlite:///{REPO_ROOT / 'var' / 'gangway.db'}")
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{REPO_ROOT / 'var' / 'gangway.db'}"
+    )
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     # The business's WhatsApp sender; the default is a fictional number (555-01xx).
-    twilio_whatsapp_from: str = "whatsapp:+15550100000"
+    twilio_whatsapp_from: str = "whatsapp:+12025550100"
     twilio_api_base_url: str = "https://api.twilio.com"
 
     rasa_url: str = "http://127.0.0.1:5005"

@@ -55,9 +55,13 @@ def append(
 def iter_records(session: Session, batch: int = 1000) -> Iterator[AuditRecord]:
     last = 0
     while True:
-        rows = session.execute(
-            select(AuditLog).where(AuditLog.seq > last).order_by(AuditLog.seq).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditLog).where(AuditLog.seq > last).order_by(AuditLog.seq).limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         for r in rows:

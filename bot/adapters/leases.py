@@ -50,7 +50,9 @@ def due_conversations(
     return list(rows)
 
 
-def claim(session: Session, conversation_id: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+def claim(
+    session: Session, conversation_id: str, owner: str, now: datetime, ttl: timedelta
+) -> bool:
     """Take or renew the lease; False when another live worker holds it."""
     result = session.execute(
         update(Conversation)

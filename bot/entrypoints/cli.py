@@ -12,7 +12,9 @@ from bot.config import load_settings
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(help="Gangway: from a public WhatsApp number to a secure channel.", no_args_is_help=True)
+app = typer.Typer(
+    help="Gangway: from a public WhatsApp number to a secure channel.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -21,7 +23,9 @@ app.add_typer(audit_app, name="audit")
 
 def _logging(level: str) -> None:
     logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
 
 
@@ -143,7 +147,9 @@ def audit_verify() -> None:
     finally:
         engine.dispose()
     if broken is not None:
-        typer.echo(f"BROKEN at record {broken.seq}: {broken.reason} ({count} records read)", err=True)
+        typer.echo(
+            f"BROKEN at record {broken.seq}: {broken.reason} ({count} records read)", err=True
+        )
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {count} records")
 

@@ -38,8 +38,9 @@ def _database(settings: Settings) -> Check:
         engine.dispose()
     if rev != HEAD_REVISION:
         return Check(
-            "database", False, f"schema is at {rev or 'nothing'}, not {HEAD_REVISION}: "
-            "run `gangway db upgrade`"
+            "database",
+            False,
+            f"schema is at {rev or 'nothing'}, not {HEAD_REVISION}: run `gangway db upgrade`",
         )
     return Check("database", True, f"{engine.url.get_backend_name()} reachable, schema {rev}")
 
@@ -51,10 +52,13 @@ def _rasa(settings: Settings, http: httpx.Client) -> Check:
         status = client.status()
     except IntegrationError as exc:
         return Check(
-            "rasa", False, f"not usable at {settings.rasa_url}: {exc.message} "
-            "(start the stack with `gangway up`)"
+            "rasa",
+            False,
+            f"not usable at {settings.rasa_url}: {exc.message} (start the stack with `gangway up`)",
         )
-    return Check("rasa", True, f"model {status.get('model_file', '?')} loaded at {settings.rasa_url}")
+    return Check(
+        "rasa", True, f"model {status.get('model_file', '?')} loaded at {settings.rasa_url}"
+    )
 
 
 def _actions(settings: Settings, http: httpx.Client) -> Check:
@@ -77,9 +81,12 @@ def _twilio(settings: Settings, http: httpx.Client) -> Check:
             up = False
         where = f"http://127.0.0.1:{settings.gangway_sandbox_port}/"
         if up:
-            return Check("whatsapp", True, f"no Twilio credentials: using the local sandbox at {where}")
+            return Check(
+                "whatsapp", True, f"no Twilio credentials: using the local sandbox at {where}"
+            )
         return Check(
-            "whatsapp", False,
+            "whatsapp",
+            False,
             "no Twilio credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) and the local sandbox "
             f"is not running at {where}: start it with `gangway up`",
         )
@@ -95,10 +102,14 @@ def _twilio(settings: Settings, http: httpx.Client) -> Check:
     except httpx.HTTPError as exc:
         return Check("whatsapp", False, f"Twilio API not reachable at {url}: {exc}")
     if resp.status_code == 401:
-        return Check("whatsapp", False, "Twilio refused the credentials (TWILIO_ACCOUNT_SID/AUTH_TOKEN)")
+        return Check(
+            "whatsapp", False, "Twilio refused the credentials (TWILIO_ACCOUNT_SID/AUTH_TOKEN)"
+        )
     if resp.status_code >= 400:
         return Check("whatsapp", False, f"Twilio answered {resp.status_code} for the account")
-    return Check("whatsapp", True, f"Twilio account reachable; sending as {settings.twilio_whatsapp_from}")
+    return Check(
+        "whatsapp", True, f"Twilio account reachable; sending as {settings.twilio_whatsapp_from}"
+    )
 
 
 def run_checks(settings: Settings, http: httpx.Client | None = None) -> list[Check]:

@@ -9,6 +9,7 @@ if one dies, the rest are stopped and `up` exits non-zero naming it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -103,17 +104,33 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
         0,
         Child(
             "actions",
-            [str(rasa_bin), "run", "actions", "--actions", "actions",
-             "--port", str(_port(action_url, 5055))],
+            [
+                str(rasa_bin),
+                "run",
+                "actions",
+                "--actions",
+                "actions",
+                "--port",
+                str(_port(action_url, 5055)),
+            ],
             rasa_env,
             f"{action_url}/health",
         ),
     )
     rasa_argv = [
-        str(rasa_bin), "run", "--enable-api", "--model", str(model),
-        "--endpoints", "bot/rasa/endpoints.yml", "--credentials", "bot/rasa/credentials.yml",
-        "--interface", urlparse(settings.rasa_url).hostname or "127.0.0.1",
-        "--port", str(_port(settings.rasa_url, 5005)),
+        str(rasa_bin),
+        "run",
+        "--enable-api",
+        "--model",
+        str(model),
+        "--endpoints",
+        "bot/rasa/endpoints.yml",
+        "--credentials",
+        "bot/rasa/credentials.yml",
+        "--interface",
+        urlparse(settings.rasa_url).hostname or "127.0.0.1",
+        "--port",
+        str(_port(settings.rasa_url, 5005)),
     ]
     if settings.rasa_token:
         rasa_argv += ["--auth-token", settings.rasa_token.get_secret_value()]
@@ -167,10 +184,8 @@ def _start(child: Child, log_dir: Path) -> None:
 def _stop_all(children: list[Child], grace: float = 10.0) -> None:
     for child in reversed(children):
         if child.proc and child.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + grace
     for child in children:
         if not child.proc:
@@ -179,10 +194,8 @@ def _stop_all(children: list[Child], grace: float = 10.0) -> None:
             child.proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             print(f"==> {child.name} did not stop in {grace:.0f}s; killing it", flush=True)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             child.proc.wait()
 
 

@@ -313,7 +313,10 @@ class ConversationProcessor:
             s,
             kind="holding_reply_queued",
             conversation_id=conv.id,
-            payload={"message_sid": msg.message_sid, "waited_seconds": (now - msg.received_at).total_seconds()},
+            payload={
+                "message_sid": msg.message_sid,
+                "waited_seconds": (now - msg.received_at).total_seconds(),
+            },
             now=now,
         )
         return True

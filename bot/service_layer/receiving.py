@@ -81,7 +81,9 @@ def record_status(
     session: Session, *, sid: str, status: str, error_code: str | None, now: datetime
 ) -> bool:
     """Record a delivery status callback. Returns whether an outbound message moved."""
-    session.add(StatusEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now))
+    session.add(
+        StatusEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now)
+    )
     out = session.execute(
         select(OutboxMessage).where(OutboxMessage.provider_sid == sid).with_for_update()
     ).scalar_one_or_none()

@@ -42,7 +42,11 @@ class FakeSender:
         if self.errors:
             raise self.errors.pop(0)
         msg = SentMessage(
-            sid=f"SM{next(self._ids):032x}", status="queued", to=to, body=body, date_created=self._now()
+            sid=f"SM{next(self._ids):032x}",
+            status="queued",
+            to=to,
+            body=body,
+            date_created=self._now(),
         )
         self.sent.append(msg)
         if self.lose_response_once:

@@ -17,7 +17,7 @@ from tests.fakes.clock import FakeClock
 def fill(sessions: SessionFactory, clock: FakeClock, n: int) -> None:
     for i in range(n):
         with sessions.begin() as s:
-            params = {"MessageSid": f"SM{i:032d}", "From": "whatsapp:+15550100001", "Body": f"m{i}"}
+            params = {"MessageSid": f"SM{i:032d}", "From": "whatsapp:+12025550101", "Body": f"m{i}"}
             record_inbound(s, parse_inbound(params), clock.now())
         clock.advance(1)
 

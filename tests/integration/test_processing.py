@@ -17,13 +17,19 @@ from integrations.errors import PermanentError, TransientError
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender
 
-PROSPECT = "whatsapp:+15550100001"
+PROSPECT = "whatsapp:+12025550101"
 
 
-def receive(sessions: SessionFactory, clock: FakeClock, sid: str, body: str, sender: str = PROSPECT) -> str:
+def receive(
+    sessions: SessionFactory, clock: FakeClock, sid: str, body: str, sender: str = PROSPECT
+) -> str:
     with sessions.begin() as s:
-        record_inbound(s, parse_inbound({"MessageSid": sid, "From": sender, "Body": body}), clock.now())
-        return s.execute(select(InboxMessage.conversation_id).where(InboxMessage.message_sid == sid)).scalar_one()
+        record_inbound(
+            s, parse_inbound({"MessageSid": sid, "From": sender, "Body": body}), clock.now()
+        )
+        return s.execute(
+            select(InboxMessage.conversation_id).where(InboxMessage.message_sid == sid)
+        ).scalar_one()
 
 
 def make(sessions: SessionFactory, clock: FakeClock, **policy: object):
@@ -42,18 +48,24 @@ def test_messages_are_answered_in_arrival_order(sessions: SessionFactory, clock:
     assert sender.bodies_to(PROSPECT) == ["you said: one", "you said: two", "you said: three"]
 
 
-def test_redelivered_message_sid_changes_nothing(sessions: SessionFactory, clock: FakeClock) -> None:
+def test_redelivered_message_sid_changes_nothing(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
     """A second webhook with the same MessageSid is not stored and not answered again."""
     proc, dialogue, sender = make(sessions, clock)
     conv = receive(sessions, clock, "SM1", "hi")
     with sessions.begin() as s:
-        again = record_inbound(s, parse_inbound({"MessageSid": "SM1", "From": PROSPECT, "Body": "hi"}), clock.now())
+        again = record_inbound(
+            s, parse_inbound({"MessageSid": "SM1", "From": PROSPECT, "Body": "hi"}), clock.now()
+        )
     proc.run(conv)
     assert again is False
     assert len(dialogue.calls) == 1 and len(sender.sent) == 1
 
 
-def test_rasa_down_waits_and_retries_then_answers(sessions: SessionFactory, clock: FakeClock) -> None:
+def test_rasa_down_waits_and_retries_then_answers(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
     """While Rasa is unreachable the message waits; once it is back the answer goes out."""
     proc, dialogue, sender = make(sessions, clock, retry_base_seconds=2.0)
     dialogue.errors = [TransientError("rasa", "connection refused")] * 2
@@ -114,8 +126,10 @@ def test_twilio_4xx_marks_failed_with_its_code(sessions: SessionFactory, clock: 
     assert sender.sent == []
 
 
-def test_send_whose_answer_was_lost_is_not_sent_twice(sessions: SessionFactory, clock: FakeClock) -> None:
-    """If Twilio took a message but the answer was lost, the retry adopts it instead of resending."""
+def test_send_whose_answer_was_lost_is_not_sent_twice(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """If Twilio took a message but its answer was lost, the retry adopts it, not resends."""
     proc, _d, sender = make(sessions, clock)
     sender.lose_response_once = True
     conv = receive(sessions, clock, "SM1", "hi")
@@ -142,9 +156,11 @@ def test_same_text_twice_is_sent_twice(sessions: SessionFactory, clock: FakeCloc
     assert sender.bodies_to(PROSPECT) == ["you said: hi", "you said: hi"]
 
 
-def test_status_callback_before_send_is_recorded_then_applied(sessions: SessionFactory, clock: FakeClock) -> None:
+def test_status_callback_before_send_is_recorded_then_applied(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
     """A "delivered" callback that beats gangway's own bookkeeping is not lost."""
-    proc, _d, sender = make(sessions, clock)
+    proc, _d, _sender = make(sessions, clock)
     conv = receive(sessions, clock, "SM1", "hi")
     with sessions.begin() as s:
         record_status(s, sid=f"SM{1:032x}", status="delivered", error_code=None, now=clock.now())
@@ -154,8 +170,10 @@ def test_status_callback_before_send_is_recorded_then_applied(sessions: SessionF
     assert row.status == "delivered"
 
 
-def test_out_of_order_callbacks_keep_the_furthest_status(sessions: SessionFactory, clock: FakeClock) -> None:
-    """"read", then a late "sent": the message stays read."""
+def test_out_of_order_callbacks_keep_the_furthest_status(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """ "read", then a late "sent": the message stays read."""
     proc, _d, sender = make(sessions, clock)
     conv = receive(sessions, clock, "SM1", "hi")
     proc.run(conv)
@@ -173,7 +191,9 @@ def test_every_step_is_in_an_intact_audit_chain(sessions: SessionFactory, clock:
     conv = receive(sessions, clock, "SM1", "hi")
     proc.run(conv)
     with sessions.begin() as s:
-        record_status(s, sid=sender.sent[0].sid, status="delivered", error_code=None, now=clock.now())
+        record_status(
+            s, sid=sender.sent[0].sid, status="delivered", error_code=None, now=clock.now()
+        )
     with sessions() as s:
         count, broken = audit_log.verify(s)
         kinds = [r.kind for r in audit_log.iter_records(s)]
@@ -181,9 +201,11 @@ def test_every_step_is_in_an_intact_audit_chain(sessions: SessionFactory, clock:
     assert kinds == ["inbound_message", "inbound_answered", "outbound_message", "delivery_status"]
 
 
-def test_rasa_retry_after_crash_does_not_double_replies(sessions: SessionFactory, clock: FakeClock) -> None:
+def test_rasa_retry_after_crash_does_not_double_replies(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
     """Each inbound message has at most one set of replies in the outbox."""
-    proc, _d, sender = make(sessions, clock)
+    proc, _d, _sender = make(sessions, clock)
     conv = receive(sessions, clock, "SM1", "hi")
     proc.run(conv)
     proc.run(conv)

@@ -19,7 +19,7 @@ from tests.fakes.ports import FakeDialogue, FakeSender
 
 TOKEN = "test-auth-token-0123456789abcdef"
 PUBLIC = "https://gangway.example.com"
-PROSPECT = "whatsapp:+15550100001"
+PROSPECT = "whatsapp:+12025550101"
 
 
 @pytest.fixture
@@ -46,9 +46,15 @@ def signed(path: str, params: dict[str, str], token: str = TOKEN) -> dict[str, s
 
 def inbound(sid: str, body: str = "hi") -> dict[str, str]:
     return {
-        "MessageSid": sid, "SmsMessageSid": sid, "AccountSid": "AC" + "0" * 32,
-        "From": PROSPECT, "To": "whatsapp:+15550100000", "Body": body, "NumMedia": "0",
-        "ProfileName": "Test Prospect", "WaId": "15550100001",
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": PROSPECT,
+        "To": "whatsapp:+12025550100",
+        "Body": body,
+        "NumMedia": "0",
+        "ProfileName": "Test Prospect",
+        "WaId": "12025550101",
     }
 
 
@@ -109,9 +115,13 @@ def test_redelivery_of_same_message_sid_is_a_no_op(client: TestClient) -> None:
     assert first.status_code == second.status_code == 200
     assert count(client, InboxMessage) == 1
     with client.container.sessions() as s:  # type: ignore[attr-defined]
-        assert s.execute(
-            select(func.count()).select_from(AuditLog).where(AuditLog.kind == "inbound_message")
-        ).scalar_one() == inbound_audits == 1
+        assert (
+            s.execute(
+                select(func.count()).select_from(AuditLog).where(AuditLog.kind == "inbound_message")
+            ).scalar_one()
+            == inbound_audits
+            == 1
+        )
 
 
 def test_signed_but_malformed_message_gets_400(client: TestClient) -> None:
@@ -125,7 +135,11 @@ def test_signed_but_malformed_message_gets_400(client: TestClient) -> None:
 def test_status_callback_is_signed_checked_and_recorded(client: TestClient) -> None:
     """A signed status callback is recorded; an unsigned one is refused."""
     path = "/webhooks/twilio/status"
-    params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+    params = {
+        "MessageSid": "SM" + "1" * 32,
+        "MessageStatus": "delivered",
+        "AccountSid": "AC" + "0" * 32,
+    }
     assert client.post(path, data=params).status_code == 403
     assert client.post(path, data=params, headers=signed(path, params)).status_code == 200
     assert count(client, StatusEvent) == 1

@@ -20,7 +20,7 @@ def test_status_moves_forward_only() -> None:
 
 
 def test_failure_after_sent_is_kept_but_not_after_delivery() -> None:
-    """"undelivered" after "sent" is news; after "delivered" it is contradictory and ignored."""
+    """ "undelivered" after "sent" is news; after "delivered" it is contradictory and ignored."""
     assert advance_status("sent", "undelivered") == "undelivered"
     assert advance_status("delivered", "failed") == "delivered"
 
@@ -37,11 +37,11 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 
 def test_inbound_takes_button_title_when_body_is_empty() -> None:
     """A tapped quick-reply button counts as the text the prospect sent."""
-    msg = parse_inbound({"MessageSid": "SM1", "From": "whatsapp:+15550100001", "ButtonText": "Yes"})
+    msg = parse_inbound({"MessageSid": "SM1", "From": "whatsapp:+12025550101", "ButtonText": "Yes"})
     assert msg.body == "Yes"
 
 
-@pytest.mark.parametrize("params", [{"From": "whatsapp:+15550100001"}, {"MessageSid": "SM1"}])
+@pytest.mark.parametrize("params", [{"From": "whatsapp:+12025550101"}, {"MessageSid": "SM1"}])
 def test_inbound_without_sid_or_sender_is_refused(params: dict[str, str]) -> None:
     """A webhook lacking MessageSid or From is not a message."""
     with pytest.raises(InvalidInbound):
@@ -92,8 +92,12 @@ def test_rehashed_record_breaks_the_next_link() -> None:
     r = records[1]
     new_payload = '{"n":"forged"}'
     forged_hash = record_hash(
-        seq=r.seq, recorded_at=r.recorded_at, kind=r.kind, conversation_id=r.conversation_id,
-        payload=new_payload, prev_hash=r.prev_hash,
+        seq=r.seq,
+        recorded_at=r.recorded_at,
+        kind=r.kind,
+        conversation_id=r.conversation_id,
+        payload=new_payload,
+        prev_hash=r.prev_hash,
     )
     records[1] = dataclasses.replace(r, payload=new_payload, hash=forged_hash)
     broken = first_break(records)

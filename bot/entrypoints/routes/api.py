@@ -27,7 +27,9 @@ def _service_caller(request: Request, authorization: Annotated[str, Header()] = 
         or scheme.lower() != "bearer"
         or not hmac.compare_digest(presented.encode(), token.get_secret_value().encode())
     ):
-        raise HTTPException(401, "a valid service token is required", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "a valid service token is required", {"WWW-Authenticate": "Bearer"}
+        )
 
 
 ServiceCaller = Annotated[None, Depends(_service_caller)]

@@ -88,7 +88,9 @@ async def delivery_status(request: Request) -> Response:
 
     def store() -> None:
         with container.sessions.begin() as s:
-            record_status(s, sid=sid, status=status, error_code=error_code, now=container.clock.now())
+            record_status(
+                s, sid=sid, status=status, error_code=error_code, now=container.clock.now()
+            )
 
     await run_in_threadpool(store)
     return _twiml()

@@ -33,7 +33,9 @@ def upgrade() -> None:
         "inbox_messages",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("message_sid", sa.String(64), nullable=False, unique=True),
-        sa.Column("conversation_id", sa.String(40), sa.ForeignKey("conversations.id"), nullable=False),
+        sa.Column(
+            "conversation_id", sa.String(40), sa.ForeignKey("conversations.id"), nullable=False
+        ),
         sa.Column("body", sa.Text, nullable=False),
         sa.Column("params", sa.Text, nullable=False),
         sa.Column("received_at", UTCDateTime(), nullable=False),
@@ -47,7 +49,9 @@ def upgrade() -> None:
     op.create_table(
         "outbox_messages",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("conversation_id", sa.String(40), sa.ForeignKey("conversations.id"), nullable=False),
+        sa.Column(
+            "conversation_id", sa.String(40), sa.ForeignKey("conversations.id"), nullable=False
+        ),
         sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inbox_messages.id")),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("seq", sa.Integer, nullable=False),
@@ -76,7 +80,9 @@ def upgrade() -> None:
     op.create_table(
         "human_requests",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("conversation_id", sa.String(40), sa.ForeignKey("conversations.id"), nullable=False),
+        sa.Column(
+            "conversation_id", sa.String(40), sa.ForeignKey("conversations.id"), nullable=False
+        ),
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )

@@ -1,0 +1,93 @@
+"""The local WhatsApp sandbox: a Twilio-compatible Messages API plus a chat page.
+
+`create_app(config)` builds a self-contained FastAPI app; all state (messages,
+faults) hangs off that app (`app.state.sandbox`), nothing is global.
+
+- `/2010-04-01/Accounts/{AccountSid}/Messages...`: what the real `twilio.rest.Client`
+  talks to when its `client.api.base_url` points here (see `twilio_api`).
+- `/`: a chat page where a person types as the WhatsApp prospect; each message
+  becomes a signed Twilio webhook POST to gangway (see `chat`).
+- `/sandbox/api/...`: JSON API behind the page, also used by tests to assert
+  what "Twilio" received and to inject faults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from bot.sandbox import chat, twilio_api
+from bot.sandbox.store import FaultQueue, MessageStore
+
+__all__ = ["SandboxConfig", "SandboxState", "create_app"]
+
+_HERE = Path(__file__).resolve().parent
+_WHATSAPP_ADDRESS = re.compile(r"^whatsapp:\+[1-9]\d{5,14}$")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """What the sandbox pretends to be, and where gangway listens."""
+
+    account_sid: str
+    auth_token: str
+    # gangway's full inbound webhook URL; webhooks are signed over exactly this string.
+    webhook_url: str
+    business_number: str = "whatsapp:+12025550100"
+    default_prospect: str = "whatsapp:+12025550101"
+    # Pause before each status callback ("sent", "delivered", ...).
+    status_delay_seconds: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("business_number", "default_prospect"):
+            value = getattr(self, name)
+            if not _WHATSAPP_ADDRESS.match(value):
+                raise ValueError(f"{name} must look like whatsapp:+12025550100, got {value!r}")
+        if not self.account_sid or not self.auth_token:
+            raise ValueError("account_sid and auth_token are required")
+        if self.status_delay_seconds < 0:
+            raise ValueError("status_delay_seconds must not be negative")
+
+
+@dataclass
+class SandboxState:
+    """Everything one sandbox app owns."""
+
+    config: SandboxConfig
+    store: MessageStore = field(default_factory=MessageStore)
+    faults: FaultQueue = field(default_factory=FaultQueue)
+    # Seams for tests: where webhooks (async) and status callbacks (sync) go.
+    webhook_transport: httpx.AsyncBaseTransport | None = None
+    callback_transport: httpx.BaseTransport | None = None
+
+
+def create_app(
+    config: SandboxConfig,
+    *,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+    callback_transport: httpx.BaseTransport | None = None,
+) -> FastAPI:
+    """A new sandbox app. The transports replace the network (e.g. `httpx.MockTransport`)."""
+    state = SandboxState(
+        config=config,
+        webhook_transport=webhook_transport,
+        callback_transport=callback_transport,
+    )
+    app = FastAPI(
+        title="gangway WhatsApp sandbox",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.sandbox = state
+    templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    app.mount("/sandbox/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    app.include_router(twilio_api.build_router(state))
+    app.include_router(chat.build_router(state, templates))
+    return app

@@ -1,0 +1,150 @@
+"""Delivery of outbound messages: statuses move on in a background thread, and each
+status is POSTed, signed, to the message's StatusCallback (if any).
+
+The default sequence is "sent" then "delivered"; an injected delivery fault makes
+it "failed" (alone) or "sent" then "undelivered", with an ErrorCode. Callbacks
+that cannot be delivered are logged and recorded on the message, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from bot.sandbox.signing import signed_headers
+from bot.sandbox.store import StoredMessage
+
+if TYPE_CHECKING:
+    from bot.sandbox.app import SandboxState
+
+__all__ = ["API_VERSION", "DELIVERY_ERRORS", "record_outbound"]
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2010-04-01"
+
+# Descriptions for error codes the sandbox produces on delivery failures.
+DELIVERY_ERRORS = {
+    63016: "Failed to send freeform message because you are outside the allowed window. "
+    "If you are using WhatsApp, please use a Message Template.",
+    63018: "Rate limit exceeded for Channel",
+    63014: "Message could not be delivered because the user has blocked the business",
+    21610: "Attempt to send to unsubscribed recipient",
+    30008: "Unknown error",
+}
+
+
+def record_outbound(
+    state: SandboxState,
+    *,
+    to: str,
+    body: str,
+    direction: str = "outbound-api",
+    media_urls: tuple[str, ...] = (),
+    content_sid: str | None = None,
+    content_variables: str | None = None,
+    status_callback: str | None = None,
+) -> StoredMessage:
+    """Store a message from the business and start its delivery (status updates, callbacks)."""
+    now = state.store.now()
+    message = state.store.add(
+        account_sid=state.config.account_sid,
+        direction=direction,
+        from_=state.config.business_number,
+        to=to,
+        body=body,
+        status="queued",
+        sent_at=now,
+        media_urls=media_urls,
+        content_sid=content_sid,
+        content_variables=content_variables,
+        status_callback=status_callback,
+    )
+    fault = state.faults.take_delivery()
+    steps: list[tuple[str, int | None]]
+    if fault is None:
+        steps = [("sent", None), ("delivered", None)]
+    elif fault.delivery == "failed":
+        steps = [("failed", fault.code)]
+    else:
+        steps = [("sent", None), ("undelivered", fault.code)]
+    error_text = fault.message if fault and fault.message else None
+    threading.Thread(
+        target=_deliver,
+        args=(state, message.sid, steps, error_text),
+        name=f"sandbox-delivery-{message.sid}",
+        daemon=True,
+    ).start()
+    return message
+
+
+def _deliver(
+    state: SandboxState, sid: str, steps: list[tuple[str, int | None]], error_text: str | None
+) -> None:
+    """Move one message through its statuses, POSTing a signed callback for each."""
+    config = state.config
+    try:
+        with httpx.Client(
+            transport=state.callback_transport, timeout=httpx.Timeout(15.0, connect=5.0)
+        ) as client:
+            for status, code in steps:
+                time.sleep(config.status_delay_seconds)
+                changes: dict[str, Any] = {"status": status}
+                if code is not None:
+                    changes["error_code"] = code
+                    changes["error_message"] = error_text or DELIVERY_ERRORS.get(
+                        code, "Sandbox-injected delivery failure"
+                    )
+                message = state.store.update(sid, **changes)
+                if message is None:  # the store was cleared meanwhile
+                    return
+                if message.status_callback:
+                    _post_callback(state, client, message, status, code)
+    except Exception:
+        log.exception("sandbox: delivering message %s failed", sid)
+
+
+def _post_callback(
+    state: SandboxState,
+    client: httpx.Client,
+    message: StoredMessage,
+    status: str,
+    code: int | None,
+) -> None:
+    url = message.status_callback or ""
+    params = {
+        "AccountSid": message.account_sid,
+        "ApiVersion": API_VERSION,
+        "ChannelPrefix": "whatsapp",
+        "From": message.from_,
+        "MessageSid": message.sid,
+        "MessageStatus": status,
+        "SmsSid": message.sid,
+        "SmsStatus": status,
+        "To": message.to,
+    }
+    if code is not None:
+        params["ErrorCode"] = str(code)
+    attempt: dict[str, Any] = {"status": status, "url": url, "http_status": None, "error": None}
+    try:
+        response = client.post(
+            url, data=params, headers=signed_headers(state.config.auth_token, url, params)
+        )
+        attempt["http_status"] = response.status_code
+        if response.status_code >= 400:
+            log.warning(
+                "sandbox: status callback %s for %s got HTTP %s",
+                status,
+                message.sid,
+                response.status_code,
+            )
+    except httpx.HTTPError as exc:
+        attempt["error"] = f"{type(exc).__name__}: {exc}"
+        log.warning(
+            "sandbox: status callback %s for %s to %s failed: %s", status, message.sid, url, exc
+        )
+    state.store.append_callback(message.sid, attempt)

@@ -1,0 +1,131 @@
+"""A prospect's WhatsApp message through the real stack: signed webhook -> gangway
+-> Rasa (and its action server) -> outbox -> the twilio client -> the
+Twilio-compatible sandbox API, with delivery callbacks coming back."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.adapters import audit_log
+from bot.adapters.db import make_engine, make_session_factory
+from bot.adapters.tables import AuditLog, HumanRequest, InboxMessage, OutboxMessage
+from tests.e2e.conftest import Stack
+from tests.e2e.processes import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def db(stack: Stack):  # type: ignore[no-untyped-def]
+    return make_session_factory(make_engine(stack.database_url))
+
+
+def test_hi_gets_the_greeting_back_and_is_delivered(stack: Stack) -> None:
+    """ "hi" is acknowledged at once and answered with the bot's greeting, which gets delivered."""
+    number = "whatsapp:+12025550111"
+    _sid, resp = stack.say(number, "hi")
+    assert resp.status_code == 200 and "<Response></Response>" in resp.text
+    [reply] = stack.wait_for_replies(number, 1)
+    assert re.search(r"interested", reply["body"], re.I), reply["body"]
+    sessions = db(stack)
+
+    def delivered() -> bool:
+        with sessions() as s:
+            return s.execute(select(OutboxMessage.status)).scalar_one() in ("delivered", "read")
+
+    wait_until(delivered, 30, "the delivery status callback to be recorded")
+
+
+def test_faq_and_out_of_scope_answers(stack: Stack) -> None:
+    """FAQ questions get their answers; an out-of-scope message gets the polite fallback."""
+    number = "whatsapp:+12025550112"
+    stack.say(number, "how do I open an account?")
+    [account] = stack.wait_for_replies(number, 1)
+    stack.say(number, "what are your opening hours")
+    hours = stack.wait_for_replies(number, 2)[-1]
+    stack.say(number, "what's the weather on mars tomorrow")
+    fallback = stack.wait_for_replies(number, 3)[-1]
+    assert "account" in account["body"].lower()
+    assert re.search(r"\d|hour|monday|weekday", hours["body"], re.I), hours["body"]
+    assert fallback["body"] not in (account["body"], hours["body"])
+
+
+def test_asking_for_a_human_is_recorded(stack: Stack) -> None:
+    """ "I want to talk to a person" reaches gangway through the action server and is recorded."""
+    number = "whatsapp:+12025550113"
+    stack.say(number, "I want to talk to a human")
+    [reply] = stack.wait_for_replies(number, 1)
+    sessions = db(stack)
+    with sessions() as s:
+        requests = s.execute(select(HumanRequest)).scalars().all()
+        kinds = [r.kind for r in audit_log.iter_records(s)]
+    assert len(requests) == 1, reply["body"]
+    assert "human_requested" in kinds
+
+
+def test_forged_signature_is_refused_and_nothing_stored(stack: Stack) -> None:
+    """A webhook with a forged signature gets 403; nothing is stored or sent."""
+    number = "whatsapp:+12025550114"
+    params = {
+        "MessageSid": "SM" + "0" * 32,
+        "From": number,
+        "To": "whatsapp:+12025550100",
+        "Body": "hi",
+    }
+    resp = stack.webhook(params, signature="Zm9yZ2VkIHNpZ25hdHVyZQ==")
+    assert resp.status_code == 403
+    sessions = db(stack)
+    with sessions() as s:
+        assert s.execute(select(func.count()).select_from(InboxMessage)).scalar_one() == 0
+        assert s.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
+    assert stack.received(number) == []
+
+
+def test_sigkill_mid_load_every_message_gets_exactly_one_answer(stack: Stack) -> None:
+    """Kill -9 the service amid 60 messages; after a restart each got exactly one reply."""
+    numbers = [f"whatsapp:+120255501{n:02d}" for n in range(20, 30)]
+    per_number = 6
+
+    def send_all(number: str) -> None:
+        for _ in range(per_number):
+            _sid, resp = stack.say(number, "hi")
+            assert resp.status_code == 200
+
+    with ThreadPoolExecutor(len(numbers)) as pool:
+        list(pool.map(send_all, numbers))
+    wait_until(lambda: len(stack.received()) >= 5, 60, "the first replies")
+    assert stack.service is not None
+    stack.service.kill()
+    before_restart = len(stack.received())
+    stack.start_service()
+
+    total = len(numbers) * per_number
+    wait_until(lambda: len(stack.received()) >= total, 120, f"{total} replies")
+    sessions = db(stack)
+
+    def settled() -> bool:
+        with sessions() as s:
+            return (
+                s.execute(
+                    select(func.count())
+                    .select_from(InboxMessage)
+                    .where(InboxMessage.status != "done")
+                ).scalar_one()
+                == 0
+            )
+
+    wait_until(settled, 30, "every inbox message to be done")
+    sent = stack.received()
+    per_recipient = Counter(m["to"] for m in sent)
+    assert before_restart < total, "the kill came too late to test anything"
+    assert per_recipient == {n: per_number for n in numbers}
+    with sessions() as s:
+        outbox_sids = set(s.execute(select(OutboxMessage.provider_sid)).scalars())
+        count, broken = audit_log.verify(s)
+    assert {m["sid"] for m in sent} == outbox_sids
+    assert len(outbox_sids) == total
+    assert broken is None and count > 0
