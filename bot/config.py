@@ -19,7 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    # Empty values (as in a copied .env.example) mean "use the default".
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     # The base URL Twilio calls. Signatures are checked against it, never the Host header.
     gangway_public_url: str = "http://127.0.0.1:8000"
@@ -73,4 +74,4 @@ def load_settings(
         return Settings(_env_file=env_file)  # type: ignore[call-arg]
     values = {k.lower(): v for k, v in environ.items()}
     fields = Settings.model_fields
-    return Settings.model_validate({k: v for k, v in values.items() if k in fields})
+    return Settings.model_validate({k: v for k, v in values.items() if k in fields and v != ""})

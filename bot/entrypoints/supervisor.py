@@ -10,6 +10,7 @@ if one dies, the rest are stopped and `up` exits non-zero naming it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -46,6 +47,9 @@ class StackPlan:
     children: list[Child]
     chat_url: str | None
     log_dir: Path
+    # What local tools (the benchmark) need to talk to this running stack as Twilio
+    # would; written to var/stack.json (owner-only) while the stack runs.
+    connection: dict[str, str] = field(default_factory=dict)
 
 
 def _port(url: str, default: int) -> int:
@@ -154,7 +158,27 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
             echo=True,
         )
     )
-    return StackPlan(children, chat_url, REPO_ROOT / "var" / "log")
+    connection = {
+        "service_url": service_url,
+        "public_url": settings.gangway_public_url,
+        "rasa_url": settings.rasa_url,
+        "sandbox_url": chat_url.rstrip("/") if chat_url else "",
+        "account_sid": common.get("TWILIO_ACCOUNT_SID", ""),
+        "auth_token": common.get("TWILIO_AUTH_TOKEN", "") if chat_url else "",
+        "business_number": settings.twilio_whatsapp_from,
+        "database_url": settings.database_url,
+    }
+    return StackPlan(children, chat_url, REPO_ROOT / "var" / "log", connection)
+
+
+STACK_FILE = REPO_ROOT / "var" / "stack.json"
+
+
+def _write_connection(plan: StackPlan) -> None:
+    STACK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(STACK_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(plan.connection, fh, indent=2)
 
 
 def _pump(stream: IO[bytes], log: IO[bytes], prefix: str | None) -> None:
@@ -241,6 +265,7 @@ def run_stack(plan: StackPlan, startup_timeout: float = 180.0) -> int:
                         elapsed = time.monotonic() - started
                         print(f"==> {child.name} is ready ({elapsed:.0f}s)", flush=True)
                 if not pending:
+                    _write_connection(plan)
                     _announce(plan)
                 elif time.monotonic() - started > startup_timeout:
                     names = ", ".join(c.name for c in pending)
@@ -250,6 +275,7 @@ def run_stack(plan: StackPlan, startup_timeout: float = 180.0) -> int:
         return 0
     finally:
         print("==> stopping", flush=True)
+        STACK_FILE.unlink(missing_ok=True)
         _stop_all(plan.children)
         print("==> stopped", flush=True)
 

@@ -101,6 +101,7 @@ def test_sigkill_mid_load_every_message_gets_exactly_one_answer(stack: Stack) ->
     assert stack.service is not None
     stack.service.kill()
     before_restart = len(stack.received())
+    print(f"replies before the kill: {before_restart} of {len(numbers) * per_number}")
     stack.start_service()
 
     total = len(numbers) * per_number

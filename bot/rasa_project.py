@@ -1,0 +1,108 @@
+"""Which Rasa model the current project files need, and whether it is already trained.
+
+Standard library only and importable by any Python >= 3.10, so the set-up script can run
+it before or beside either virtual environment:
+
+    python -m bot.rasa_project fingerprint       # 16 hex digits
+    python -m bot.rasa_project model-path        # absolute path of the model to use
+    python -m bot.rasa_project training-data     # the files to pass to `rasa train --data`
+    python -m bot.rasa_project needs-training    # exit 0: train it; exit 1: it is there
+
+The fingerprint covers everything that changes the trained model: the Rasa project files
+under bot/rasa/ (config, domain, endpoints, and requirements.txt, because it pins the Rasa
+release that trains and loads the model) and the training data under data/. Rasa test
+stories under data/tests/ are not training data and are left out, so editing them never
+triggers a retrain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+__all__ = ["fingerprint", "main", "model_path", "training_data_paths"]
+
+RASA_DIR = Path("bot") / "rasa"
+DATA_DIR = Path("data")
+TEST_STORIES_DIR = DATA_DIR / "tests"
+MODELS_DIR = Path("var") / "models"
+MODEL_PREFIX = "gangway-"
+YAML_SUFFIXES = (".yml", ".yaml")
+RASA_REQUIREMENTS = "requirements.txt"
+
+
+def _yaml_files(directory: Path) -> Iterator[Path]:
+    if directory.is_dir():
+        for path in directory.rglob("*"):
+            if path.is_file() and path.suffix in YAML_SUFFIXES:
+                yield path
+
+
+def training_data_paths(root: Path) -> list[Path]:
+    """The training data files under data/ (YAML, outside data/tests/), sorted."""
+    root = Path(root)
+    tests = root / TEST_STORIES_DIR
+    return sorted(p for p in _yaml_files(root / DATA_DIR) if tests not in p.parents)
+
+
+def _model_inputs(root: Path) -> list[Path]:
+    rasa_dir = root / RASA_DIR
+    inputs = list(_yaml_files(rasa_dir))
+    requirements = rasa_dir / RASA_REQUIREMENTS
+    if requirements.is_file():
+        inputs.append(requirements)
+    inputs.extend(training_data_paths(root))
+    return inputs
+
+
+def fingerprint(root: Path) -> str:
+    """First 16 hex digits of a SHA-256 over the relative path and bytes of every model input."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for rel in sorted(p.relative_to(root).as_posix() for p in _model_inputs(root)):
+        content = (root / rel).read_bytes()
+        # Length-prefixed, so no two different trees can produce the same byte stream.
+        digest.update(f"{rel}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()[:16]
+
+
+def model_path(root: Path) -> Path:
+    """The model trained from the current project files: var/models/gangway-<fp>.tar.gz."""
+    root = Path(root)
+    return root / MODELS_DIR / f"{MODEL_PREFIX}{fingerprint(root)}.tar.gz"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.rasa_project",
+        description="Fingerprint of the Rasa project files and the model trained from them.",
+    )
+    parser.add_argument(
+        "command",
+        choices=["fingerprint", "model-path", "training-data", "needs-training"],
+        help="needs-training exits 0 when the model is missing, 1 when it is already trained",
+    )
+    parser.add_argument(
+        "--root", type=Path, default=Path.cwd(), help="repository root (default: the current one)"
+    )
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+
+    if args.command == "fingerprint":
+        print(fingerprint(root))
+    elif args.command == "model-path":
+        print(model_path(root))
+    elif args.command == "training-data":
+        for path in training_data_paths(root):
+            print(path.relative_to(root).as_posix())
+    else:
+        return 1 if model_path(root).is_file() else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# Sets up gangway's two Python environments and its Rasa model. Called by the Makefile;
+# each step can also be run on its own from anywhere in the repository:
+#
+#   scripts/setup.sh install      both virtual environments (service, then Rasa)
+#   scripts/setup.sh service      .venv:      Python >= 3.11, pip install -e ".[dev]"
+#   scripts/setup.sh rasa         .venv-rasa: Python 3.10,   pip install -r bot/rasa/requirements.txt
+#   scripts/setup.sh model        train the Rasa model, only when bot/rasa/ or data/ changed
+#   scripts/setup.sh chromium     Debian's chromium for the browser tests (installed when root)
+#   scripts/setup.sh rasa-python  print the Python 3.10 that .venv-rasa would be made with
+#   scripts/setup.sh clean        remove var/, .venv and .venv-rasa
+#
+# pip runs only when its inputs changed: each venv keeps a stamp file holding a hash of
+# pyproject.toml (resp. bot/rasa/requirements.txt) and of its Python version. Downloads
+# are cached by pip itself (~/.cache/pip).
+#
+# Python 3.10 for Rasa is looked for, in this order: $RASA_PYTHON (from the environment
+# or a RASA_PYTHON=... line in .env), python3.10 on PATH, pyenv's installed 3.10.x
+# versions, `uv python find 3.10`; only when .venv-rasa is missing or its Python no longer
+# runs (a working venv is kept, and so is .venv).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd -P)
+
+VENV=.venv
+RASA_VENV=.venv-rasa
+RASA_REQUIREMENTS=bot/rasa/requirements.txt
+STAMP=.gangway-install-stamp
+# Bump to make every developer's next `make` reinstall both environments.
+SETUP_VERSION=1
+
+say() { printf '==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+    printf '\nerror: %s\n' "$1" >&2
+    shift
+    local line
+    for line in "$@"; do printf '       %s\n' "$line" >&2; done
+    exit 1
+}
+
+# "1m32s" for a duration in seconds.
+duration() {
+    local s=$1
+    if [ "$s" -ge 60 ]; then printf '%dm%02ds' $((s / 60)) $((s % 60)); else printf '%ds' "$s"; fi
+}
+
+# Runs an interpreter and tells whether it is usable: prints its real path and version.
+# $2: "3.10" (exactly) or "3.11+" (at least); $3: "base" also requires venv support.
+# Exit 3: wrong version; 4: cannot create virtual environments; other: does not run.
+PROBE='
+import sys
+want, kind = sys.argv[1], sys.argv[2]
+minor = sys.version_info[:2]
+if not (minor == (3, 10) if want == "3.10" else minor >= (3, 11)):
+    sys.exit(3)
+if kind == "base":
+    try:
+        import ensurepip, venv
+    except ImportError:
+        sys.exit(4)
+print(sys.executable)
+print("%d.%d.%d" % tuple(sys.version_info[:3]))
+'
+PY_EXE=
+PY_VERSION=
+PY_WHY=
+probe() {
+    local out rc=0
+    if ! command -v "$1" >/dev/null 2>&1; then
+        PY_WHY="there is no $1"
+        return 1
+    fi
+    out=$("$1" -c "$PROBE" "$2" "$3" 2>/dev/null) || rc=$?
+    case $rc in
+        0)
+            PY_EXE=$(printf '%s\n' "$out" | sed -n 1p)
+            PY_VERSION=$(printf '%s\n' "$out" | sed -n 2p)
+            return 0
+            ;;
+        3) PY_WHY="it is Python $("$1" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null)" ;;
+        4) PY_WHY="it cannot create virtual environments (Debian/Ubuntu: install its -venv package)" ;;
+        *) PY_WHY="it does not run: $("$1" --version 2>&1 | head -n 1)" ;;
+    esac
+    return 1
+}
+
+# A line of .env, KEY=VALUE (optionally "export KEY=...", quoted or not); empty if absent.
+dotenv_value() {
+    [ -f .env ] || return 0
+    sed -n -e "s/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}$1[[:space:]]*=[[:space:]]*//p" .env |
+        tail -n 1 | tr -d '\r' | sed -e 's/[[:space:]]*$//' -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'$/\1/"
+}
+
+find_service_python() {
+    local cand tried=()
+    for cand in python3.11 python3; do
+        if ! command -v "$cand" >/dev/null 2>&1; then
+            tried+=("$cand: not on PATH")
+        elif probe "$cand" 3.11+ base; then
+            return 0
+        else
+            tried+=("$cand ($(command -v "$cand")): $PY_WHY")
+        fi
+    done
+    die "the gangway service needs Python 3.11 or newer, and none was found." \
+        "Tried:" "${tried[@]/#/  }" \
+        "Install it with \`pyenv install 3.11\` or your package manager (Debian/Ubuntu:" \
+        "python3.11 and python3.11-venv), so that \`python3.11\` is on PATH."
+}
+
+find_rasa_python() {
+    local cand tried=() root versions
+
+    # 1. RASA_PYTHON, from the environment or else .env: must work if given.
+    local from=environment rasa_python=${RASA_PYTHON:-}
+    if [ -z "$rasa_python" ]; then
+        rasa_python=$(dotenv_value RASA_PYTHON)
+        from=.env
+    fi
+    if [ -n "$rasa_python" ]; then
+        # shellcheck disable=SC2088 # a literal "~/" written in .env
+        case $rasa_python in "~/"*) rasa_python=$HOME/${rasa_python#"~/"} ;; esac
+        if ! command -v "$rasa_python" >/dev/null 2>&1; then
+            die "RASA_PYTHON=$rasa_python (from the $from) does not exist." \
+                "Point it at a Python 3.10 interpreter, or unset it to let the set-up look for one."
+        fi
+        probe "$rasa_python" 3.10 base ||
+            die "RASA_PYTHON=$rasa_python (from the $from) cannot be used: $PY_WHY." \
+                "Rasa 3.6 needs Python 3.10: point RASA_PYTHON at a Python 3.10 interpreter."
+        note "using RASA_PYTHON from the $from"
+        return 0
+    fi
+    tried+=("RASA_PYTHON: not set (environment or .env)")
+
+    # 2. python3.10 on PATH, run for real: a pyenv shim may be there without a 3.10 to run.
+    if command -v python3.10 >/dev/null 2>&1; then
+        probe python3.10 3.10 base && return 0
+        tried+=("python3.10 on PATH ($(command -v python3.10)): $PY_WHY")
+    else
+        tried+=("python3.10: not on PATH")
+    fi
+
+    # 3. pyenv's installed versions, the highest 3.10.x first.
+    if command -v pyenv >/dev/null 2>&1; then
+        root=$(pyenv root 2>/dev/null || true)
+    else
+        root=${PYENV_ROOT:-$HOME/.pyenv}
+    fi
+    if [ -n "$root" ] && [ -d "$root/versions" ]; then
+        versions=$(
+            for cand in "$root"/versions/3.10.*; do
+                if [ -d "$cand" ]; then printf '%s\n' "${cand##*/}"; fi
+            done | sort -t. -k3,3nr
+        )
+        for cand in $versions; do
+            if [ -x "$root/versions/$cand/bin/python3.10" ]; then
+                probe "$root/versions/$cand/bin/python3.10" 3.10 base && return 0
+                tried+=("pyenv $cand: $PY_WHY")
+            fi
+        done
+        [ -n "$versions" ] || tried+=("pyenv ($root): no 3.10.x installed")
+    else
+        tried+=("pyenv: not installed")
+    fi
+
+    # 4. uv's managed or discovered interpreters.
+    if command -v uv >/dev/null 2>&1; then
+        if cand=$(uv python find 3.10 2>/dev/null) && [ -n "$cand" ]; then
+            probe "$cand" 3.10 base && return 0
+            tried+=("uv python find 3.10 ($cand): $PY_WHY")
+        else
+            tried+=("uv python find 3.10: none")
+        fi
+    else
+        tried+=("uv: not installed")
+    fi
+
+    die "Rasa 3.6 needs Python 3.10, and none was found." \
+        "Tried:" "${tried[@]/#/  }" \
+        "Install it with \`pyenv install 3.10\` or your package manager (Debian/Ubuntu:" \
+        "python3.10 and python3.10-venv), or point RASA_PYTHON at it (in the environment" \
+        "or as a RASA_PYTHON=/path/to/python3.10 line in .env)."
+}
+
+# pip, without this machine's hundreds of "Location ... is ignored" lines. Real warnings
+# and errors stay visible, and pip's exit status is kept (pipefail).
+pip_install() {
+    local venv=$1
+    shift
+    PYTHONUNBUFFERED=1 "$venv/bin/python" -m pip install --progress-bar off "$@" 2>&1 |
+        awk '!/^WARNING: Location .* is ignored/ { print; fflush() }'
+}
+
+# ensure_venv DIR LABEL WANT INPUT PIP-ARGS...: makes DIR with a Python matching WANT
+# ("3.10" or "3.11+") unless it has a working one, then pip installs PIP-ARGS unless
+# the stamp says INPUT and the Python version are unchanged since the last install.
+ensure_venv() {
+    local venv=$1 label=$2 want=$3 input=$4
+    shift 4
+    local start=$SECONDS why
+
+    [ -f "$input" ] || die "$input is missing."
+    if probe "$venv/bin/python" "$want" venv; then
+        if [ "$(venv_stamp "$venv" "$input")" = "$(cat "$venv/$STAMP" 2>/dev/null || true)" ]; then
+            say "$label environment ($venv) up to date: $input and Python $PY_VERSION unchanged (pip skipped)"
+            return 0
+        fi
+        say "installing $label environment ($venv): $input or Python changed since the last install"
+    elif [ -e "$venv" ]; then
+        why=$PY_WHY
+        say "installing $label environment ($venv)"
+        note "the existing $venv is unusable ($why): making it again"
+        rm -rf "$venv"
+    else
+        say "installing $label environment ($venv)"
+    fi
+
+    if [ ! -e "$venv" ]; then
+        if [ "$want" = 3.10 ]; then find_rasa_python; else find_service_python; fi
+        note "creating $venv with Python $PY_VERSION ($PY_EXE)"
+        "$PY_EXE" -m venv "$venv"
+        probe "$venv/bin/python" "$want" venv || die "the new $venv does not work: $PY_WHY."
+    fi
+
+    rm -f "$venv/$STAMP"
+    note "pip install $* (Python $PY_VERSION)"
+    pip_install "$venv" "$@" || die "pip could not install the $label environment ($venv)." \
+        "See pip's messages above; fix the cause, then run \`make install\` again."
+    venv_stamp "$venv" "$input" >"$venv/$STAMP"
+    say "$label environment ready in $(duration $((SECONDS - start)))"
+}
+
+# What the stamp of an up-to-date venv holds: a hash of the requirement input, and the
+# venv's Python version (PY_VERSION, set by probe) and the set-up version.
+venv_stamp() {
+    "$1/bin/python" - "$2" "$PY_VERSION" "$SETUP_VERSION" <<'EOF'
+import hashlib, sys
+path, version, setup = sys.argv[1:]
+with open(path, "rb") as f:
+    print(hashlib.sha256(f.read()).hexdigest(), path, "python-" + version, "setup-" + setup)
+EOF
+}
+
+cmd_service() {
+    ensure_venv "$VENV" service 3.11+ pyproject.toml -e ".[dev]"
+}
+
+cmd_rasa() {
+    ensure_venv "$RASA_VENV" Rasa 3.10 "$RASA_REQUIREMENTS" -r "$RASA_REQUIREMENTS"
+}
+
+cmd_install() {
+    local start=$SECONDS
+    cmd_service
+    cmd_rasa
+    say "both environments installed ($(duration $((SECONDS - start))))"
+}
+
+cmd_rasa_python() {
+    find_rasa_python >&2
+    printf '%s\n' "$PY_EXE"
+}
+
+cmd_model() {
+    local py=$VENV/bin/python rasa=$RASA_VENV/bin/rasa fp path name tmp start files file old data=()
+    if [ ! -x "$py" ] || [ ! -x "$rasa" ]; then
+        die "the environments are not installed: run \`make install\` first."
+    fi
+    for file in bot/rasa/config.yml bot/rasa/domain.yml; do
+        [ -f "$file" ] || die "$file is missing: the Rasa project cannot be trained without it."
+    done
+
+    fp=$("$py" -m bot.rasa_project fingerprint)
+    path=$("$py" -m bot.rasa_project model-path)
+    name=gangway-$fp
+    if [ -f "$path" ]; then
+        say "Rasa model up to date: var/models/$name.tar.gz (bot/rasa/ and data/ unchanged, training skipped)"
+    else
+        files=$("$py" -m bot.rasa_project training-data)
+        while IFS= read -r file; do [ -z "$file" ] || data+=("$file"); done <<<"$files"
+        [ ${#data[@]} -gt 0 ] || die "no training data: add Rasa YAML files under data/ (data/tests/ holds test stories only)."
+
+        say "training the Rasa model $name (bot/rasa/ or data/ changed)"
+        tmp=var/models/.training
+        rm -rf "$tmp"
+        mkdir -p "$tmp"
+        note "rasa train --config bot/rasa/config.yml --domain bot/rasa/domain.yml --data ${data[*]} --out var/models --fixed-model-name $name"
+        start=$SECONDS
+        # Trained into a scratch folder and moved in place at the end, so an interrupted
+        # run never leaves a half-written model that would count as trained.
+        # No telemetry (it would try the network); Rasa's cache of trained components in
+        # var/ (makes a retrain after a small change fast); less TensorFlow/SQLAlchemy noise.
+        RASA_TELEMETRY_ENABLED=false RASA_CACHE_DIRECTORY="$ROOT/var/rasa-cache" \
+            TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 \
+            "$rasa" train --config bot/rasa/config.yml --domain bot/rasa/domain.yml \
+            --data "${data[@]}" --out "$tmp" --fixed-model-name "$name" ||
+            die "rasa train failed (see its messages above)."
+        [ -f "$tmp/$name.tar.gz" ] || die "rasa train finished but wrote no $tmp/$name.tar.gz."
+        mv "$tmp/$name.tar.gz" "$path"
+        rm -rf "$tmp"
+        say "trained var/models/$name.tar.gz in $(duration $((SECONDS - start)))"
+    fi
+
+    for old in var/models/gangway-*.tar.gz; do
+        if [ -f "$old" ] && [ "${old##*/}" != "$name.tar.gz" ]; then
+            note "removing the older model $old"
+            rm -f "$old"
+        fi
+    done
+}
+
+# Debian's apt-get, waiting for another apt/dpkg run to release its lock rather than failing.
+apt_get() {
+    local log tries=0
+    log=$(mktemp)
+    while :; do
+        if DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@" 2>&1 | tee "$log"; then
+            rm -f "$log"
+            return 0
+        fi
+        if grep -q -e 'Could not get lock' -e 'Unable to lock' -e 'Unable to acquire' "$log" && [ $tries -lt 40 ]; then
+            tries=$((tries + 1))
+            note "another apt-get or dpkg is running; waiting for its lock (15s)"
+            sleep 15
+            continue
+        fi
+        rm -f "$log"
+        return 1
+    done
+}
+
+cmd_chromium() {
+    local start=$SECONDS
+    if [ -x /usr/bin/chromium ]; then
+        say "browser tests: Debian's chromium is installed (/usr/bin/chromium)"
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian's chromium for the browser tests (apt-get install chromium)"
+        apt_get update -qq || die "apt-get update failed."
+        apt_get install -y -qq chromium || die "apt-get install chromium failed."
+        [ -x /usr/bin/chromium ] || die "the chromium package did not install /usr/bin/chromium."
+        say "chromium installed in $(duration $((SECONDS - start)))"
+    else
+        warn "/usr/bin/chromium is missing, so the browser tests will be skipped."
+        note "Install Debian's chromium package to run them: sudo apt-get install chromium"
+        note "(Playwright drives that browser; it never downloads one of its own.)"
+    fi
+}
+
+cmd_clean() {
+    local path found=0
+    for path in var "$VENV" "$RASA_VENV"; do
+        if [ -e "$path" ]; then
+            found=1
+            case $path in
+                var) say "removing var/ (trained Rasa models, the Rasa cache, the local SQLite database)" ;;
+                *) say "removing $path/ (virtual environment)" ;;
+            esac
+            rm -rf "$path"
+        fi
+    done
+    [ $found = 1 ] || say "nothing to remove (no var/, $VENV/ or $RASA_VENV/)"
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+case ${1:-} in
+    install) cmd_install ;;
+    service) cmd_service ;;
+    rasa) cmd_rasa ;;
+    model) cmd_model ;;
+    chromium) cmd_chromium ;;
+    rasa-python) cmd_rasa_python ;;
+    clean) cmd_clean ;;
+    -h | --help | help) usage ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+esac
