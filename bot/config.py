@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     gangway_instance_id: str | None = None
     gangway_lease_seconds: float = 60.0
     gangway_log_level: str = "INFO"
+    # Local state of `gangway up`: logs of each part and stack.json (how local tools
+    # reach the running stack). Default: var/ in the repository.
+    gangway_state_dir: Path | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.gangway_state_dir or REPO_ROOT / "var"
 
     @property
     def twilio_configured(self) -> bool:

@@ -168,15 +168,13 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
         "business_number": settings.twilio_whatsapp_from,
         "database_url": settings.database_url,
     }
-    return StackPlan(children, chat_url, REPO_ROOT / "var" / "log", connection)
-
-
-STACK_FILE = REPO_ROOT / "var" / "stack.json"
+    return StackPlan(children, chat_url, settings.state_dir / "log", connection)
 
 
 def _write_connection(plan: StackPlan) -> None:
-    STACK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(STACK_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    path = plan.log_dir.parent / "stack.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(plan.connection, fh, indent=2)
 
@@ -275,7 +273,7 @@ def run_stack(plan: StackPlan, startup_timeout: float = 180.0) -> int:
         return 0
     finally:
         print("==> stopping", flush=True)
-        STACK_FILE.unlink(missing_ok=True)
+        (plan.log_dir.parent / "stack.json").unlink(missing_ok=True)
         _stop_all(plan.children)
         print("==> stopped", flush=True)
 

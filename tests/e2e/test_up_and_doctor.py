@@ -1,0 +1,176 @@
+"""`gangway up` starts the whole stack on embedded defaults and stops it cleanly;
+`gangway doctor` says what is up and what is not."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import RASA_BIN
+from tests.e2e.processes import REPO, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def stack_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "GANGWAY_", "RASA_"))
+    }
+    if "GANGWAY_RASA_MODEL" in os.environ:
+        env["GANGWAY_RASA_MODEL"] = os.environ["GANGWAY_RASA_MODEL"]
+    port = free_port()
+    env.update(
+        GANGWAY_PORT=str(port),
+        GANGWAY_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        GANGWAY_SANDBOX_PORT=str(free_port()),
+        RASA_URL=f"http://127.0.0.1:{free_port()}",
+        GANGWAY_ACTION_SERVER_URL=f"http://127.0.0.1:{free_port()}",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'up.db'}",
+        GANGWAY_STATE_DIR=str(tmp_path / "state"),
+    )
+    return env
+
+
+def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.entrypoints.cli", "doctor"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class Up:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.entrypoints.cli", "up"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def expect(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+        raise AssertionError(f"`gangway up` never printed {pattern!r}:\n{''.join(self.seen[-40:])}")
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Up, dict[str, str]]]:
+    if not RASA_BIN.exists():
+        pytest.fail("Rasa is not installed: run `make install`.")
+    env = stack_env(tmp_path_factory.mktemp("up"))
+    running = Up(env)
+    try:
+        yield running, env
+    finally:
+        if running.proc.poll() is None:
+            running.proc.send_signal(signal.SIGINT)
+            try:
+                running.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                running.proc.kill()
+
+
+def test_doctor_says_plainly_what_is_missing(tmp_path: Path) -> None:
+    """With nothing running, doctor exits 1 and names each missing part and what to do."""
+    env = stack_env(tmp_path)
+    result = doctor(env)
+    assert result.returncode == 1
+    assert "[FAIL] database: schema is at nothing" in result.stdout
+    assert "gangway db upgrade" in result.stdout
+    upgraded = subprocess.run(
+        [sys.executable, "-m", "bot.entrypoints.cli", "db", "upgrade"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upgraded.returncode == 0 and "revision 0001" in upgraded.stdout
+    result = doctor(env)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "[ok  ] database" in out
+    assert re.search(r"\[FAIL\] rasa: .*gangway up", out), out
+    assert "[FAIL] action server" in out
+    assert re.search(r"\[FAIL\] whatsapp: no Twilio credentials.*sandbox", out), out
+
+
+def test_up_prints_the_chat_page_and_hi_gets_the_greeting(up: tuple[Up, dict[str, str]]) -> None:
+    """`gangway up` announces the sandbox page; a message typed there gets the greeting."""
+    running, env = up
+    url = running.expect(r"WhatsApp sandbox: (http://\S+)", timeout=240).group(1)
+    assert url.rstrip("/") == f"http://127.0.0.1:{env['GANGWAY_SANDBOX_PORT']}"
+    assert httpx.get(url).status_code == 200
+    sent = httpx.post(
+        url.rstrip("/") + "/sandbox/api/inbound",
+        json={"from": "whatsapp:+12025550150", "body": "hi"},
+        timeout=20,
+    ).json()
+    assert sent["webhook_status"] == 200
+
+    def greeting() -> bool:
+        msgs = httpx.get(url.rstrip("/") + "/sandbox/api/messages").json()["messages"]
+        return any(m["direction"] == "outbound" and "interested" in m["body"] for m in msgs)
+
+    wait_until(greeting, 60, "the greeting in the sandbox")
+
+
+def test_doctor_passes_against_the_running_stack(up: tuple[Up, dict[str, str]]) -> None:
+    """With `gangway up` running, every doctor check is ok (the sandbox stands in for Twilio)."""
+    running, env = up
+    if not any("gangway is up" in line for line in running.seen):
+        running.expect(r"gangway is up", timeout=240)
+    result = doctor(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("[ok  ]") == 4
+
+
+def test_ctrl_c_stops_every_part(up: tuple[Up, dict[str, str]]) -> None:
+    """SIGINT stops the stack: `up` exits 0 and no part is left listening."""
+    running, env = up
+    running.proc.send_signal(signal.SIGINT)
+    assert running.proc.wait(40) == 0
+    running.expect(r"==> stopped", timeout=5)
+    for url in (
+        env["GANGWAY_PUBLIC_URL"] + "/healthz",
+        env["RASA_URL"] + "/",
+        env["GANGWAY_ACTION_SERVER_URL"] + "/health",
+        f"http://127.0.0.1:{env['GANGWAY_SANDBOX_PORT']}/sandbox/healthz",
+    ):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=2)
