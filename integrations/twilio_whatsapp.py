@@ -275,10 +275,11 @@ class TwilioWhatsApp:
         """Our messages to ``to`` created at or after ``since`` (an aware datetime),
         oldest first.
 
-        Twilio filters by the day only (twilio 9 sends ``DateSent>=<day>T00:00:00Z``), so
-        the time of day is checked here, to the second because that is all Twilio keeps.
-        The filter is on DateSent: a message still queued, without a send date, may not
-        be listed (unverified).
+        No DateSent filter is sent: a message Twilio still holds as queued has no send
+        date yet and could be filtered out, which is exactly the message a reconciliation
+        must find. Instead the newest messages to this number (Twilio lists newest
+        first) are read, up to LIST_LIMIT, and the creation time is checked here, to the
+        second because that is all Twilio keeps.
         """
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
@@ -287,7 +288,6 @@ class TwilioWhatsApp:
             found = self.client.messages.list(
                 to=to,
                 from_=self.from_number,
-                date_sent_after=since.date(),
                 page_size=self.LIST_PAGE_SIZE,
                 limit=self.LIST_LIMIT,
             )
