@@ -5,7 +5,7 @@ Run with:  rasa run actions --actions actions   (from the repository root)
 These actions talk to gangway only over HTTP and import nothing from gangway's
 ``bot`` package: the action server runs in Rasa's own virtual environment
 (Python 3.10), which does not have gangway installed. HTTP goes through
-aiohttp, which ships with Rasa (httpx is not installed in that environment).
+httpx, pinned in bot/rasa/requirements.txt.
 
 Environment (read at call time, so a restart is not needed to change them):
     GANGWAY_URL            base URL of gangway's HTTP API
@@ -15,12 +15,11 @@ Environment (read at call time, so a restart is not needed to change them):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from typing import Any, Dict, List, Optional, Text
 
-import aiohttp
+import httpx
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -60,30 +59,26 @@ async def post_human_request(conversation_id: str, text: Optional[str]) -> bool:
     payload = {"conversation_id": conversation_id, "text": text or ""}
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.post(url, json=payload, headers=headers) as response:
-                if 200 <= response.status < 300:
-                    return True
-                body = (await response.text())[:200]
-                logger.error(
-                    "gangway refused the request for a person (conversation %s): "
-                    "HTTP %s from %s: %r",
-                    conversation_id,
-                    response.status,
-                    url,
-                    body,
-                )
-                return False
-    except asyncio.TimeoutError:
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as client:
+            response = await client.post(url, json=payload, headers=headers)
+        if response.is_success:
+            return True
         logger.error(
-            "timeout after %.0f s posting the request for a person to %s "
-            "(conversation %s)",
+            "gangway refused the request for a person (conversation %s): HTTP %s from %s: %r",
+            conversation_id,
+            response.status_code,
+            url,
+            response.text[:200],
+        )
+        return False
+    except httpx.TimeoutException:
+        logger.error(
+            "timeout after %.0f s posting the request for a person to %s (conversation %s)",
             REQUEST_TIMEOUT_SECONDS,
             url,
             conversation_id,
         )
-    except aiohttp.ClientError as exc:
+    except httpx.HTTPError as exc:
         logger.error(
             "could not post the request for a person to %s (conversation %s): %s: %s",
             url,

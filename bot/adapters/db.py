@@ -4,6 +4,7 @@ that concurrent writers queue instead of failing; PostgreSQL goes through psycop
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    # SQLite has one writer at a time, and a thread that finds the database locked
+    # sleeps in growing steps (up to 100 ms) before trying again, so under load some
+    # transactions starve for seconds while others get in. Threads of this process
+    # therefore queue on a lock of their own, which hands over at once; SQLite's busy
+    # timeout still arbitrates between processes (e.g. the service and a CLI command).
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then
-        # writes can fail with "database is locked" when another writer got in first.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        writer.acquire()
+        try:
+            # Take SQLite's write lock up front: a deferred transaction that reads and
+            # then writes fails with "database is locked" if another writer got in first.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writer.release()
+            raise
+        conn.info["gangway_writer"] = True
 
+    def _on_end(conn: Any) -> None:
+        if conn.info.pop("gangway_writer", False):
+            writer.release()
+
+    def _on_pool(_dbapi_conn: Any, record: Any, *_rest: Any) -> None:
+        # A connection returned, invalidated or closed mid-transaction must not keep
+        # the lock (the same info dict is shared by the Connection and its record).
+        if record is not None and record.info.pop("gangway_writer", False):
+            writer.release()
+
+    event.listen(engine, "commit", _on_end)
+    event.listen(engine, "rollback", _on_end)
+    for name in ("reset", "invalidate", "close"):
+        event.listen(engine, name, _on_pool)
     return engine
 
 

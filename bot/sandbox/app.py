@@ -14,6 +14,9 @@ faults) hangs off that app (`app.state.sandbox`), nothing is global.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +68,33 @@ class SandboxState:
     # Seams for tests: where webhooks (async) and status callbacks (sync) go.
     webhook_transport: httpx.AsyncBaseTransport | None = None
     callback_transport: httpx.BaseTransport | None = None
+    # One client each, kept for the app's life: building an httpx client loads the CA
+    # bundle, which cost more CPU than everything else the sandbox does per message.
+    _callback_client: httpx.Client | None = field(default=None, repr=False)
+    _webhook_client: httpx.AsyncClient | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def callback_client(self) -> httpx.Client:
+        with self._lock:
+            if self._callback_client is None:
+                self._callback_client = httpx.Client(
+                    transport=self.callback_transport, timeout=httpx.Timeout(15.0, connect=5.0)
+                )
+            return self._callback_client
+
+    def webhook_client(self) -> httpx.AsyncClient:
+        if self._webhook_client is None:
+            self._webhook_client = httpx.AsyncClient(
+                transport=self.webhook_transport, timeout=httpx.Timeout(15.0, connect=5.0)
+            )
+        return self._webhook_client
+
+    async def aclose(self) -> None:
+        if self._webhook_client is not None:
+            await self._webhook_client.aclose()
+        with self._lock:
+            if self._callback_client is not None:
+                self._callback_client.close()
 
 
 def create_app(
@@ -79,7 +109,14 @@ def create_app(
         webhook_transport=webhook_transport,
         callback_transport=callback_transport,
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.aclose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="gangway WhatsApp sandbox",
         docs_url=None,
         redoc_url=None,

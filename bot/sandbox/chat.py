@@ -159,10 +159,8 @@ async def _post_webhook(state: SandboxState, message: StoredMessage) -> StoredMe
     error: str | None = None
     replies: list[tuple[str, tuple[str, ...]]] = []
     try:
-        async with httpx.AsyncClient(
-            transport=state.webhook_transport, timeout=httpx.Timeout(15.0, connect=5.0)
-        ) as client:
-            response = await client.post(config.webhook_url, data=params, headers=headers)
+        client = state.webhook_client()
+        response = await client.post(config.webhook_url, data=params, headers=headers)
         status = response.status_code
         if status >= 400:
             error = f"gangway answered HTTP {status} (Twilio error 11200)"

@@ -88,22 +88,20 @@ def _deliver(
     """Move one message through its statuses, POSTing a signed callback for each."""
     config = state.config
     try:
-        with httpx.Client(
-            transport=state.callback_transport, timeout=httpx.Timeout(15.0, connect=5.0)
-        ) as client:
-            for status, code in steps:
-                time.sleep(config.status_delay_seconds)
-                changes: dict[str, Any] = {"status": status}
-                if code is not None:
-                    changes["error_code"] = code
-                    changes["error_message"] = error_text or DELIVERY_ERRORS.get(
-                        code, "Sandbox-injected delivery failure"
-                    )
-                message = state.store.update(sid, **changes)
-                if message is None:  # the store was cleared meanwhile
-                    return
-                if message.status_callback:
-                    _post_callback(state, client, message, status, code)
+        client = state.callback_client()
+        for status, code in steps:
+            time.sleep(config.status_delay_seconds)
+            changes: dict[str, Any] = {"status": status}
+            if code is not None:
+                changes["error_code"] = code
+                changes["error_message"] = error_text or DELIVERY_ERRORS.get(
+                    code, "Sandbox-injected delivery failure"
+                )
+            message = state.store.update(sid, **changes)
+            if message is None:  # the store was cleared meanwhile
+                return
+            if message.status_callback:
+                _post_callback(state, client, message, status, code)
     except Exception:
         log.exception("sandbox: delivering message %s failed", sid)
 
