@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, union, update
+from sqlalchemy import and_, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage
@@ -23,28 +23,46 @@ __all__ = ["claim", "due_conversations", "release", "release_all"]
 def due_conversations(
     session: Session, now: datetime, holding_after: timedelta, limit: int = 100
 ) -> list[str]:
-    inbox_due = select(InboxMessage.conversation_id).where(
-        InboxMessage.status == "pending",
-        or_(
-            InboxMessage.next_attempt_at <= now,
-            and_(
-                InboxMessage.received_at <= now - holding_after,
-                InboxMessage.conversation_id.in_(
-                    select(Conversation.id).where(Conversation.holding_sent_at.is_(None))
+    """Conversations with work due now and no live lease, longest-waiting first.
+
+    The order matters: without it the database returns conversations in key order
+    and, under load, the same few are served while the rest starve.
+    """
+    inbox_due = (
+        select(
+            InboxMessage.conversation_id.label("cid"),
+            func.min(InboxMessage.received_at).label("since"),
+        )
+        .where(
+            InboxMessage.status == "pending",
+            or_(
+                InboxMessage.next_attempt_at <= now,
+                and_(
+                    InboxMessage.received_at <= now - holding_after,
+                    InboxMessage.conversation_id.in_(
+                        select(Conversation.id).where(Conversation.holding_sent_at.is_(None))
+                    ),
                 ),
             ),
-        ),
-    )
-    outbox_due = select(OutboxMessage.conversation_id).where(
-        OutboxMessage.status.in_(UNSENT_STATUSES), OutboxMessage.next_attempt_at <= now
-    )
-    due = union(inbox_due, outbox_due).subquery()
-    rows = session.execute(
-        select(Conversation.id)
-        .where(
-            Conversation.id.in_(select(due.c[0])),
-            or_(Conversation.lease_until.is_(None), Conversation.lease_until < now),
         )
+        .group_by(InboxMessage.conversation_id)
+    )
+    outbox_due = (
+        select(
+            OutboxMessage.conversation_id.label("cid"),
+            func.min(OutboxMessage.created_at).label("since"),
+        )
+        .where(OutboxMessage.status.in_(UNSENT_STATUSES), OutboxMessage.next_attempt_at <= now)
+        .group_by(OutboxMessage.conversation_id)
+    )
+    due = union_all(inbox_due, outbox_due).subquery()
+    waiting_since = func.min(due.c.since)
+    rows = session.execute(
+        select(due.c.cid)
+        .join(Conversation, Conversation.id == due.c.cid)
+        .where(or_(Conversation.lease_until.is_(None), Conversation.lease_until < now))
+        .group_by(due.c.cid)
+        .order_by(waiting_since)
         .limit(limit)
     ).scalars()
     return list(rows)
