@@ -110,7 +110,7 @@ class Worker:
             renewed[0] = now
 
         try:
-            self._processor.run(conversation_id, heartbeat=heartbeat)
+            self._processor.run(conversation_id, heartbeat=heartbeat, max_answers=1)
         except Exception:
             log.exception("conversation %s: processing failed; will retry", conversation_id)
         finally:

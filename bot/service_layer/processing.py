@@ -79,16 +79,25 @@ class ConversationProcessor:
         conversation_id: str,
         max_steps: int = 1000,
         heartbeat: Callable[[], None] | None = None,
+        max_answers: int | None = None,
     ) -> None:
-        """Do everything that is due in this conversation now.
+        """Do what is due in this conversation now.
 
-        `heartbeat` is called before each step (the worker renews its lease there).
+        `max_answers` caps how many inbound messages are answered in this call (their
+        replies are always sent): the worker answers one and then lets the longest-
+        waiting conversation go next, so a chatty prospect cannot hold a worker while
+        others wait. `heartbeat` is called before each step (the worker renews its
+        lease there).
         """
+        answered_count = 0
         for _ in range(max_steps):
             if heartbeat is not None:
                 heartbeat()
             sent = self._send_next(conversation_id)
-            answered = self._answer_next(conversation_id)
+            answered = False
+            if max_answers is None or answered_count < max_answers:
+                answered = self._answer_next(conversation_id)
+                answered_count += int(answered)
             if not sent and not answered:
                 return
 

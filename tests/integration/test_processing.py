@@ -211,3 +211,16 @@ def test_rasa_retry_after_crash_does_not_double_replies(
     proc.run(conv)
     with sessions() as s:
         assert s.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 1
+
+
+def test_one_answer_per_turn_leaves_the_rest_waiting(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """With max_answers=1 a turn answers one message and sends its reply; the next waits."""
+    proc, _d, sender = make(sessions, clock)
+    conv = receive(sessions, clock, "SM1", "one")
+    receive(sessions, clock, "SM2", "two")
+    proc.run(conv, max_answers=1)
+    assert sender.bodies_to(PROSPECT) == ["you said: one"]
+    proc.run(conv, max_answers=1)
+    assert sender.bodies_to(PROSPECT) == ["you said: one", "you said: two"]
