@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.adapters.tables import AuditHead, AuditLog
@@ -22,12 +22,17 @@ def append(
     conversation_id: str | None,
     payload: dict[str, Any],
     now: datetime,
-) -> AuditLog:
-    """Append one record in the caller's transaction (it commits or rolls back with it)."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
-    seq = head.seq + 1
+) -> int:
+    """Append one record in the caller's transaction (it commits or rolls back with it).
+
+    Returns its sequence number. Plain Core statements, not the ORM: this runs for
+    every message and status change, and the unit of work's bookkeeping cost more
+    than the hashing.
+    """
+    head_seq, head_hash = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).one()
+    seq = head_seq + 1
     recorded_at = now.astimezone(UTC).isoformat(timespec="microseconds")
     body = canonical_json(payload)
     digest = record_hash(
@@ -36,20 +41,21 @@ def append(
         kind=kind,
         conversation_id=conversation_id,
         payload=body,
-        prev_hash=head.hash,
+        prev_hash=head_hash,
     )
-    row = AuditLog(
-        seq=seq,
-        recorded_at=recorded_at,
-        kind=kind,
-        conversation_id=conversation_id,
-        payload=body,
-        prev_hash=head.hash,
-        hash=digest,
+    session.execute(
+        insert(AuditLog).values(
+            seq=seq,
+            recorded_at=recorded_at,
+            kind=kind,
+            conversation_id=conversation_id,
+            payload=body,
+            prev_hash=head_hash,
+            hash=digest,
+        )
     )
-    session.add(row)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=digest))
-    return row
+    return seq
 
 
 def iter_records(session: Session, batch: int = 1000) -> Iterator[AuditRecord]:

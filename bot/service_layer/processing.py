@@ -120,6 +120,8 @@ class ConversationProcessor:
             out_id, to, body = row.id, row.to_number, row.body
             unconfirmed = row.status == "sending"
             since = row.first_attempt_at or now
+            if not unconfirmed:
+                _mark_sending(row, now)
 
         try:
             if unconfirmed:
@@ -128,12 +130,8 @@ class ConversationProcessor:
                     log.info("outbox %s: adopting %s sent before a restart", out_id, found.sid)
                     self._record_sent(out_id, found, reconciled=True)
                     return True
-            with self._sessions.begin() as s:
-                row = s.get_one(OutboxMessage, out_id)
-                row.status = "sending"
-                row.attempts += 1
-                row.first_attempt_at = row.first_attempt_at or now
-                row.updated_at = now
+                with self._sessions.begin() as s:
+                    _mark_sending(s.get_one(OutboxMessage, out_id), now)
             sent = self._sender.send(to=to, body=body)
         except TransientError as exc:
             self._retry_later(out_id, exc)
@@ -329,6 +327,14 @@ class ConversationProcessor:
             now=now,
         )
         return True
+
+
+def _mark_sending(row: OutboxMessage, now: datetime) -> None:
+    """Committed before the send: if we die during it, the next attempt asks first."""
+    row.status = "sending"
+    row.attempts += 1
+    row.first_attempt_at = row.first_attempt_at or now
+    row.updated_at = now
 
 
 def _outbox_row(

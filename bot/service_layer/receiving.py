@@ -10,7 +10,7 @@ import json
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -81,20 +81,24 @@ def record_status(
     session: Session, *, sid: str, status: str, error_code: str | None, now: datetime
 ) -> bool:
     """Record a delivery status callback. Returns whether an outbound message moved."""
-    session.add(
-        StatusEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now)
+    session.execute(
+        insert(StatusEvent).values(
+            provider_sid=sid, status=status, error_code=error_code, received_at=now
+        )
     )
     out = session.execute(
-        select(OutboxMessage).where(OutboxMessage.provider_sid == sid).with_for_update()
-    ).scalar_one_or_none()
+        select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.conversation_id)
+        .where(OutboxMessage.provider_sid == sid)
+        .with_for_update()
+    ).one_or_none()
     moved = False
     if out is not None:
         new = advance_status(out.status, status)
         if new != out.status:
-            out.status = new
-            out.updated_at = now
+            values: dict[str, object] = {"status": new, "updated_at": now}
             if error_code and new in ("failed", "undelivered"):
-                out.error_code = error_code
+                values["error_code"] = error_code
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == out.id).values(values))
             moved = True
     audit_log.append(
         session,
