@@ -69,16 +69,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if conn.info.pop("gangway_writer", False):
             writer.release()
 
-    def _on_pool(_dbapi_conn: Any, record: Any, *_rest: Any) -> None:
-        # A connection returned, invalidated or closed mid-transaction must not keep
-        # the lock (the same info dict is shared by the Connection and its record).
+    # A connection returned, invalidated or closed mid-transaction must not keep the
+    # lock (the Connection and its pool record share one info dict). The listeners'
+    # exact signatures matter: SQLAlchemy warns, costly, on every call otherwise.
+    def _release_record(record: Any) -> None:
         if record is not None and record.info.pop("gangway_writer", False):
             writer.release()
 
+    def _on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        _release_record(connection_record)
+
+    def _on_invalidate(dbapi_connection: Any, connection_record: Any, exception: Any) -> None:
+        _release_record(connection_record)
+
+    def _on_close(dbapi_connection: Any, connection_record: Any) -> None:
+        _release_record(connection_record)
+
     event.listen(engine, "commit", _on_end)
     event.listen(engine, "rollback", _on_end)
-    for name in ("reset", "invalidate", "close"):
-        event.listen(engine, name, _on_pool)
+    event.listen(engine, "reset", _on_reset)
+    event.listen(engine, "invalidate", _on_invalidate)
+    event.listen(engine, "close", _on_close)
     return engine
 
 
