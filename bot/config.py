@@ -49,8 +49,10 @@ class Settings(BaseSettings):
     # A prospect waiting longer than this (seconds) gets one short "one moment" message.
     gangway_holding_reply_after: float = 20.0
     gangway_holding_reply_text: str = "Thanks for your message, one moment please."
-    # Conversations processed in parallel by one service process.
-    gangway_workers: int = 8
+    # Conversations processed in parallel by one service process. More is not faster:
+    # the work is CPU in one Python process, and on 2 cores bench/bench.py measured
+    # 22.8 replies/s with 2, 28.1 with 4 and 25.6 with 8 (threads contend for the GIL).
+    gangway_workers: int = 4
     # Identifies this process's leases on conversations; a restart with the same id
     # takes its own leases back at once instead of waiting for them to expire.
     gangway_instance_id: str | None = None
