@@ -130,3 +130,44 @@ def test_sigkill_mid_load_every_message_gets_exactly_one_answer(stack: Stack) ->
     assert {m["sid"] for m in sent} == outbox_sids
     assert len(outbox_sids) == total
     assert broken is None and count > 0
+
+
+def test_twilio_rate_limit_is_retried_and_the_reply_sent_once(stack: Stack) -> None:
+    """Two 429s from the Messages API delay the greeting but it goes out exactly once."""
+    number = "whatsapp:+12025550131"
+    fault = {"status": 429, "code": 20429, "count": 2, "message": "Too Many Requests"}
+    stack.http.post(f"{stack.sandbox_url}/sandbox/api/faults", json=fault).raise_for_status()
+    stack.say(number, "hi")
+    [reply] = stack.wait_for_replies(number, 1, timeout=60)
+    sessions = db(stack)
+    with sessions() as s:
+        row = s.execute(select(OutboxMessage)).scalar_one()
+    assert "interested" in reply["body"]
+    assert row.attempts == 3 and row.provider_sid == reply["sid"]
+
+
+def test_twilio_refusal_marks_the_reply_failed_with_its_code(stack: Stack) -> None:
+    """A 4xx from the Messages API (recipient opted out, 21610) is recorded, not retried."""
+    number = "whatsapp:+12025550132"
+    fault = {
+        "status": 400,
+        "code": 21610,
+        "count": 1,
+        "message": "Attempt to send to unsubscribed recipient",
+    }
+    stack.http.post(f"{stack.sandbox_url}/sandbox/api/faults", json=fault).raise_for_status()
+    stack.say(number, "hi")
+    sessions = db(stack)
+
+    def failed() -> bool:
+        with sessions() as s:
+            row = s.execute(select(OutboxMessage)).scalar_one_or_none()
+            return row is not None and row.status == "failed"
+
+    wait_until(failed, 30, "the reply to be marked failed")
+    with sessions() as s:
+        row = s.execute(select(OutboxMessage)).scalar_one()
+        kinds = [r.kind for r in audit_log.iter_records(s)]
+    assert row.error_code == "21610" and row.attempts == 1
+    assert "outbound_failed" in kinds
+    assert stack.received(number) == []
