@@ -18,7 +18,7 @@ from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from integrations.rasa import RasaClient
 from integrations.twilio_whatsapp import TwilioWhatsApp
 
-__all__ = ["Container", "MissingConfiguration", "build", "webhook_path"]
+__all__ = ["NO_TWILIO", "Container", "MissingConfiguration", "build", "webhook_path"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,12 @@ INBOUND_PATH = "/webhooks/twilio/whatsapp"
 
 def webhook_path(settings: Settings, path: str) -> str:
     return settings.gangway_public_url.rstrip("/") + path
+
+
+NO_TWILIO = (
+    "No Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, "
+    "or run `gangway up`, which starts the local WhatsApp sandbox for you."
+)
 
 
 class MissingConfiguration(RuntimeError):
@@ -62,10 +68,7 @@ def build(
     migrate: bool = True,
 ) -> Container:
     if sender is None and not settings.twilio_configured:
-        raise MissingConfiguration(
-            "No Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, "
-            "or run `gangway up`, which starts the local WhatsApp sandbox for you."
-        )
+        raise MissingConfiguration(NO_TWILIO)
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     if migrate:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.adapters.tables import AuditHead, AuditLog
-from bot.domain.audit import AuditRecord, ChainBreak, canonical_json, first_break, record_hash
+from bot.domain.audit import AuditRecord, ChainBreak, canonical_json, first_break, seal
 
 __all__ = ["append", "iter_records", "verify"]
 
@@ -32,30 +33,19 @@ def append(
     head_seq, head_hash = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
     ).one()
-    seq = head_seq + 1
-    recorded_at = now.astimezone(UTC).isoformat(timespec="microseconds")
-    body = canonical_json(payload)
-    digest = record_hash(
-        seq=seq,
-        recorded_at=recorded_at,
+    record = seal(
+        seq=head_seq + 1,
+        recorded_at=now.astimezone(UTC).isoformat(timespec="microseconds"),
         kind=kind,
         conversation_id=conversation_id,
-        payload=body,
+        payload=canonical_json(payload),
         prev_hash=head_hash,
     )
+    session.execute(insert(AuditLog).values(**asdict(record)))
     session.execute(
-        insert(AuditLog).values(
-            seq=seq,
-            recorded_at=recorded_at,
-            kind=kind,
-            conversation_id=conversation_id,
-            payload=body,
-            prev_hash=head_hash,
-            hash=digest,
-        )
+        update(AuditHead).where(AuditHead.id == 1).values(seq=record.seq, hash=record.hash)
     )
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=digest))
-    return seq
+    return record.seq
 
 
 def iter_records(session: Session, batch: int = 1000) -> Iterator[AuditRecord]:
@@ -86,30 +76,25 @@ def verify(
     the end) is reported as broken too.
     """
     count = 0
+    last: AuditRecord | None = None
 
-    def counted() -> Iterator[AuditRecord]:
-        nonlocal count
-        for rec in iter_records(session):
+    def watched() -> Iterator[AuditRecord]:
+        nonlocal count, last
+        for last in iter_records(session):
             count += 1
             if progress is not None and count % 1000 == 0:
                 progress(count)
-            yield rec
+            yield last
 
-    last: list[AuditRecord] = []
-
-    def remember() -> Iterator[AuditRecord]:
-        for rec in counted():
-            last[:] = [rec]
-            yield rec
-
-    broken = first_break(remember())
+    broken = first_break(watched())
     if broken is not None:
         return count, broken
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
-    last_seq = last[0].seq if last else 0
-    last_hash = last[0].hash if last else head.hash
-    if head.seq != last_seq or head.hash != last_hash:
+    head_seq, head_hash = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+    ).one()
+    last_seq = last.seq if last else 0
+    if head_seq != last_seq or (last is not None and head_hash != last.hash):
         return count, ChainBreak(
-            last_seq + 1, f"the chain ends at record {last_seq} but its head says {head.seq}"
+            last_seq + 1, f"the chain ends at record {last_seq} but its head says {head_seq}"
         )
     return count, None

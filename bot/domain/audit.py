@@ -22,6 +22,7 @@ __all__ = [
     "canonical_json",
     "first_break",
     "record_hash",
+    "seal",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -62,6 +63,27 @@ def record_hash(
         }
     )
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def seal(
+    *,
+    seq: int,
+    recorded_at: str,
+    kind: str,
+    conversation_id: str | None,
+    payload: str,
+    prev_hash: str,
+) -> AuditRecord:
+    """The record with these contents, its hash computed."""
+    digest = record_hash(
+        seq=seq,
+        recorded_at=recorded_at,
+        kind=kind,
+        conversation_id=conversation_id,
+        payload=payload,
+        prev_hash=prev_hash,
+    )
+    return AuditRecord(seq, recorded_at, kind, conversation_id, payload, prev_hash, digest)
 
 
 @dataclass(frozen=True)

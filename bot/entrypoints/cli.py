@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 
 __all__ = ["app", "main"]
 
@@ -29,6 +29,16 @@ def _logging(level: str) -> None:
     )
 
 
+def _settings_with_twilio(missing: str) -> Settings:
+    """Settings for a command that needs Twilio credentials; exit 2 saying `missing` if absent."""
+    settings = load_settings()
+    _logging(settings.gangway_log_level)
+    if not settings.twilio_configured:
+        typer.echo(missing, err=True)
+        raise typer.Exit(2)
+    return settings
+
+
 @app.command()
 def up() -> None:
     """Start the whole stack (Rasa, actions, sandbox or Twilio, gangway); Ctrl-C stops it."""
@@ -44,18 +54,10 @@ def serve() -> None:
     """Run the gangway service alone (webhooks, worker, API)."""
     import uvicorn
 
-    from bot.bootstrap import build
+    from bot.bootstrap import NO_TWILIO, build
     from bot.entrypoints.app import create_app
 
-    settings = load_settings()
-    _logging(settings.gangway_log_level)
-    if not settings.twilio_configured:
-        typer.echo(
-            "No Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or run "
-            "`gangway up`, which starts the local WhatsApp sandbox.",
-            err=True,
-        )
-        raise typer.Exit(2)
+    settings = _settings_with_twilio(NO_TWILIO)
     application = create_app(lambda: build(settings))
     uvicorn.run(
         application,
@@ -74,15 +76,10 @@ def sandbox() -> None:
     from bot.bootstrap import INBOUND_PATH, webhook_path
     from bot.sandbox.app import SandboxConfig, create_app
 
-    settings = load_settings()
-    _logging(settings.gangway_log_level)
-    if not settings.twilio_configured:
-        typer.echo(
-            "The sandbox needs the credentials gangway will use: set TWILIO_ACCOUNT_SID and "
-            "TWILIO_AUTH_TOKEN (`gangway up` invents them for you).",
-            err=True,
-        )
-        raise typer.Exit(2)
+    settings = _settings_with_twilio(
+        "The sandbox needs the credentials gangway will use: set TWILIO_ACCOUNT_SID and "
+        "TWILIO_AUTH_TOKEN (`gangway up` invents them for you)."
+    )
     assert settings.twilio_account_sid and settings.twilio_auth_token
     config = SandboxConfig(
         account_sid=settings.twilio_account_sid,

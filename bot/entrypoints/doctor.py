@@ -9,14 +9,12 @@ import httpx
 from sqlalchemy import text
 
 from bot.adapters.db import make_engine
-from bot.adapters.migrate import current_revision
+from bot.adapters.migrate import current_revision, head_revision
 from bot.config import Settings
 from integrations.errors import IntegrationError
 from integrations.rasa import RasaClient
 
 __all__ = ["Check", "run_checks"]
-
-HEAD_REVISION = "0001"
 
 
 @dataclass(frozen=True)
@@ -36,11 +34,12 @@ def _database(settings: Settings) -> Check:
         return Check("database", False, f"cannot connect to {engine.url!r}: {exc}")
     finally:
         engine.dispose()
-    if rev != HEAD_REVISION:
+    head = head_revision()
+    if rev != head:
         return Check(
             "database",
             False,
-            f"schema is at {rev or 'nothing'}, not {HEAD_REVISION}: run `gangway db upgrade`",
+            f"schema is at {rev or 'nothing'}, not {head}: run `gangway db upgrade`",
         )
     return Check("database", True, f"{engine.url.get_backend_name()} reachable, schema {rev}")
 

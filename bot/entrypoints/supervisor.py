@@ -28,7 +28,16 @@ import httpx
 
 from bot.config import REPO_ROOT, Settings
 
-__all__ = ["Child", "StackPlan", "plan_stack", "run_stack"]
+__all__ = [
+    "RASA_BIN",
+    "Child",
+    "StackPlan",
+    "action_server_argv",
+    "plan_stack",
+    "rasa_has_model",
+    "rasa_server_argv",
+    "run_stack",
+]
 
 
 @dataclass
@@ -52,6 +61,9 @@ class StackPlan:
     connection: dict[str, str] = field(default_factory=dict)
 
 
+RASA_BIN = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
+
+
 def _port(url: str, default: int) -> int:
     return urlparse(url).port or default
 
@@ -65,16 +77,34 @@ def rasa_model_path(environ: Mapping[str, str]) -> Path:
     return model_path(REPO_ROOT)
 
 
+def action_server_argv(port: int) -> list[str]:
+    """Rasa's action server running `actions/` (run from the repository root)."""
+    return [str(RASA_BIN), "run", "actions", "--actions", "actions", "--port", str(port)]
+
+
+def rasa_server_argv(model: Path, *, host: str, port: int, token: str | None = None) -> list[str]:
+    """The Rasa server with its HTTP API on, serving `model` (run from the repository root)."""
+    argv = [
+        str(RASA_BIN), "run", "--enable-api", "--model", str(model),
+        "--endpoints", "bot/rasa/endpoints.yml", "--credentials", "bot/rasa/credentials.yml",
+        "--interface", host, "--port", str(port),
+    ]  # fmt: skip
+    return argv + (["--auth-token", token] if token else [])
+
+
+def rasa_has_model(response: httpx.Response) -> bool:
+    """Whether Rasa's GET /status says a model is loaded (ready to answer)."""
+    return response.status_code == 200 and bool(response.json().get("model_file"))
+
+
 def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
     """What to start and with which environment; raises SystemExit with a plain reason."""
-    rasa_bin = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
-    if not rasa_bin.exists():
-        raise SystemExit(f"Rasa is not installed ({rasa_bin} is missing): run `make install`.")
+    if not RASA_BIN.exists():
+        raise SystemExit(f"Rasa is not installed ({RASA_BIN} is missing): run `make install`.")
     model = rasa_model_path(environ)
     if not model.exists():
         raise SystemExit(f"No trained Rasa model at {model}: run `make model`.")
 
-    base = dict(environ)
     service_token = (
         settings.gangway_service_token.get_secret_value()
         if settings.gangway_service_token
@@ -82,82 +112,52 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
     )
     service_url = f"http://127.0.0.1:{settings.gangway_port}"
     action_url = settings.gangway_action_server_url.rstrip("/")
-    common = {**base, "GANGWAY_SERVICE_TOKEN": service_token, "PYTHONUNBUFFERED": "1"}
+    common = {**environ, "GANGWAY_SERVICE_TOKEN": service_token, "PYTHONUNBUFFERED": "1"}
 
-    children: list[Child] = []
+    sandbox: Child | None = None
     chat_url = None
     if not settings.twilio_configured:
         sandbox_port = settings.gangway_sandbox_port
+        # Throwaway credentials, shared by the sandbox and the service it stands in for.
         common.update(
             TWILIO_ACCOUNT_SID="AC" + secrets.token_hex(16),
             TWILIO_AUTH_TOKEN=secrets.token_hex(16),
             TWILIO_API_BASE_URL=f"http://127.0.0.1:{sandbox_port}",
         )
         chat_url = f"http://127.0.0.1:{sandbox_port}/"
-        children.append(
-            Child(
-                "sandbox",
-                [sys.executable, "-m", "bot.entrypoints.cli", "sandbox"],
-                common,
-                f"http://127.0.0.1:{sandbox_port}/sandbox/healthz",
-                echo=True,
-            )
-        )
-    rasa_env = {**common, "GANGWAY_ACTION_SERVER_URL": action_url, "GANGWAY_URL": service_url}
-    children.insert(
-        0,
-        Child(
-            "actions",
-            [
-                str(rasa_bin),
-                "run",
-                "actions",
-                "--actions",
-                "actions",
-                "--port",
-                str(_port(action_url, 5055)),
-            ],
-            rasa_env,
-            f"{action_url}/health",
-        ),
-    )
-    rasa_argv = [
-        str(rasa_bin),
-        "run",
-        "--enable-api",
-        "--model",
-        str(model),
-        "--endpoints",
-        "bot/rasa/endpoints.yml",
-        "--credentials",
-        "bot/rasa/credentials.yml",
-        "--interface",
-        urlparse(settings.rasa_url).hostname or "127.0.0.1",
-        "--port",
-        str(_port(settings.rasa_url, 5005)),
-    ]
-    if settings.rasa_token:
-        rasa_argv += ["--auth-token", settings.rasa_token.get_secret_value()]
-    token_q = f"?token={settings.rasa_token.get_secret_value()}" if settings.rasa_token else ""
-    children.insert(
-        1,
-        Child(
-            "rasa",
-            rasa_argv,
-            rasa_env,
-            f"{settings.rasa_url.rstrip('/')}/status{token_q}",
-            ready_check=lambda r: r.status_code == 200 and bool(r.json().get("model_file")),
-        ),
-    )
-    children.append(
-        Child(
-            "gangway",
-            [sys.executable, "-m", "bot.entrypoints.cli", "serve"],
+        sandbox = Child(
+            "sandbox",
+            [sys.executable, "-m", "bot.entrypoints.cli", "sandbox"],
             common,
-            f"{service_url}/readyz",
+            f"http://127.0.0.1:{sandbox_port}/sandbox/healthz",
             echo=True,
         )
+
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    rasa_env = {**common, "GANGWAY_ACTION_SERVER_URL": action_url, "GANGWAY_URL": service_url}
+    actions = Child(
+        "actions", action_server_argv(_port(action_url, 5055)), rasa_env, f"{action_url}/health"
     )
+    rasa = Child(
+        "rasa",
+        rasa_server_argv(
+            model,
+            host=urlparse(settings.rasa_url).hostname or "127.0.0.1",
+            port=_port(settings.rasa_url, 5005),
+            token=token,
+        ),
+        rasa_env,
+        f"{settings.rasa_url.rstrip('/')}/status" + (f"?token={token}" if token else ""),
+        ready_check=rasa_has_model,
+    )
+    gangway = Child(
+        "gangway",
+        [sys.executable, "-m", "bot.entrypoints.cli", "serve"],
+        common,
+        f"{service_url}/readyz",
+        echo=True,
+    )
+    children = [actions, rasa, *([sandbox] if sandbox else []), gangway]
     connection = {
         "service_url": service_url,
         "public_url": settings.gangway_public_url,

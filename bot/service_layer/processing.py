@@ -101,6 +101,11 @@ class ConversationProcessor:
             if not sent and not answered:
                 return
 
+    def _backoff(self, attempts: int) -> float:
+        return backoff_seconds(
+            attempts, base=self._policy.retry_base_seconds, cap=self._policy.retry_cap_seconds
+        )
+
     # -- outbox ---------------------------------------------------------------
 
     def _send_next(self, conversation_id: str) -> bool:
@@ -197,11 +202,7 @@ class ConversationProcessor:
             # A timed-out send may have gone through: keep it `sending` so the next
             # attempt asks the provider first. Otherwise it plainly did not go out.
             row.status = "sending" if getattr(exc, "ambiguous", False) else "pending"
-            delay = backoff_seconds(
-                max(row.attempts, 1),
-                base=self._policy.retry_base_seconds,
-                cap=self._policy.retry_cap_seconds,
-            )
+            delay = self._backoff(max(row.attempts, 1))
             row.next_attempt_at = now + timedelta(seconds=delay)
             row.last_error = f"{exc.status or ''} {exc.code or ''} {exc.message}".strip()
             row.updated_at = now
@@ -259,11 +260,7 @@ class ConversationProcessor:
             with self._sessions.begin() as s:
                 msg = s.get_one(InboxMessage, msg_id)
                 msg.attempts += 1
-                delay = backoff_seconds(
-                    msg.attempts,
-                    base=self._policy.retry_base_seconds,
-                    cap=self._policy.retry_cap_seconds,
-                )
+                delay = self._backoff(msg.attempts)
                 msg.next_attempt_at = now + timedelta(seconds=delay)
                 msg.last_error = repr(exc)
                 held = self._maybe_hold(s, msg, now)

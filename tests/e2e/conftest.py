@@ -19,12 +19,17 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from bot.entrypoints.supervisor import (
+    RASA_BIN,
+    action_server_argv,
+    rasa_has_model,
+    rasa_server_argv,
+)
 from bot.rasa_project import model_path
 from tests.e2e.processes import REPO, Proc, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
-RASA_BIN = REPO / ".venv-rasa" / "bin" / "rasa"
 BUSINESS = "whatsapp:+12025550100"
 
 
@@ -57,39 +62,11 @@ def rasa(logs_dir: Path) -> Iterator[Rasa]:
         "GANGWAY_URL": f"http://127.0.0.1:{service_port}",
         "GANGWAY_SERVICE_TOKEN": token,
     }
-    actions = Proc(
-        "actions",
-        [str(RASA_BIN), "run", "actions", "--actions", "actions", "--port", str(action_port)],
-        env,
-        logs_dir,
-    )
-    server = Proc(
-        "rasa",
-        [
-            str(RASA_BIN),
-            "run",
-            "--enable-api",
-            "--model",
-            str(model),
-            "--endpoints",
-            "bot/rasa/endpoints.yml",
-            "--credentials",
-            "bot/rasa/credentials.yml",
-            "--interface",
-            "127.0.0.1",
-            "--port",
-            str(rasa_port),
-        ],
-        env,
-        logs_dir,
-    )
+    actions = Proc("actions", action_server_argv(action_port), env, logs_dir)
+    server = Proc("rasa", rasa_server_argv(model, host="127.0.0.1", port=rasa_port), env, logs_dir)
     try:
         actions.wait_ready(f"http://127.0.0.1:{action_port}/health", timeout=120)
-        server.wait_ready(
-            f"http://127.0.0.1:{rasa_port}/status",
-            timeout=180,
-            check=lambda r: r.status_code == 200 and bool(r.json().get("model_file")),
-        )
+        server.wait_ready(f"http://127.0.0.1:{rasa_port}/status", timeout=180, check=rasa_has_model)
         yield Rasa(
             f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", service_port, token
         )

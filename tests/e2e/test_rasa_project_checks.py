@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.entrypoints.supervisor import RASA_BIN
 from bot.rasa_project import model_path, training_data_paths
-from tests.e2e.conftest import RASA_BIN
 from tests.e2e.processes import REPO
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import RASA_BIN
+from bot.entrypoints.supervisor import RASA_BIN
 from tests.e2e.processes import REPO, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
