@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -25,11 +27,16 @@ __all__ = [
     "AuditHead",
     "AuditLog",
     "Base",
+    "Consent",
     "Conversation",
     "HumanRequest",
     "InboxMessage",
+    "Invite",
+    "MediaItem",
+    "MessageClassification",
     "OutboxMessage",
     "StatusEvent",
+    "Timer",
     "UTCDateTime",
 ]
 
@@ -67,6 +74,13 @@ class Conversation(Base):
     # Which worker processes this conversation now, and until when (see worker).
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The statechart (bot.domain.conversation_chart): its state, the level ratchet, and
+    # where an opted-out conversation resumes. state is NULL until the chart first runs.
+    state: Mapped[str | None] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16), default="public")
+    resume_state: Mapped[str | None] = mapped_column(String(32))
+    # The conversation's language (en, de, fr, es), detected from the prospect's messages.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class InboxMessage(Base):
@@ -97,10 +111,13 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # reply|holding
+    kind: Mapped[str] = mapped_column(String(16))  # reply|holding|protocol|timer
     seq: Mapped[int] = mapped_column(Integer, default=0)
     to_number: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
+    # A Twilio Content API template (quick-reply buttons); body is its plain-text rendering.
+    content_sid: Mapped[str | None] = mapped_column(String(64))
+    content_variables: Mapped[str | None] = mapped_column(Text)  # JSON object
     status: Mapped[str] = mapped_column(String(16), default="pending")
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[str | None] = mapped_column(String(16))
@@ -157,3 +174,105 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class MessageClassification(Base):
+    """The sensitivity of one inbound message and the evidence for it (spans, never values)."""
+
+    __tablename__ = "message_classifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox_messages.id"), unique=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16))
+    evidence: Mapped[str] = mapped_column(Text)  # JSON list of Evidence.as_dict()
+    language: Mapped[str | None] = mapped_column(String(8))
+    # Whether the message went on to Rasa's dialogue (never at or above the threshold).
+    forwarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    classified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Consent(Base):
+    """One offer of the terms and what the prospect answered: the consent evidence."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    terms_version: Mapped[str] = mapped_column(String(64))
+    terms_url: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    # The exact text shown (terms summary + consent question) and its SHA-256.
+    shown_text: Mapped[str] = mapped_column(Text)
+    shown_sha256: Mapped[str] = mapped_column(String(64))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    trigger_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"))
+    decision: Mapped[str] = mapped_column(String(16), default="pending")  # pending|agreed|declined
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"))
+    decision_message_sid: Mapped[str | None] = mapped_column(String(64))
+
+
+class Invite(Base):
+    """A one-time, expiring secure-channel invite. Only the token's hash is kept."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    consent_id: Mapped[int | None] = mapped_column(ForeignKey("consents.id"))
+    provider: Mapped[str] = mapped_column(String(32))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # active | used | expired | superseded
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Timer(Base):
+    """A durable timer (consent reminder, invite reminder, invite expiry, ...).
+
+    ``key`` is stable, so scheduling the same timer twice is harmless; a fired or
+    cancelled timer never fires again.
+    """
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|fired|cancelled
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MediaItem(Base):
+    """An attachment of an inbound message, fetched from the provider and kept."""
+
+    __tablename__ = "media_items"
+    __table_args__ = (UniqueConstraint("inbox_id", "idx", name="uq_media_item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox_messages.id"))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    # image | document | audio | video | location | contact
+    kind: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    provider_url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|stored|failed
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from bot.adapters import audit_log
+from bot.adapters.migrate import head_revision
 from bot.adapters.tables import AuditLog, InboxMessage, StatusEvent
 from bot.bootstrap import build
 from bot.config import load_settings
@@ -149,7 +150,7 @@ def test_health_and_readiness(client: TestClient) -> None:
     """/healthz answers while alive; /readyz reports the database and schema."""
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["schema"] == "0001"
+    assert ready.status_code == 200 and ready.json()["schema"] == head_revision()
 
 
 def test_human_request_api_needs_the_service_token(client: TestClient) -> None:
