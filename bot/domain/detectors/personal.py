@@ -1,0 +1,260 @@
+"""Personal data recognised by its shape and the words around it: passport numbers,
+dates of birth, email addresses and phone numbers.
+
+None of these carries a checksum, so each needs context from the same message: a
+passport word, a birth word, a "my number is" phrase. Numbers without that context are
+left alone; prospects type prices, dates, times and references all the time.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.domain.detectors.identifiers import find_iban_shaped, find_payment_card
+from bot.domain.detectors.words import (
+    BIRTH_WORDS,
+    PASSPORT_WORDS,
+    PHONE_GIVING_WORDS,
+    Found,
+    clause_bounds,
+    fold,
+    near,
+    words,
+)
+
+__all__ = [
+    "find_date_of_birth",
+    "find_email_address",
+    "find_passport_number",
+    "find_phone_number",
+]
+
+# --- passports -----------------------------------------------------------------------
+
+_PASSPORT_TOKEN = re.compile(r"(?<![\w./-])(?=[a-z0-9]{0,8}\d)[a-z0-9]{6,9}(?![\w/-]|[.,]\d)", re.I)
+
+# "35x45mm", "2mb", "100eur": sizes and amounts, not document numbers.
+_MEASURE = re.compile(r"\d+(?:x\d+)?(?:mm|cm|px|kb|mb|gb|eur|usd|k|m)|\d+x\d+", re.IGNORECASE)
+
+
+def find_passport_number(text: str) -> list[Found]:
+    """A 6-9 character token with digits near a passport word ("reisepass", "pasaporte").
+
+    All-digit tokens must follow the word ("passport number 123456789"): before it they
+    are more often an amount or a reference than a passport.
+    """
+    folded = fold(text)
+    found: list[Found] = []
+    for m in _PASSPORT_TOKEN.finditer(folded):
+        token = m.group()
+        if _MEASURE.fullmatch(token):
+            continue
+        if token.isdigit():
+            if near(PASSPORT_WORDS, folded, m.start(), m.end(), before=40, after=0):
+                found.append((m.start(), m.end(), 0.75))
+        elif near(PASSPORT_WORDS, folded, m.start(), m.end(), before=40, after=40):
+            found.append((m.start(), m.end(), 0.85))
+    return found
+
+
+# --- dates of birth ------------------------------------------------------------------
+
+_MONTHS: dict[str, int] = {}
+for _number, _names in enumerate(
+    (
+        "jan january januar janner janv janvier enero ene",
+        "feb february februar fev fevr fevrier febrero",
+        "mar march marz maerz mars marzo",
+        "apr april avr avril abril abr",
+        "may mai mayo",
+        "jun june juni juin junio",
+        "jul july juli juil juillet julio",
+        "aug august aout agosto ago",
+        "sep sept september septembre septiembre setiembre",
+        "oct october okt oktober octobre octubre",
+        "nov november novembre noviembre",
+        "dec december dez dezember decembre diciembre dic",
+    ),
+    start=1,
+):
+    _MONTHS.update(dict.fromkeys(_names.split(), _number))
+
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_YEAR = r"(?:19|20)\d{2}"
+_DATE_PATTERNS = (
+    # 03/03/1990, 3.3.90, 03-03-1990 (day and month either way round)
+    re.compile(r"(?<![\w.,/-])(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?![\w/-]|[.,]\d)"),
+    # 1990-03-03
+    re.compile(r"(?<![\w.,/-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w-])"),
+    # 3 March 1990, 3rd of March, 3. Marz 1990, le 3 mars 1990, 3 de marzo de 1990
+    re.compile(
+        rf"(?<![\w.,])(\d{{1,2}})(?:st|nd|rd|th|er|\.|º|°)?\s*(?:of\s+|de\s+)?({_MONTH})\.?"
+        rf"(?:,?\s*(?:de(?:l)?\s+)?({_YEAR}))?(?![\w])",
+        re.IGNORECASE,
+    ),
+    # March 3, 1990 / March 3rd
+    re.compile(
+        rf"(?<![\w])({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s*({_YEAR}))?(?![\w])",
+        re.IGNORECASE,
+    ),
+)
+
+
+def _plausible(day: int, month: int, year: str | None) -> bool:
+    if year is not None and len(year) == 4 and not 1900 <= int(year) <= 2099:
+        return False
+    return 1 <= day <= 31 and 1 <= month <= 12
+
+
+def _dates(folded: str) -> list[tuple[int, int, bool]]:
+    """Spans of plausible dates, and whether each has a year."""
+    spans: list[tuple[int, int, bool]] = []
+    numeric, iso, day_first, month_first = _DATE_PATTERNS
+    for m in numeric.finditer(folded):
+        a, b = int(m.group(1)), int(m.group(3))
+        if _plausible(a, b, m.group(4)) or _plausible(b, a, m.group(4)):
+            spans.append((m.start(), m.end(), True))
+    for m in iso.finditer(folded):
+        if _plausible(int(m.group(3)), int(m.group(2)), m.group(1)):
+            spans.append((m.start(), m.end(), True))
+    for m in day_first.finditer(folded):
+        if _plausible(int(m.group(1)), _MONTHS[m.group(2).lower()], m.group(3)):
+            spans.append((m.start(), m.end(), m.group(3) is not None))
+    for m in month_first.finditer(folded):
+        if _plausible(int(m.group(2)), _MONTHS[m.group(1).lower()], m.group(3)):
+            spans.append((m.start(), m.end(), m.group(3) is not None))
+    return spans
+
+
+def find_date_of_birth(text: str) -> list[Found]:
+    """A date near a birth word in the same sentence ("born on 3 March 1990",
+    "Geburtsdatum 03.03.1990", "nee le 3 mars 1990", "naci el 3 de marzo de 1990")."""
+    folded = fold(text)
+    found: list[Found] = []
+    for start, end, has_year in _dates(folded):
+        if any(s < end and start < e for s, e, _ in found):
+            continue
+        if near(BIRTH_WORDS, folded, start, end, before=60, after=40):
+            found.append((start, end, 0.9 if has_year else 0.7))
+    return found
+
+
+# --- email addresses -----------------------------------------------------------------
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[a-z0-9][a-z0-9._%+-]*@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,24}(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def find_email_address(text: str) -> list[Found]:
+    """Every email address in the message; an address needs no context to be one."""
+    return [(m.start(), m.end(), 0.9) for m in _EMAIL.finditer(fold(text))]
+
+
+# --- phone numbers -------------------------------------------------------------------
+
+# Not the tail of a longer digit sequence ("... 078 006 084"): "00" starts a number only
+# where a number can start.
+_INTERNATIONAL = re.compile(
+    r"(?<![\w+])(?<!\d )(?<!\d-)(?<!\d\.)(\+|00)[1-9](?:[ ().\-/]{0,2}\d)+(?![\w])"
+)
+_NATIONAL = re.compile(r"(?<![\w+.,])\(?\d(?:[ ().\-/]{0,2}\d)+(?![\w])")
+_NUMERIC_DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2}")
+_MONEY_NEXT = re.compile(
+    r"^\s*(?:[€$£%]|eur|euros?|usd|dollars?|gbp|pounds?|chf|k\b|mio|million)", re.I
+)
+_MONEY_BEFORE = re.compile(r"(?:[€$£]|eur|usd|gbp|chf)\s*$", re.I)
+# The firm's own numbers, which prospects quote back.
+_FIRM_NUMBER_BEFORE = words(
+    r"your",
+    r"hotline",
+    r"helpline",
+    r"support",
+    r"ihre",
+    r"eure",
+    r"euer",
+    r"kundenservice",
+    r"votre",
+    r"vos",
+    r"service client",
+    r"vuestro",
+    r"su",
+    r"atencion al cliente",
+)
+_REFERENCE_BEFORE = words(
+    r"order",
+    r"ref",
+    r"reference",
+    r"tracking",
+    r"invoice",
+    r"ticket",
+    r"case",
+    r"bestell\w*",
+    r"auftrag\w*",
+    r"rechnung\w*",
+    r"commande",
+    r"facture",
+    r"dossier",
+    r"pedido",
+    r"factura",
+    r"referencia",
+    r"expediente",
+)
+
+
+def _digit_count(s: str) -> int:
+    return sum(c.isdigit() for c in s)
+
+
+def find_phone_number(text: str) -> list[Found]:
+    """A phone number the prospect gives: any +/00 international number, or a national
+    one of at least 8 digits next to "my number", "ruf mich an", "appelez-moi au",
+    "llamame al" ... Amounts, dates, references, IBANs and card numbers are not phones.
+    """
+    folded = fold(text)
+    taken = [(s, e) for s, e, _ in find_iban_shaped(text) + find_payment_card(text)]
+    found: list[Found] = []
+
+    def free(start: int, end: int) -> bool:
+        spans = taken + [(s, e) for s, e, _ in found]
+        return not any(s < end and start < e for s, e in spans)
+
+    for m in _INTERNATIONAL.finditer(folded):
+        digits = _digit_count(m.group()) - (2 if m.group(1) == "00" else 0)
+        if 8 <= digits <= 15 and free(m.start(), m.end()) and not _looks_like_money(folded, m):
+            context = near(PHONE_GIVING_WORDS, folded, m.start(), m.end(), before=40, after=30)
+            found.append((m.start(), m.end(), 0.95 if context else 0.9))
+    for m in _NATIONAL.finditer(folded):
+        value = m.group()
+        if not 8 <= _digit_count(value) <= 15 or not free(m.start(), m.end()):
+            continue
+        if _NUMERIC_DATE.fullmatch(value) or _looks_like_money(folded, m):
+            continue
+        if near(_REFERENCE_BEFORE, folded, m.start(), m.start(), before=20, after=0):
+            continue
+        if near(_FIRM_NUMBER_BEFORE, folded, m.start(), m.start(), before=25, after=0):
+            continue
+        if _given(folded, m.start(), m.end()):
+            found.append((m.start(), m.end(), 0.8))
+    return found
+
+
+def _given(folded: str, start: int, end: int) -> bool:
+    """A giving phrase before the number, or right after it in the same clause
+    ("0152 0000000 is my number"), not after a comma ("your 0800 number fails, my
+    number is ...")."""
+    if near(PHONE_GIVING_WORDS, folded, start, end, before=40, after=0):
+        return True
+    _, clause_end = clause_bounds(folded, start, end, stops=",?!;\n")
+    return PHONE_GIVING_WORDS.search(folded, end, min(clause_end, end + 25)) is not None
+
+
+def _looks_like_money(folded: str, m: re.Match[str]) -> bool:
+    value = m.group()
+    if re.search(r"[.,]\d{2}$", value) and not re.search(r"[.,]\d{2}[.,]", value):
+        return True  # a decimal part: 1.234.567,89
+    after = folded[m.end() : m.end() + 12]
+    before = folded[max(0, m.start() - 5) : m.start()]
+    return bool(_MONEY_NEXT.match(after) or _MONEY_BEFORE.search(before))
