@@ -1,0 +1,721 @@
+"""Flow files (``flows/*.yml``): reading, checking and hot reloading.
+
+Marketing edits these files without touching code, so they are untrusted input: the YAML
+is only composed into nodes with PyYAML's safe loader (no object is ever built from a
+tag), which keeps every value's line number, and every problem is reported as
+``file:line: what is wrong and what to change`` in plain words. All problems are
+collected, not just the first. Plain values are read as the text written, so ``yes``,
+``no`` or ``2026-11`` stay text instead of YAML 1.1 booleans and dates. The pure rules
+(placeholders, durations, limits) live in ``bot.domain.flows``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import logging
+import re
+import sys
+import threading
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from bot.config import REPO_ROOT
+from bot.domain.flows import (
+    BODY_LIMIT,
+    CONSENT_PROMPT_LIMIT,
+    MEDIA_KINDS,
+    REQUIRED_LANGUAGES,
+    TEXT_RULES,
+    Flow,
+    LevelRules,
+    Protocol,
+    Timers,
+    format_duration,
+    normalise_answer,
+    parse_duration,
+    placeholders,
+)
+from bot.domain.levels import LEVEL_NAMES, Level
+
+__all__ = [
+    "DEFAULT_DOMAIN_PATH",
+    "DEFAULT_FLOW_PATH",
+    "FLOWS_DIR",
+    "FlowError",
+    "FlowFileError",
+    "FlowStore",
+    "domain_responses",
+    "known_detectors",
+    "load_flow",
+    "validate_file",
+    "validate_files",
+]
+
+FLOWS_DIR = REPO_ROOT / "flows"
+DEFAULT_FLOW_PATH = FLOWS_DIR / "default.yml"
+DEFAULT_DOMAIN_PATH = REPO_ROOT / "bot" / "rasa" / "domain.yml"
+MAX_FILE_BYTES = 1_000_000
+# Stand-ins for the caller's {link} and {expires} when checking message lengths.
+_SAMPLE_VALUES = {"link": "x" * 120, "expires": "x" * 40}
+_FALLBACK_DETECTORS = (
+    "passport_number",
+    "national_id_number",
+    "tax_id",
+    "social_security_number",
+    "date_of_birth",
+    "email_address",
+    "phone_number",
+    "iban",
+    "payment_card",
+    "financial_amount",
+    "trade_instruction",
+)
+_TOP = (
+    "flow",
+    "languages",
+    "default_language",
+    "transition_at",
+    "nlu",
+    "levels",
+    "media",
+    "protocol",
+    "timers",
+    "responses",
+)
+_RULE_KEYS = ("intents", "entities", "detectors", "keywords", "patterns")
+_TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlowError:
+    """One problem in a flow file. Warnings do not stop the flow from loading."""
+
+    file: str
+    line: int | None
+    message: str
+    severity: str = "error"  # error | warning
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {'warning: ' if self.severity == 'warning' else ''}{self.message}"
+
+
+class FlowFileError(Exception):
+    """A flow file that cannot be used; ``errors`` holds every problem found."""
+
+    def __init__(self, errors: list[FlowError]) -> None:
+        super().__init__("\n".join(map(str, errors)))
+        self.errors = errors
+
+
+def known_detectors() -> frozenset[str]:
+    """The detector names a flow may use: bot.domain.detectors' when present."""
+    try:  # imported late: the detectors may not be installed in every deployment yet
+        detectors = importlib.import_module("bot.domain.detectors").DETECTORS
+    except (ImportError, AttributeError):
+        return frozenset(_FALLBACK_DETECTORS)
+    return frozenset(d if isinstance(d, str) else str(d.name) for d in detectors)
+
+
+def domain_responses(domain_path: Path) -> set[str]:
+    """The names of the responses (``utter_*``) a Rasa domain file declares."""
+    data = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
+    return set((data.get("responses") or {}).keys())
+
+
+def _hint(word: str, choices: Collection[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _name(where: str) -> str:
+    return where if where == "the file" else f"`{where}`"
+
+
+def _shape(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a block of `name: value` lines"
+    return "a list" if isinstance(node, SequenceNode) else "a single value"
+
+
+class _Reader:
+    """Reads values out of YAML nodes, recording a plain-words error where one is wrong."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.errors: list[FlowError] = []
+        self._keys: dict[int, Node] = {}
+
+    def error(self, at: Node | None, message: str, severity: str = "error") -> None:
+        # A problem with a block (a text, a level) is shown at its name, not its first line.
+        at = self._keys.get(id(at), at)
+        line = at.start_mark.line + 1 if at is not None else None
+        self.errors.append(FlowError(self.file, line, message, severity))
+
+    def mapping(
+        self,
+        node: Node,
+        where: str,
+        known: Collection[str] | None = None,
+        required: Collection[str] = (),
+    ) -> dict[str, Node] | None:
+        if not isinstance(node, MappingNode):
+            self.error(
+                node,
+                f"{_name(where)} should be a block of `name: value` lines, "
+                f"but it is {_shape(node)}",
+            )
+            return None
+        out: dict[str, Node] = {}
+        for key_node, value in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else ""
+            if not key:
+                self.error(key_node, f"{_name(where)} has an entry without a plain name")
+            elif key in out:
+                self.error(
+                    key_node,
+                    f"`{where}.{key}` appears twice; keep only one "
+                    f"(the first is on line {out[key].start_mark.line + 1})",
+                )
+            elif known is not None and key not in known:
+                self.error(
+                    key_node,
+                    f"`{key}` is not a setting of {_name(where)}{_hint(key, known)}"
+                    f" (known: {', '.join(known)})",
+                )
+            else:
+                out[key] = value
+                self._keys[id(value)] = key_node
+        for key in required:
+            if key not in out:
+                self.error(node, f"{_name(where)} is missing `{key}`; add it (see flows/README.md)")
+        return out
+
+    def string(self, node: Node, where: str) -> str | None:
+        if not isinstance(node, ScalarNode):
+            self.error(node, f"{_name(where)} should be a single text, but it is {_shape(node)}")
+            return None
+        if not node.tag.startswith("tag:yaml.org,2002:"):
+            self.error(node, f"{_name(where)} uses a YAML tag ({node.tag}); remove it")
+            return None
+        if not node.value.strip():
+            self.error(node, f"{_name(where)} is empty; write a value")
+            return None
+        return str(node.value)
+
+    def strings(self, node: Node, where: str) -> list[tuple[str, Node]]:
+        if not isinstance(node, SequenceNode):
+            self.error(
+                node, f"{_name(where)} should be a list such as [a, b], but it is {_shape(node)}"
+            )
+            return []
+        values = [(self.string(item, where), item) for item in node.value]
+        return [(value, item) for value, item in values if value is not None]
+
+    def level(self, node: Node, where: str) -> Level | None:
+        text = self.string(node, where)
+        try:
+            return None if text is None else Level.parse(text)
+        except ValueError as exc:
+            self.error(node, f"{_name(where)}: {exc}")
+            return None
+
+    def per_language(
+        self, node: Node | None, where: str, languages: Sequence[str], complete: bool = True
+    ) -> dict[str, Node]:
+        entries = (self.mapping(node, where) if node is not None else None) or {}
+        for lang, value in entries.items():
+            if lang not in languages:
+                self.error(
+                    value,
+                    f"`{where}.{lang}`: `{lang}` is not one of the flow's "
+                    f"languages ({', '.join(languages)}); remove it or add it to "
+                    "`languages`",
+                )
+        for lang in languages if complete else ():
+            if lang not in entries:
+                self.error(node, f"{_name(where)} has no `{lang}` wording; add a `{lang}:` line")
+        return {lang: value for lang, value in entries.items() if lang in languages}
+
+
+def _languages(r: _Reader, top: dict[str, Node]) -> tuple[str, ...]:
+    node = top.get("languages")
+    found = [] if node is None else r.strings(node, "languages")
+    codes: list[str] = []
+    for code, item in found:
+        if not re.fullmatch(r"[a-z]{2,3}", code):
+            r.error(item, f"`languages`: `{code}` is not a language code such as en or de")
+        elif code in codes:
+            r.error(item, f"`languages`: `{code}` is listed twice")
+        else:
+            codes.append(code)
+    missing = [code for code in REQUIRED_LANGUAGES if code not in codes]
+    if node is not None and missing:
+        r.error(
+            node,
+            f"`languages` must include {', '.join(missing)} "
+            f"(all of {', '.join(REQUIRED_LANGUAGES)} are required)",
+        )
+    return tuple(codes) if not missing else (*codes, *missing)
+
+
+def _levels(r: _Reader, node: Node | None, languages: Sequence[str]) -> dict[Level, LevelRules]:
+    rules: dict[Level, LevelRules] = {}
+    seen: dict[tuple[str, str], str] = {}  # (kind, name) -> level that has it
+    detectors = known_detectors()
+    for key, value in ((r.mapping(node, "levels") if node is not None else None) or {}).items():
+        try:
+            level = Level.parse(key)
+        except ValueError as exc:
+            r.error(value, f"`levels.{key}`: {exc}{_hint(key, LEVEL_NAMES)}")
+            continue
+        if level is Level.PUBLIC:
+            r.error(value, "`levels.public`: rules for public would raise nothing; remove them")
+            continue
+        body = r.mapping(value, f"levels.{key}", _RULE_KEYS) or {}
+        names: dict[str, tuple[str, ...]] = {}
+        for kind in ("intents", "entities", "detectors"):
+            listed = r.strings(body[kind], f"levels.{key}.{kind}") if kind in body else []
+            for name, item in listed:
+                if kind == "detectors" and name not in detectors:
+                    r.error(
+                        item,
+                        f"`levels.{key}.detectors`: `{name}` is not a detector"
+                        f"{_hint(name, detectors)} (known: {', '.join(sorted(detectors))})",
+                    )
+                elif (kind, name) in seen:
+                    r.error(
+                        item,
+                        f"`levels.{key}.{kind}`: `{name}` is already listed under "
+                        f"`{seen[kind, name]}`; keep it under one level only",
+                    )
+                seen.setdefault((kind, name), key)
+            names[kind] = tuple(name for name, _ in listed)
+        keywords: dict[str, tuple[str, ...]] = {}
+        patterns: dict[str, tuple[re.Pattern[str], ...]] = {}
+        where = f"levels.{key}.keywords"
+        for lang, lst in r.per_language(body.get("keywords"), where, languages, False).items():
+            words = r.strings(lst, f"{where}.{lang}")
+            for word, item in words:
+                if not re.search(r"\w", word):
+                    r.error(item, f"`{where}.{lang}`: {word!r} has no letters or digits")
+            keywords[lang] = tuple(word.strip() for word, _ in words)
+        where = f"levels.{key}.patterns"
+        for lang, lst in r.per_language(body.get("patterns"), where, languages, False).items():
+            compiled = []
+            for source, item in r.strings(lst, f"{where}.{lang}"):
+                try:
+                    pattern = re.compile(source, re.IGNORECASE)
+                except re.error as exc:
+                    r.error(
+                        item,
+                        f"`{where}.{lang}`: {source!r} is not a valid regular "
+                        f"expression ({exc.msg} at character {exc.pos}); fix or remove it",
+                    )
+                    continue
+                if pattern.search("") is not None:
+                    r.error(
+                        item,
+                        f"`{where}.{lang}`: {source!r} matches an empty message, so "
+                        "it would fire on every message; make it require some words",
+                    )
+                compiled.append(pattern)
+            patterns[lang] = tuple(compiled)
+        rules[level] = LevelRules(
+            level, names["intents"], names["entities"], names["detectors"], keywords, patterns
+        )
+    return rules
+
+
+def _media(r: _Reader, node: Node | None) -> dict[str, Level]:
+    levels = {"default": Level.IDENTITY}
+    body = r.mapping(node, "media", ("default", *MEDIA_KINDS)) if node is not None else None
+    for kind, value in (body or {}).items():
+        level = r.level(value, f"media.{kind}")
+        if level is not None:
+            levels[kind] = level
+    return levels
+
+
+def _consent_words(
+    r: _Reader, node: Node, languages: Sequence[str], buttons: dict[str, dict[str, str]]
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    words: dict[str, dict[str, tuple[str, ...]]] = {"yes": {}, "no": {}}
+    meaning: dict[str, str] = {}
+    for answer, langs in (
+        r.mapping(node, "protocol.consent_words", ("yes", "no"), ("yes", "no")) or {}
+    ).items():
+        where = f"protocol.consent_words.{answer}"
+        for lang, lst in r.per_language(langs, where, languages).items():
+            listed = r.strings(lst, f"{where}.{lang}")
+            extra = buttons.get(f"consent_{answer}_button", {}).get(lang)
+            for word, item in [*listed, *([(extra, lst)] if extra else [])]:
+                plain = normalise_answer(word)
+                if not plain:
+                    r.error(item, f"`{where}.{lang}`: {word!r} has nothing a prospect could type")
+                elif meaning.setdefault(plain, answer) != answer:
+                    r.error(
+                        item,
+                        f"`{where}.{lang}`: {word!r} also counts as "
+                        f"`{meaning[plain]}` (in any language); use it for one only",
+                    )
+            words[answer][lang] = tuple(word for word, _ in listed)
+    return words
+
+
+def _texts(
+    r: _Reader, node: Node, languages: Sequence[str], url: str | None, version: str
+) -> dict[str, dict[str, str]]:
+    texts: dict[str, dict[str, str]] = {}
+    for key, langs in (r.mapping(node, "protocol.texts", TEXT_RULES, TEXT_RULES) or {}).items():
+        rule, where, texts[key] = TEXT_RULES[key], f"protocol.texts.{key}", {}
+        for lang, value in r.per_language(langs, where, languages).items():
+            text = r.string(value, f"{where}.{lang}")
+            try:
+                used = placeholders(text or "")
+            except ValueError as exc:
+                r.error(value, f"`{where}.{lang}`: {exc}")
+                continue
+            if text is None:
+                continue
+            for name in sorted(rule.required - used):
+                r.error(value, f"`{where}.{lang}` must contain {{{name}}}; add it to the text")
+            for name in sorted(used - rule.allowed):
+                r.error(
+                    value,
+                    f"`{where}.{lang}` uses {{{name}}}, which this text cannot fill"
+                    f"; use only {', '.join(f'{{{n}}}' for n in sorted(rule.allowed))}",
+                )
+            if used <= rule.allowed:
+                texts[key][lang] = text
+                filled = {
+                    "terms_url": (url or "").format(version=version, language=lang),
+                    "version": version,
+                    "language": lang,
+                    **_SAMPLE_VALUES,
+                }
+                if (size := len(text.format_map(filled))) > rule.limit:
+                    r.error(
+                        value,
+                        f"`{where}.{lang}` is {size} characters long; WhatsApp "
+                        f"allows {rule.limit} here, so shorten it",
+                    )
+    for lang in languages:
+        parts = [texts.get(k, {}).get(lang) for k in ("terms_summary", "consent_question")]
+        if all(parts) and url:
+            size = len(str(parts[0]).replace("{terms_url}", url) + "\n\n" + str(parts[1]))
+            if size > CONSENT_PROMPT_LIMIT:
+                r.error(
+                    node,
+                    f"the `{lang}` terms_summary and consent_question are sent as "
+                    f"one message of about {size} characters; WhatsApp allows "
+                    f"{CONSENT_PROMPT_LIMIT}, so shorten them",
+                )
+    return texts
+
+
+def _protocol(r: _Reader, node: Node | None, languages: Sequence[str]) -> Protocol | None:
+    keys = ("terms_version", "terms_url", "consent_words", "texts")
+    body = r.mapping(node, "protocol", keys, keys) if node is not None else None
+    if not body or any(key not in body for key in keys):
+        return None
+    version = r.string(body["terms_version"], "protocol.terms_version") or ""
+    url = r.string(body["terms_url"], "protocol.terms_url")
+    if url is not None:
+        try:
+            used = placeholders(url)
+        except ValueError as exc:
+            used = {"version"}
+            r.error(body["terms_url"], f"`protocol.terms_url`: {exc}")
+        if "version" not in used or used - {"version", "language"}:
+            r.error(
+                body["terms_url"],
+                "`protocol.terms_url` must contain {version} and may "
+                "contain {language}, and no other placeholder",
+            )
+            url = None
+        elif not url.startswith("https://"):
+            r.error(body["terms_url"], "`protocol.terms_url` must start with https://")
+    texts = _texts(r, body["texts"], languages, url, version)
+    words = _consent_words(r, body["consent_words"], languages, texts)
+    return Protocol(version, url or "", words["yes"], words["no"], texts)
+
+
+def _timers(r: _Reader, node: Node | None) -> Timers | None:
+    body = r.mapping(node, "timers", _TIMERS, _TIMERS) if node is not None else None
+    values = {}
+    for name, value in (body or {}).items():
+        text = r.string(value, f"timers.{name}")
+        try:
+            values[name] = parse_duration(text) if text is not None else None
+        except ValueError as exc:
+            r.error(value, f"`timers.{name}`: {exc}")
+    if len(values) != len(_TIMERS) or None in values.values():
+        return None
+    timers = Timers(**values)  # type: ignore[arg-type]
+    if body and timers.invite_reminder >= timers.invite_expiry:
+        r.error(
+            body["invite_reminder"],
+            f"`timers.invite_reminder` "
+            f"({format_duration(timers.invite_reminder)}) must be shorter than "
+            f"`timers.invite_expiry` ({format_duration(timers.invite_expiry)}), or the "
+            "reminder would come after the link has expired",
+        )
+    return timers
+
+
+def _responses(
+    r: _Reader, node: Node | None, languages: Sequence[str], domain: set[str] | None
+) -> dict[str, dict[str, str]]:
+    entries = r.mapping(node, "responses") if node is not None else None
+    out: dict[str, dict[str, str]] = {}
+    for name, langs in (entries or {}).items():
+        if domain is not None and name not in domain:
+            r.error(
+                langs,
+                f"`responses.{name}` is not a response of the Rasa domain, so the "
+                f"bot never uses it{_hint(name, domain)}",
+                "warning",
+            )
+        out[name] = {}
+        for lang, value in r.per_language(langs, f"responses.{name}", languages).items():
+            text = r.string(value, f"responses.{name}.{lang}")
+            if text is not None and re.search(r"\n[ \t]*\n", text):
+                r.error(
+                    value,
+                    f"`responses.{name}.{lang}` has a blank line; Rasa would split "
+                    "it into two messages, so remove the blank line",
+                )
+            elif text is not None and len(text) > BODY_LIMIT:
+                r.error(
+                    value,
+                    f"`responses.{name}.{lang}` is {len(text)} characters long; "
+                    f"WhatsApp allows {BODY_LIMIT}, so shorten it",
+                )
+            elif text is not None:
+                out[name][lang] = text
+    for name in sorted((domain or set()) - set(out)) if entries is not None else ():
+        r.error(
+            node,
+            f"`responses` has no wording for `{name}`, which the Rasa domain "
+            "(bot/rasa/domain.yml) uses; add it with a line per language",
+        )
+    return out
+
+
+def _flow(r: _Reader, root: Node, domain: set[str] | None, digest: str) -> Flow | None:
+    required = [key for key in _TOP if key not in ("nlu", "levels", "media")]
+    top = r.mapping(root, "the file", _TOP, required)
+    if top is None:
+        return None
+    name = r.string(top["flow"], "flow") if "flow" in top else None
+    languages = _languages(r, top)
+    default = (
+        r.string(top["default_language"], "default_language")
+        if ("default_language" in top)
+        else None
+    )
+    if default is not None and default not in languages:
+        r.error(
+            top["default_language"],
+            f"`default_language` is `{default}`, which is not "
+            f"in `languages` ({', '.join(languages)})",
+        )
+    at = r.level(top["transition_at"], "transition_at") if "transition_at" in top else None
+    if at is Level.PUBLIC:
+        r.error(
+            top["transition_at"],
+            "`transition_at: public` would move every conversation "
+            "at its first message; use identity, financial, advice or order",
+        )
+    confidence: float | None = 0.6
+    nlu = r.mapping(top["nlu"], "nlu", ("min_confidence",)) if "nlu" in top else None
+    if nlu and "min_confidence" in nlu:
+        value = nlu["min_confidence"]
+        confidence = _number(value)
+        if confidence is None or not 0 < confidence <= 1:
+            r.error(
+                value,
+                "`nlu.min_confidence` should be a number above 0 and at most 1, "
+                "such as 0.6, written without quotes",
+            )
+    flow_args = (
+        _levels(r, top.get("levels"), languages),
+        _media(r, top.get("media")),
+        _protocol(r, top.get("protocol"), languages),
+        _timers(r, top.get("timers")),
+        _responses(r, top.get("responses"), languages, domain),
+    )
+    if any(e.severity == "error" for e in r.errors) or None in (name, default, at, confidence):
+        return None
+    rules, media, protocol, timers, responses = flow_args
+    assert name and default and at and confidence and protocol and timers
+    return Flow(
+        name,
+        languages,
+        default,
+        at,
+        confidence,
+        rules,
+        media,
+        protocol,
+        timers,
+        responses,
+        r.file,
+        digest,
+    )
+
+
+def _number(node: Node) -> float | None:
+    if not isinstance(node, ScalarNode) or node.style is not None:
+        return None
+    try:
+        return float(node.value) if re.fullmatch(r"\d+(\.\d+)?|\.\d+", node.value) else None
+    except ValueError:
+        return None
+
+
+def _check(path: Path, domain_path: Path | None) -> tuple[Flow | None, list[FlowError]]:
+    r = _Reader(str(path))
+    try:
+        data = path.read_bytes()
+        if len(data) > MAX_FILE_BYTES:
+            r.error(None, f"the file is larger than {MAX_FILE_BYTES} bytes; is it the right one?")
+            return None, r.errors
+        text = data.decode("utf-8")
+    except OSError as exc:
+        r.error(None, f"cannot read the file: {exc.strerror or exc}")
+        return None, r.errors
+    except UnicodeDecodeError:
+        r.error(None, "the file is not UTF-8 text; save it as UTF-8")
+        return None, r.errors
+    domain: set[str] | None = None
+    if domain_path is not None:
+        try:
+            domain = domain_responses(domain_path)
+        except (OSError, yaml.YAMLError, AttributeError) as exc:
+            r.errors.append(
+                FlowError(str(domain_path), None, f"cannot read the Rasa domain: {exc}")
+            )
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = exc.problem or exc.context or "the YAML is malformed"
+        r.errors.append(
+            FlowError(
+                r.file,
+                line,
+                f"this is not valid YAML ({reason}); check the "
+                "indentation, colons and quotes on this line or the one above",
+            )
+        )
+        return None, r.errors
+    if root is None:
+        r.error(None, "the file is empty; start from flows/default.yml")
+        return None, r.errors
+    flow = _flow(r, root, domain, hashlib.sha256(data).hexdigest())
+    return flow, sorted(r.errors, key=lambda e: (e.file != r.file, e.line or 0))
+
+
+def validate_file(path: Path, domain_path: Path | None = None) -> list[FlowError]:
+    """Every problem in the flow file at ``path``, errors and warnings; [] when it is fine."""
+    return _check(path, domain_path)[1]
+
+
+def load_flow(path: Path, domain_path: Path | None = None) -> Flow:
+    """The flow in ``path``; FlowFileError listing every error if it has any.
+
+    With ``domain_path`` every response of that Rasa domain must have a wording.
+    """
+    flow, problems = _check(path, domain_path)
+    errors = [p for p in problems if p.severity == "error"]
+    if flow is None or errors:
+        raise FlowFileError(errors or [FlowError(str(path), None, "the flow cannot be used")])
+    for warning in problems:
+        log.warning("%s", warning)
+    return flow
+
+
+def validate_files(
+    paths: Sequence[Path], out: TextIO = sys.stdout, domain_path: Path | None = DEFAULT_DOMAIN_PATH
+) -> int:
+    """``gangway flows validate [FILE...]``: print each problem, return the exit code.
+
+    With no paths every ``flows/*.yml`` is checked. 0 when all are usable (warnings
+    allowed), 1 otherwise.
+    """
+    files = list(paths) or sorted(FLOWS_DIR.glob("*.yml"))
+    if not files:
+        print(f"no flow files found in {FLOWS_DIR}", file=out)
+        return 1
+    failed = False
+    for path in files:
+        flow, problems = _check(path, domain_path)
+        for problem in problems:
+            print(problem, file=out)
+        if flow is None or any(p.severity == "error" for p in problems):
+            failed = True
+            print(f"{path}: NOT usable: fix the errors above", file=out)
+        else:
+            print(
+                f"{path}: ok (flow {flow.name!r}, languages {', '.join(flow.languages)}, "
+                f"transition at {flow.transition_at})",
+                file=out,
+            )
+    return 1 if failed else 0
+
+
+class FlowStore:
+    """The flow the service uses, reloaded when its file (or the Rasa domain) changes.
+
+    A broken edit keeps the last good flow and logs its errors once; ``errors`` holds them
+    until a good edit replaces them. The first load must succeed (FlowFileError otherwise).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        domain_path: Path | None = None,
+        load: Callable[[Path, Path | None], Flow] = load_flow,
+    ) -> None:
+        self.path, self.domain_path, self._load = path, domain_path, load
+        self._lock = threading.Lock()
+        self._seen = self._stamp()
+        self._flow = load(path, domain_path)
+        self.errors: list[FlowError] = []
+
+    def _stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        stamps = []
+        for path in (self.path, self.domain_path):
+            try:
+                stat = path.stat() if path is not None else None
+            except OSError:
+                stat = None
+            stamps.append((stat.st_mtime_ns, stat.st_size) if stat else None)
+        return tuple(stamps)
+
+    def current(self) -> Flow:
+        """The latest good flow; checks the files' modification time and size on each call."""
+        with self._lock:
+            stamp = self._stamp()
+            if stamp != self._seen:
+                self._seen = stamp  # before reading: a later change will be seen next time
+                try:
+                    self._flow, self.errors = self._load(self.path, self.domain_path), []
+                    log.info("flow reloaded from %s (%s)", self.path, self._flow.digest[:12])
+                except FlowFileError as exc:
+                    self.errors = exc.errors
+                    log.error(
+                        "flow %s not reloaded; keeping the last good one:\n%s", self.path, exc
+                    )
+            return self._flow
