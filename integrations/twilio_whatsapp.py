@@ -41,11 +41,13 @@ __all__ = [
     "OutcomeUnknownError",
     "SentMessage",
     "TwilioWhatsApp",
+    "is_twilio_url",
+    "mapped_errors",
 ]
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "twilio"
+PROVIDER = "twilio"  # the provider name every error of this package carries
 # Twilio gives up on our webhooks after 15 s; we give its API the same patience.
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 _JSON_TYPES = ("application/json", "application/scim+json")
@@ -67,6 +69,12 @@ class OutcomeUnknownError(TransientError):
 
 def _is_twilio_host(host: str | None) -> bool:
     return host is not None and (host == "twilio.com" or host.endswith(".twilio.com"))
+
+
+def is_twilio_url(url: str) -> bool:
+    """True for an ``https://twilio.com`` or ``https://*.twilio.com`` URL."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" and _is_twilio_host(parts.hostname)
 
 
 def _pairs(values: Mapping[str, object]) -> list[tuple[str, str]]:
@@ -105,11 +113,24 @@ class HttpxTwilioHttpClient(HttpClient):
 
     def rewrite(self, url: str) -> str:
         """The URL the request really goes to."""
-        parts = urlsplit(url)
-        if self._base is None or parts.scheme != "https" or not _is_twilio_host(parts.hostname):
+        if self._base is None or not is_twilio_url(url):
             return url
+        parts = urlsplit(url)
         scheme, netloc, prefix = self._base
         return urlunsplit((scheme, netloc, prefix + parts.path, parts.query, ""))
+
+    def on_base(self, url: str) -> bool:
+        """True when ``url`` is on the configured ``base_url`` (same scheme, host, port
+        and path prefix), i.e. where rewritten Twilio requests go."""
+        if self._base is None:
+            return False
+        parts = urlsplit(url)
+        scheme, netloc, prefix = self._base
+        return (
+            parts.scheme == scheme
+            and parts.netloc.lower() == netloc.lower()
+            and (not prefix or parts.path == prefix or parts.path.startswith(prefix + "/"))
+        )
 
     def request(
         self,
@@ -175,11 +196,13 @@ class SentMessage:
 
 
 def _sent(instance: Any, *, to: str = "", body: str = "") -> SentMessage:
+    # A content (template) message may come back with an empty body (Twilio renders
+    # it asynchronously when a Messaging Service sends it): keep the caller's text then.
     return SentMessage(
         sid=instance.sid,
         status=instance.status,
         to=instance.to or to,
-        body=instance.body if instance.body is not None else body,
+        body=instance.body or body,
         date_created=instance.date_created,
     )
 
@@ -213,7 +236,8 @@ def _error(exc: TwilioException, *, sending: bool = False) -> IntegrationError:
 
 
 @contextmanager
-def _mapped_errors(action: str, *, sending: bool = False) -> Iterator[None]:
+def mapped_errors(action: str, *, sending: bool = False) -> Iterator[None]:
+    """Turn the twilio client's exceptions inside the block into `IntegrationError`s."""
     try:
         yield
     except TwilioException as exc:
@@ -257,18 +281,39 @@ class TwilioWhatsApp:
             account_sid, auth_token, http_client=self.http_client, environment=environment
         )
 
-    def send(self, *, to: str, body: str) -> SentMessage:
-        """Create one message. On `OutcomeUnknownError`, ask `find_sent` before retrying."""
-        extra = {"status_callback": self.status_callback_url} if self.status_callback_url else {}
-        with _mapped_errors("send", sending=True):
-            created = self.client.messages.create(to=to, from_=self.from_number, body=body, **extra)
+    def send(
+        self,
+        *,
+        to: str,
+        body: str,
+        content_sid: str | None = None,
+        content_variables: Mapping[str, str] | None = None,
+    ) -> SentMessage:
+        """Create one message. On `OutcomeUnknownError`, ask `find_sent` before retrying.
+
+        With ``content_sid`` (a Content API template, e.g. quick-reply buttons) the
+        template and ``content_variables`` are sent instead of ``body``; ``body`` must
+        then be the template's text with the variables filled in, which is what Twilio
+        reports as the message's body and what `find_sent` compares.
+        """
+        extra: dict[str, str] = {}
+        if self.status_callback_url:
+            extra["status_callback"] = self.status_callback_url
+        if content_sid is not None:
+            extra["content_sid"] = content_sid
+            if content_variables:
+                extra["content_variables"] = json.dumps(dict(content_variables))
+        else:
+            extra["body"] = body
+        with mapped_errors("send", sending=True):
+            created = self.client.messages.create(to=to, from_=self.from_number, **extra)
         if not created.sid:
             raise OutcomeUnknownError(PROVIDER, "send accepted, but Twilio returned no sid")
         return _sent(created, to=to, body=body)
 
     def fetch(self, sid: str) -> SentMessage:
         """The message's current state (status moves on as Twilio delivers it)."""
-        with _mapped_errors("fetch"):
+        with mapped_errors("fetch"):
             return _sent(self.client.messages(sid).fetch())
 
     def list_sent(self, *, to: str, since: datetime) -> list[SentMessage]:
@@ -284,7 +329,7 @@ class TwilioWhatsApp:
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
         since = since.astimezone(UTC).replace(microsecond=0)
-        with _mapped_errors("list"):
+        with mapped_errors("list"):
             found = self.client.messages.list(
                 to=to,
                 from_=self.from_number,

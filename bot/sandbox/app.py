@@ -4,7 +4,11 @@
 faults) hangs off that app (`app.state.sandbox`), nothing is global.
 
 - `/2010-04-01/Accounts/{AccountSid}/Messages...`: what the real `twilio.rest.Client`
-  talks to when its `client.api.base_url` points here (see `twilio_api`).
+  talks to when its `client.api.base_url` points here (see `twilio_api`), including
+  the media the prospect sent (see `media`).
+- `/v1/Content...`: templates, e.g. quick-reply buttons (see `content_api`); the
+  paths are Twilio's, so a client whose twilio.com URLs are rewritten to the sandbox
+  finds both APIs at the same base URL.
 - `/`: a chat page where a person types as the WhatsApp prospect; each message
   becomes a signed Twilio webhook POST to gangway (see `chat`).
 - `/sandbox/api/...`: JSON API behind the page, also used by tests to assert
@@ -25,7 +29,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from bot.sandbox import chat, twilio_api
+from bot.sandbox import chat, content_api, media, twilio_api
+from bot.sandbox.content_api import ContentStore
+from bot.sandbox.media import MediaStore
 from bot.sandbox.store import FaultQueue, MessageStore
 
 __all__ = ["SandboxConfig", "SandboxState", "create_app"]
@@ -46,6 +52,11 @@ class SandboxConfig:
     default_prospect: str = "whatsapp:+12025550101"
     # Pause before each status callback ("sent", "delivered", ...).
     status_delay_seconds: float = 0.05
+    # The sandbox's base URL as gangway reaches it, for media URLs in webhooks;
+    # default: the host the chat page was opened on.
+    public_url: str | None = None
+    # Where media redirects point ("the CDN"); default: the host the media was asked on.
+    media_cdn_url: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("business_number", "default_prospect"):
@@ -64,6 +75,8 @@ class SandboxState:
 
     config: SandboxConfig
     store: MessageStore = field(default_factory=MessageStore)
+    contents: ContentStore = field(default_factory=ContentStore)
+    media: MediaStore = field(default_factory=MediaStore)
     faults: FaultQueue = field(default_factory=FaultQueue)
     # Seams for tests: where webhooks (async) and status callbacks (sync) go.
     webhook_transport: httpx.AsyncBaseTransport | None = None
@@ -126,5 +139,7 @@ def create_app(
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     app.mount("/sandbox/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     app.include_router(twilio_api.build_router(state))
+    app.include_router(content_api.build_router(state))
+    app.include_router(media.build_router(state))
     app.include_router(chat.build_router(state, templates))
     return app

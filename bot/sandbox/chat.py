@@ -1,29 +1,24 @@
 """The chat page, and the JSON API behind it (also used by tests).
 
-A message typed as the prospect is stored as an inbound message and POSTed to
-gangway's webhook exactly as Twilio would: form-encoded WhatsApp parameters,
-signed with X-Twilio-Signature over the configured webhook URL.
+What the prospect sends (typed text, a tapped quick-reply button, a file, a location
+or a contact card) goes to `inbound`, which posts it to gangway exactly as Twilio
+would; the page polls `/sandbox/api/messages` for both directions.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import xml.etree.ElementTree as ET
 from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.sandbox.delivery import record_outbound
-from bot.sandbox.signing import signed_headers
+from bot.sandbox.inbound import WHATSAPP_PATTERN, InboundIn, receive, webhook_params
 from bot.sandbox.store import CreationFault, DeliveryFault, StoredMessage
-from bot.sandbox.twilio_api import API_VERSION
 
 if TYPE_CHECKING:
     from bot.sandbox.app import SandboxState
@@ -31,20 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["build_router", "chat_message", "webhook_params"]
 
 log = logging.getLogger(__name__)
-
-_WHATSAPP_PATTERN = r"^whatsapp:\+[1-9]\d{5,14}$"
-
-
-class InboundIn(BaseModel):
-    """A message typed as the prospect."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    from_: str | None = Field(default=None, alias="from", pattern=_WHATSAPP_PATTERN)
-    body: str = Field(min_length=1, max_length=1600)
-    profile_name: str | None = Field(default=None, max_length=256)
-    # Given: simulate Twilio redelivering this message (same MessageSid).
-    message_sid: str | None = Field(default=None, pattern=r"^(SM|MM)[0-9a-f]{32}$")
 
 
 class FaultIn(BaseModel):
@@ -79,8 +60,21 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def chat_message(message: StoredMessage) -> dict[str, Any]:
-    """A message as the chat page and tests see it."""
+def chat_message(message: StoredMessage, state: SandboxState | None = None) -> dict[str, Any]:
+    """A message as the chat page and tests see it (with `state`: its media's CDN paths)."""
+    # Only media the prospect sent are stored here; a business's MediaUrl is just a link.
+    stored = {m.sid: m for m in state.media.for_message(message.sid)} if state else {}
+    media = []
+    for url in message.media_urls:
+        item = stored.get(url.rsplit("/", 1)[-1])
+        media.append(
+            {
+                "url": url,
+                "content_type": item.content_type if item else None,
+                "preview": item.cdn_path if item else None,
+                "filename": item.filename if item else None,
+            }
+        )
     return {
         "id": message.id,
         "rev": message.rev,
@@ -101,86 +95,17 @@ def chat_message(message: StoredMessage) -> dict[str, Any]:
         "content_variables": message.content_variables,
         "status_callback": message.status_callback,
         "callbacks": list(message.callbacks),
+        "buttons": [{"title": title, "id": button_id} for title, button_id in message.buttons],
+        "button_tapped": message.button_tapped,
+        "button_text": message.button_text,
+        "button_payload": message.button_payload,
+        "replied_to": message.replied_to,
+        "location": dict(message.location) or None,
+        "media": media,
         "webhook_status": message.webhook_status,
         "webhook_error": message.webhook_error,
         "webhook_attempts": message.webhook_attempts,
     }
-
-
-def webhook_params(state: SandboxState, message: StoredMessage) -> dict[str, str]:
-    """The form parameters Twilio POSTs for an inbound WhatsApp text message."""
-    params = {
-        "AccountSid": state.config.account_sid,
-        "ApiVersion": API_VERSION,
-        "Body": message.body,
-        "From": message.from_,
-        "MessageSid": message.sid,
-        "MessageType": "text",
-        "NumMedia": "0",
-        "NumSegments": "1",
-        "ReferralNumMedia": "0",
-        "SmsMessageSid": message.sid,
-        "SmsSid": message.sid,
-        "SmsStatus": "received",
-        "To": message.to,
-        "WaId": "".join(ch for ch in message.from_ if ch.isdigit()),
-    }
-    if message.profile_name:
-        params["ProfileName"] = message.profile_name
-    return params
-
-
-def _twiml_replies(text: str) -> tuple[list[tuple[str, tuple[str, ...]]], str | None]:
-    """(body, media) of each <Message> in a TwiML answer, and a problem if it is not TwiML."""
-    if not text.strip():
-        return [], "empty response body; Twilio expects TwiML such as <Response/> (error 11200)"
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError:
-        return [], "response is not valid TwiML (Twilio error 12100)"
-    if root.tag != "Response":
-        return [], "TwiML root element is not <Response> (Twilio error 12100)"
-    replies = []
-    for element in root.iter("Message"):
-        body_element = element.find("Body")
-        body = (body_element.text if body_element is not None else element.text) or ""
-        media = tuple((m.text or "").strip() for m in element.iter("Media") if m.text)
-        replies.append((body.strip(), media))
-    return replies, None
-
-
-async def _post_webhook(state: SandboxState, message: StoredMessage) -> StoredMessage:
-    """POST the inbound message to gangway; store and return what happened."""
-    config = state.config
-    params = webhook_params(state, message)
-    headers = signed_headers(config.auth_token, config.webhook_url, params)
-    headers["I-Twilio-Idempotency-Token"] = secrets.token_hex(16)
-    status: int | None = None
-    error: str | None = None
-    replies: list[tuple[str, tuple[str, ...]]] = []
-    try:
-        client = state.webhook_client()
-        response = await client.post(config.webhook_url, data=params, headers=headers)
-        status = response.status_code
-        if status >= 400:
-            error = f"gangway answered HTTP {status} (Twilio error 11200)"
-        elif status < 300:
-            replies, error = _twiml_replies(response.text)
-    except httpx.HTTPError as exc:
-        error = f"webhook unreachable: {type(exc).__name__}: {exc}".rstrip(": ")
-        log.warning("sandbox: webhook POST to %s failed: %s", config.webhook_url, exc)
-    for body, media in replies:
-        if body or media:
-            record_outbound(
-                state, to=message.from_, body=body, media_urls=media, direction="outbound-reply"
-            )
-    updated = state.store.update(
-        message.sid,
-        webhook_status=status,
-        webhook_error=error,
-        webhook_attempts=message.webhook_attempts + 1,
-    )
-    return updated or message
 
 
 def build_router(state: SandboxState, templates: Jinja2Templates) -> APIRouter:
@@ -207,43 +132,20 @@ def build_router(state: SandboxState, templates: Jinja2Templates) -> APIRouter:
         return {"ok": True}
 
     @router.post("/sandbox/api/inbound")
-    async def inbound(payload: InboundIn) -> dict[str, Any]:
-        sender = payload.from_ or config.default_prospect
-        existing = state.store.get(payload.message_sid) if payload.message_sid else None
-        if existing is not None and not existing.is_inbound:
-            raise HTTPException(409, "message_sid belongs to an outbound message")
-        if existing is not None and (existing.from_, existing.body) != (sender, payload.body):
-            raise HTTPException(409, "a redelivery must repeat the original from and body")
-        message = existing or state.store.add(
-            sid=payload.message_sid,
-            account_sid=config.account_sid,
-            direction="inbound",
-            from_=sender,
-            to=config.business_number,
-            body=payload.body,
-            status="received",
-            sent_at=state.store.now(),
-            profile_name=payload.profile_name,
-        )
-        message = await _post_webhook(state, message)
-        return {
-            "id": message.id,
-            "message_sid": message.sid,
-            "redelivery": existing is not None,
-            "webhook_status": message.webhook_status,
-            "webhook_error": message.webhook_error,
-        }
+    async def inbound(payload: InboundIn, request: Request) -> dict[str, Any]:
+        public_url = config.public_url or str(request.base_url).rstrip("/")
+        return await receive(state, payload, public_url)
 
     @router.get("/sandbox/api/messages")
     async def messages(
         after: int = Query(default=0, ge=0),
         changed_after: int = Query(default=0, ge=0),
-        number: str | None = Query(default=None, pattern=_WHATSAPP_PATTERN),
+        number: str | None = Query(default=None, pattern=WHATSAPP_PATTERN),
     ) -> dict[str, Any]:
         """Messages oldest first; `after` is an id, `changed_after` a revision."""
         rev, every = state.store.snapshot()
         selected = [
-            chat_message(m)
+            chat_message(m, state)
             for m in every
             if m.id > after
             and m.rev > changed_after
@@ -254,6 +156,7 @@ def build_router(state: SandboxState, templates: Jinja2Templates) -> APIRouter:
     @router.delete("/sandbox/api/messages")
     async def clear_messages() -> dict[str, bool]:
         state.store.clear()
+        state.media.clear()
         return {"ok": True}
 
     @router.get("/sandbox/api/faults")

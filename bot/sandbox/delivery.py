@@ -48,6 +48,7 @@ def record_outbound(
     content_sid: str | None = None,
     content_variables: str | None = None,
     status_callback: str | None = None,
+    buttons: tuple[tuple[str, str], ...] = (),
 ) -> StoredMessage:
     """Store a message from the business and start its delivery (status updates, callbacks)."""
     now = state.store.now()
@@ -63,6 +64,7 @@ def record_outbound(
         content_sid=content_sid,
         content_variables=content_variables,
         status_callback=status_callback,
+        buttons=buttons,
     )
     fault = state.faults.take_delivery()
     steps: list[tuple[str, int | None]]

@@ -63,6 +63,15 @@ class StoredMessage:
     webhook_attempts: int = 0
     # Outbound only: each status callback attempted, in order.
     callbacks: tuple[dict[str, Any], ...] = ()
+    # Outbound quick replies: (title, id) of each button, and the id the prospect tapped.
+    buttons: tuple[tuple[str, str], ...] = ()
+    button_tapped: str | None = None
+    # Inbound only: what the prospect sent besides text (Twilio's webhook fields).
+    media_content_types: tuple[str, ...] = ()
+    location: tuple[tuple[str, str], ...] = ()  # ("Latitude", "48.8584"), ("Label", ...)
+    button_text: str | None = None
+    button_payload: str | None = None
+    replied_to: str | None = None  # the sid of the outbound message whose button was tapped
 
     @property
     def is_inbound(self) -> bool:

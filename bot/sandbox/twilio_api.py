@@ -1,15 +1,15 @@
 """The Twilio-compatible Messages API (2010-04-01) that `twilio.rest.Client` talks to.
 
 Create, fetch and list messages, with HTTP Basic auth and Twilio's error JSON.
+A message created with ContentSid is rendered from the sandbox's Content API
+templates (`content_api`): its body is the filled-in text, as Twilio reports it when
+sending from a number, and its quick-reply buttons are kept for the chat page.
 A created message is handed to `delivery`, which sends its signed status
 callbacks from a background thread after the 201 answer.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -21,13 +21,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData
 
+from bot.sandbox.answers import authenticate, twilio_error
+from bot.sandbox.content_api import render
 from bot.sandbox.delivery import API_VERSION, record_outbound
 from bot.sandbox.store import StoredMessage
 
 if TYPE_CHECKING:
     from bot.sandbox.app import SandboxState
 
-__all__ = ["API_VERSION", "build_router", "message_resource", "twilio_error"]
+__all__ = ["API_VERSION", "authenticate", "build_router", "message_resource", "twilio_error"]
 
 MAX_BODY = 1600
 DEFAULT_PAGE_SIZE = 50
@@ -35,22 +37,6 @@ MAX_PAGE_SIZE = 1000
 _WHATSAPP_ADDRESS = re.compile(r"^whatsapp:\+[1-9]\d{5,14}$")
 _CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def twilio_error(
-    status: int, code: int, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """An error answer in Twilio's (legacy, non RFC 9457) JSON shape."""
-    return JSONResponse(
-        {
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        },
-        status_code=status,
-        headers=headers,
-    )
 
 
 def _rfc2822(moment: datetime | None) -> str | None:
@@ -89,25 +75,6 @@ def message_resource(message: StoredMessage) -> dict[str, Any]:
         "to": message.to,
         "uri": f"{base}.json",
     }
-
-
-def _authenticate(state: SandboxState, request: Request, account_sid: str) -> JSONResponse | None:
-    """None when Basic auth is the configured account and matches the path, else a 401."""
-    config = state.config
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    user = password = ""
-    if scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user = password = ""
-    valid = hmac.compare_digest(user.encode(), config.account_sid.encode()) & hmac.compare_digest(
-        password.encode(), config.auth_token.encode()
-    )
-    if valid and account_sid == config.account_sid:
-        return None
-    challenge = {"WWW-Authenticate": 'Basic realm="Twilio API"'}
-    return twilio_error(401, 20003, "Authenticate", challenge)
 
 
 def _text(form: FormData, name: str) -> str | None:
@@ -274,13 +241,24 @@ def build_router(state: SandboxState) -> APIRouter:
 
     @router.post(prefix + ".json")
     async def create_message(account_sid: str, request: Request) -> JSONResponse:
-        denied = _authenticate(state, request, account_sid)
+        denied = authenticate(state, request, account_sid)
         if denied is not None:
             return denied
         form = await request.form()
         invalid = _validate_create(state, form)
         if invalid is not None:
             return invalid
+        body = _text(form, "Body") or ""
+        buttons: tuple[tuple[str, str], ...] = ()
+        content_sid = _text(form, "ContentSid")
+        if content_sid is not None:
+            template = state.contents.get(content_sid)
+            if template is None or template.account_sid != account_sid:
+                return twilio_error(400, 21655, f"The ContentSid {content_sid} was not found.")
+            # Validated as a JSON object above; Twilio ignores Body and renders the template.
+            variables = json.loads(_text(form, "ContentVariables") or "{}")
+            rendered = render(template, {str(k): str(v) for k, v in variables.items()})
+            body, buttons = rendered.body, rendered.buttons
         # Faults apply to otherwise valid creations, so a bad request never uses one up.
         fault = state.faults.take_creation()
         if fault is not None and not fault.record:
@@ -288,9 +266,10 @@ def build_router(state: SandboxState) -> APIRouter:
         message = record_outbound(
             state,
             to=_text(form, "To") or "",
-            body=_text(form, "Body") or "",
+            body=body,
+            buttons=buttons,
             media_urls=tuple(m for m in form.getlist("MediaUrl") if isinstance(m, str) and m),
-            content_sid=_text(form, "ContentSid"),
+            content_sid=content_sid,
             content_variables=_text(form, "ContentVariables"),
             status_callback=_text(form, "StatusCallback"),
         )
@@ -300,14 +279,14 @@ def build_router(state: SandboxState) -> APIRouter:
 
     @router.get(prefix + ".json")
     async def list_messages(account_sid: str, request: Request) -> JSONResponse:
-        denied = _authenticate(state, request, account_sid)
+        denied = authenticate(state, request, account_sid)
         if denied is not None:
             return denied
         return _list_page(state, account_sid, dict(request.query_params))
 
     @router.get(prefix + "/{sid}.json")
     async def fetch_message(account_sid: str, sid: str, request: Request) -> JSONResponse:
-        denied = _authenticate(state, request, account_sid)
+        denied = authenticate(state, request, account_sid)
         if denied is not None:
             return denied
         message = state.store.get(sid)

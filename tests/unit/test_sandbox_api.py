@@ -6,6 +6,8 @@ tests need no network; tests/integration drives the same app over real HTTP.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import threading
 import time
@@ -220,7 +222,17 @@ def test_invalid_create_is_400_with_twilio_code(
 
 def test_content_sid_and_repeated_media_urls_are_accepted(client: TestClient) -> None:
     """A template (ContentSid) needs no Body, and repeated MediaUrl fields all count."""
-    content_sid = "HX" + "b" * 32
+    created = client.post(
+        "/v1/Content",
+        json={
+            "friendly_name": "greeting",
+            "language": "en",
+            "variables": {"1": "name"},
+            "types": {"twilio/text": {"body": "Hello {{1}}"}},
+        },
+        auth=(ACCOUNT, TOKEN),
+    )
+    content_sid = created.json()["sid"]
     response = client.post(
         MESSAGES,
         data={
@@ -234,6 +246,7 @@ def test_content_sid_and_repeated_media_urls_are_accepted(client: TestClient) ->
     )
     assert response.status_code == 201
     assert response.json()["num_media"] == "2"
+    assert response.json()["body"] == "Hello Ada"
     [stored] = messages(client)
     assert stored["content_sid"] == content_sid
     assert stored["content_variables"] == '{"1": "Ada"}'
@@ -708,3 +721,267 @@ def test_config_rejects_malformed_values(overrides: dict[str, Any]) -> None:
     values.update(overrides)
     with pytest.raises(ValueError):
         SandboxConfig(**values)
+
+
+# --- Content API, quick replies, media ------------------------------------------------
+
+QUICK_REPLY = {
+    "friendly_name": "consent_en_0001",
+    "language": "en",
+    "variables": {"1": "sample"},
+    "types": {
+        "twilio/quick-reply": {
+            "body": "{{1}}",
+            "actions": [
+                {"type": "QUICK_REPLY", "title": "Yes, I agree", "id": "agree"},
+                {"type": "QUICK_REPLY", "title": "No", "id": "decline"},
+            ],
+        },
+        "twilio/text": {"body": "{{1}}"},
+    },
+}
+
+
+def create_content(client: TestClient, payload: dict[str, Any] = QUICK_REPLY) -> httpx.Response:
+    return client.post("/v1/Content", json=payload, auth=(ACCOUNT, TOKEN))
+
+
+def quick_reply_with(**changes: Any) -> dict[str, Any]:
+    quick = {**QUICK_REPLY["types"]["twilio/quick-reply"], **changes}
+    return {**QUICK_REPLY, "types": {"twilio/quick-reply": quick}}
+
+
+def test_content_create_fetch_and_delete_in_twilio_shape(client: TestClient) -> None:
+    """A created template is fetched as Twilio's Content resource; deleting it makes it 404."""
+    created = create_content(client)
+    assert created.status_code == 201
+    resource = created.json()
+    sid = resource["sid"]
+    assert re.fullmatch(r"HX[0-9a-f]{32}", sid)
+    assert resource["account_sid"] == ACCOUNT
+    assert resource["types"] == QUICK_REPLY["types"]
+    assert resource["url"] == f"http://testserver/v1/Content/{sid}"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", resource["date_created"])
+    assert client.get(f"/v1/Content/{sid}", auth=(ACCOUNT, TOKEN)).json() == resource
+    assert client.delete(f"/v1/Content/{sid}", auth=(ACCOUNT, TOKEN)).status_code == 204
+    gone = client.get(f"/v1/Content/{sid}", auth=(ACCOUNT, TOKEN))
+    assert (gone.status_code, gone.json()["code"]) == (404, 20404)
+    assert client.delete(f"/v1/Content/{sid}", auth=(ACCOUNT, TOKEN)).status_code == 404
+
+
+def test_content_api_needs_the_account_credentials(client: TestClient) -> None:
+    """Without valid Basic auth the Content API answers Twilio's 401 (20003)."""
+    denied = client.post("/v1/Content", json=QUICK_REPLY, auth=(ACCOUNT, "wrong"))
+    assert (denied.status_code, denied.json()["code"]) == (401, 20003)
+    assert client.get("/v1/Content").status_code == 401
+
+
+def test_content_list_pages_with_next_page_url(client: TestClient) -> None:
+    """The list is paged with meta.next_page_url until the last page, which has none."""
+    sids = [
+        create_content(client, {**QUICK_REPLY, "friendly_name": f"t{i}"}).json()["sid"]
+        for i in range(3)
+    ]
+    first = client.get("/v1/Content", params={"PageSize": 2}, auth=(ACCOUNT, TOKEN)).json()
+    assert first["meta"]["key"] == "contents"
+    assert [c["sid"] for c in first["contents"]] == sids[:2]
+    following = client.get(first["meta"]["next_page_url"], auth=(ACCOUNT, TOKEN)).json()
+    assert [c["sid"] for c in following["contents"]] == sids[2:]
+    assert following["meta"]["next_page_url"] is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (
+            quick_reply_with(actions=[{"title": f"B{i}", "id": f"b{i}"} for i in range(4)]),
+            "at most 3",
+        ),
+        (quick_reply_with(actions=[{"title": "x" * 21, "id": "long"}]), "1-20 characters"),
+        (quick_reply_with(body="x" * 1025), "exceeds 1024"),
+        (quick_reply_with(actions=[]), "list of actions"),
+        ({**QUICK_REPLY, "language": ""}, "language"),
+        ({**QUICK_REPLY, "types": {"twilio/card": {"body": "x"}}}, "supports only"),
+        ({k: v for k, v in QUICK_REPLY.items() if k != "friendly_name"}, "friendly_name"),
+    ],
+)
+def test_invalid_templates_are_400_with_a_clear_reason(
+    client: TestClient, payload: dict[str, Any], reason: str
+) -> None:
+    """Limits WhatsApp enforces in a session (3 buttons, 20-char titles, 1024-char body) are 400."""
+    response = create_content(client, payload)
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
+    assert reason in response.json()["message"]
+
+
+def test_a_template_message_stores_the_rendered_body_and_buttons(client: TestClient) -> None:
+    """Messages.create with ContentSid renders {{1}}; the message answers that as its body."""
+    content_sid = create_content(client).json()["sid"]
+    text = "Our terms: https://example.com/terms/v3\nDo you agree?"
+    response = send(
+        client, Body=None, ContentSid=content_sid, ContentVariables=json.dumps({"1": text})
+    )
+    assert response.status_code == 201
+    assert response.json()["body"] == text
+    [stored] = messages(client)
+    assert stored["body"] == text
+    assert stored["buttons"] == [
+        {"title": "Yes, I agree", "id": "agree"},
+        {"title": "No", "id": "decline"},
+    ]
+    assert stored["button_tapped"] is None
+
+
+def test_an_unknown_content_sid_is_21655_and_stores_nothing(client: TestClient) -> None:
+    """A well-formed but unknown ContentSid is refused like Twilio does."""
+    response = send(client, Body=None, ContentSid="HX" + "0" * 32)
+    assert (response.status_code, response.json()["code"]) == (400, 21655)
+    assert messages(client) == []
+
+
+def tap(client: TestClient, sid: str, button_id: str) -> httpx.Response:
+    return client.post(
+        "/sandbox/api/inbound", json={"button": {"message_sid": sid, "id": button_id}}
+    )
+
+
+def test_tapping_a_quick_reply_posts_button_text_and_payload(
+    client: TestClient, recorder: Recorder
+) -> None:
+    """A tap is a signed webhook with Body and ButtonText = title, ButtonPayload = id."""
+    content_sid = create_content(client).json()["sid"]
+    sid = send(
+        client, Body=None, ContentSid=content_sid, ContentVariables='{"1": "Agree?"}'
+    ).json()["sid"]
+    assert tap(client, sid, "agree").status_code == 200
+    [post] = recorder.posts_to(WEBHOOK)
+    params = post["params"]
+    assert (params["Body"], params["ButtonText"], params["ButtonPayload"]) == (
+        "Yes, I agree",
+        "Yes, I agree",
+        "agree",
+    )
+    assert params["OriginalRepliedMessageSid"] == sid
+    assert params["MessageType"] == "button"
+    assert RequestValidator(TOKEN).validate(WEBHOOK, params, post["signature"])
+    [original] = [m for m in messages(client) if m["sid"] == sid]
+    assert original["button_tapped"] == "agree"
+
+
+def test_a_second_tap_or_an_unknown_button_is_refused(
+    client: TestClient, recorder: Recorder
+) -> None:
+    """Buttons lock after one tap; ids the message does not have are refused."""
+    content_sid = create_content(client).json()["sid"]
+    sid = send(client, Body=None, ContentSid=content_sid).json()["sid"]
+    assert tap(client, sid, "nope").status_code == 409
+    assert tap(client, sid, "agree").status_code == 200
+    assert tap(client, sid, "decline").status_code == 409
+    assert tap(client, "SM" + "f" * 32, "agree").status_code == 409
+    assert len(recorder.posts_to(WEBHOOK)) == 1
+
+
+def upload(data: bytes, content_type: str, filename: str | None = None) -> dict[str, Any]:
+    return {
+        "content_type": content_type,
+        "data": base64.b64encode(data).decode(),
+        "filename": filename,
+    }
+
+
+def test_media_are_announced_with_twilio_urls_and_served_behind_auth(
+    client: TestClient, recorder: Recorder
+) -> None:
+    """An attached file gives NumMedia/MediaUrl0/MediaContentType0; the URL needs Basic auth
+    and redirects (307) to a CDN URL that serves the bytes without auth."""
+    pdf = b"%PDF-1.4 invented statement"
+    sent = client.post(
+        "/sandbox/api/inbound",
+        json={"body": "my document", "media": [upload(pdf, "application/pdf", "doc.pdf")]},
+    ).json()
+    assert sent["message_sid"].startswith("MM")
+    [post] = recorder.posts_to(WEBHOOK)
+    params = post["params"]
+    assert (params["NumMedia"], params["MediaContentType0"], params["Body"]) == (
+        "1",
+        "application/pdf",
+        "my document",
+    )
+    assert params["MessageType"] == "document"
+    url = params["MediaUrl0"]
+    assert re.fullmatch(
+        rf"http://testserver/2010-04-01/Accounts/{ACCOUNT}/Messages/{sent['message_sid']}"
+        r"/Media/ME[0-9a-f]{32}",
+        url,
+    )
+    assert RequestValidator(TOKEN).validate(WEBHOOK, params, post["signature"])
+    assert client.get(url, follow_redirects=False).status_code == 401
+    assert client.get(url, auth=(ACCOUNT, "wrong"), follow_redirects=False).status_code == 401
+    redirect = client.get(url, auth=(ACCOUNT, TOKEN), follow_redirects=False)
+    assert redirect.status_code == 307
+    cdn = redirect.headers["Location"]
+    served = client.get(cdn)
+    assert (served.content, served.headers["Content-Type"]) == (pdf, "application/pdf")
+    leaked = client.get(cdn, auth=(ACCOUNT, TOKEN))
+    assert leaked.status_code == 400
+    missing = client.get(url[:-4] + "0000", auth=(ACCOUNT, TOKEN), follow_redirects=False)
+    assert (missing.status_code, missing.json()["code"]) == (404, 20404)
+
+
+def test_a_shared_location_carries_latitude_longitude_and_label(
+    client: TestClient, recorder: Recorder
+) -> None:
+    """A location is Latitude/Longitude/Address/Label parameters, no media."""
+    location = {
+        "latitude": 48.8584,
+        "longitude": 2.2945,
+        "label": "Example Place",
+        "address": "1 Example Avenue",
+    }
+    assert client.post("/sandbox/api/inbound", json={"location": location}).status_code == 200
+    [post] = recorder.posts_to(WEBHOOK)
+    params = post["params"]
+    assert {k: params[k] for k in ("Latitude", "Longitude", "Label", "Address", "NumMedia")} == {
+        "Latitude": "48.8584",
+        "Longitude": "2.2945",
+        "Label": "Example Place",
+        "Address": "1 Example Avenue",
+        "NumMedia": "0",
+    }
+    assert params["MessageType"] == "location"
+    [stored] = messages(client)
+    assert stored["location"]["Label"] == "Example Place"
+
+
+def test_a_contact_card_is_a_vcard_media_item(client: TestClient, recorder: Recorder) -> None:
+    """A shared contact arrives as one text/vcard media item the page can show."""
+    vcard = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Alex Example\r\nTEL:+12025550142\r\nEND:VCARD\r\n"
+    client.post("/sandbox/api/inbound", json={"media": [upload(vcard, "text/vcard", "a.vcf")]})
+    [post] = recorder.posts_to(WEBHOOK)
+    assert (post["params"]["MediaContentType0"], post["params"]["Body"]) == ("text/vcard", "")
+    [stored] = messages(client)
+    [item] = stored["media"]
+    assert item["content_type"] == "text/vcard"
+    assert client.get(item["preview"]).content == vcard
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"media": [{"content_type": "image/png", "data": "not base64!"}]},
+        {"media": [{"content_type": "not a type", "data": "AAAA"}]},
+        {"location": {"latitude": 91, "longitude": 0}},
+        {
+            "button": {"message_sid": "SM" + "0" * 32, "id": "x"},
+            "media": [upload(b"x", "image/png")],
+        },
+    ],
+)
+def test_invalid_media_location_or_button_is_rejected(
+    client: TestClient, recorder: Recorder, payload: dict[str, Any]
+) -> None:
+    """Bad base64, a malformed type, impossible coordinates or mixed kinds post nothing."""
+    assert client.post("/sandbox/api/inbound", json=payload).status_code == 422
+    assert recorder.requests == []
+    assert messages(client) == []

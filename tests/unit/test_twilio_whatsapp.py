@@ -63,7 +63,9 @@ class FakeTwilio:
         path = request.url.path
         if request.method == "POST" and path == MESSAGES + ".json":
             form = parse_qs(request.content.decode())
-            sid = self.add(body=form["Body"][0], created=NOW, to=form["To"][0])
+            # A template message comes back with an empty body here, as Twilio's does
+            # when a Messaging Service renders it later.
+            sid = self.add(body=form.get("Body", [""])[0], created=NOW, to=form["To"][0])
             return httpx.Response(201, json=self.messages[-1] | {"sid": sid})
         if request.method == "GET" and path == MESSAGES + ".json":
             return self._page(request)
@@ -165,6 +167,37 @@ def test_send_without_status_callback_sends_none() -> None:
     fake = FakeTwilio()
     whatsapp(fake).send(to=PROSPECT, body="Hi")
     assert "StatusCallback" not in parse_qs(fake.requests[0].content.decode())
+
+
+def test_send_with_a_template_posts_content_sid_and_variables_instead_of_body() -> None:
+    """A quick-reply send carries ContentSid and ContentVariables (JSON), not Body."""
+    fake = FakeTwilio()
+    content_sid = "HX" + "d" * 32
+    shown = "Our terms: https://example.com/terms/v3\nDo you agree?"
+
+    sent = whatsapp(fake).send(
+        to=PROSPECT, body=shown, content_sid=content_sid, content_variables={"1": shown}
+    )
+
+    (request,) = fake.requests
+    form = parse_qs(request.content.decode())
+    assert set(form) == {"To", "From", "ContentSid", "ContentVariables"}
+    assert form["ContentSid"] == [content_sid]
+    assert json.loads(form["ContentVariables"][0]) == {"1": shown}
+    assert sent.body == shown  # Twilio's body was empty: the rendered text we passed
+
+
+def test_send_with_a_template_keeps_twilios_rendered_body() -> None:
+    """When Twilio answers with the rendered body, that is what send() reports."""
+
+    def rendered(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            201,
+            json={"sid": "SM" + "e" * 32, "status": "queued", "to": PROSPECT, "body": "Agree?"},
+        )
+
+    sent = whatsapp(rendered).send(to=PROSPECT, body="ignored", content_sid="HX" + "d" * 32)
+    assert sent.body == "Agree?"
 
 
 def test_base_url_path_prefix_is_kept() -> None:

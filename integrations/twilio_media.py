@@ -1,0 +1,207 @@
+"""Media a prospect sent over WhatsApp: fetching it from Twilio, and what kind it is.
+
+An inbound webhook names each item as ``MediaUrl{N}`` / ``MediaContentType{N}``
+(``NumMedia`` of them). The URL is on api.twilio.com and, with HTTP auth for media
+turned on, needs the account's credentials; Twilio answers with a redirect to a
+storage host that must NOT get them. `TwilioMediaFetcher` therefore follows redirects
+itself, sending Basic auth only to Twilio (or to the configured ``base_url`` that
+twilio.com URLs are rewritten to, i.e. the local sandbox) and never to any other
+host: a URL that is neither is refused outright.
+
+Errors (``integrations.errors``): 404 and other 4xx, an oversized body, a refused
+URL -> `PermanentError`; 429, 5xx, timeouts and connection failures ->
+`TransientError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from integrations.errors import PermanentError, TransientError
+from integrations.twilio_whatsapp import HttpxTwilioHttpClient, is_twilio_url
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FetchedMedia",
+    "MediaItem",
+    "TwilioMediaFetcher",
+    "media_items",
+    "media_kind",
+]
+
+PROVIDER = "twilio"
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # WhatsApp's limit for audio/video is 16 MB
+MAX_REDIRECTS = 5
+_REDIRECTS = (301, 302, 303, 307, 308)
+_OUR_MISTAKE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+_DOCUMENT_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/rtf",
+        "text/plain",
+        "text/csv",
+    }
+)
+_CONTACT_TYPES = frozenset({"text/vcard", "text/x-vcard", "text/directory"})
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    """The bytes of one media item and the Content-Type they were served with."""
+
+    content: bytes
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One item announced by a webhook: where it is, its type, and its kind."""
+
+    url: str
+    content_type: str | None
+    kind: str
+
+
+def media_kind(content_type: str | None, params: Mapping[str, str]) -> str:
+    """image | document | audio | video | location | contact.
+
+    A MIME type decides first (parameters such as ``; codecs=opus`` ignored):
+    image/*, audio/* (voice notes are audio/ogg), video/*, vCards are contacts,
+    anything else is a document (PDF, office files, archives...). Without one, a
+    message with Latitude and Longitude is a location; otherwise "document", the
+    safe guess for an unknown file.
+    """
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime:
+        major = mime.split("/", 1)[0]
+        if major in ("image", "audio", "video"):
+            return major
+        if mime in _CONTACT_TYPES:
+            return "contact"
+        return "document"
+    if params.get("Latitude") and params.get("Longitude"):
+        return "location"
+    return "document"
+
+
+def media_items(params: Mapping[str, str]) -> list[MediaItem]:
+    """The media a webhook announces (``NumMedia``, ``MediaUrl{N}``, ``MediaContentType{N}``),
+    plus one URL-less "location" item when it carries Latitude/Longitude."""
+    try:
+        count = int(params.get("NumMedia") or 0)
+    except ValueError:
+        count = 0
+    items = []
+    for index in range(max(count, 0)):
+        url = params.get(f"MediaUrl{index}")
+        if url:
+            content_type = params.get(f"MediaContentType{index}") or None
+            items.append(MediaItem(url, content_type, media_kind(content_type, {})))
+    if params.get("Latitude") and params.get("Longitude"):
+        items.append(MediaItem("", None, "location"))
+    return items
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
+
+
+class TwilioMediaFetcher:
+    """Downloads inbound media with the account's credentials (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        base_url: str = "https://api.twilio.com",
+        http: httpx.Client | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if not (account_sid and auth_token):
+            raise ValueError("account_sid and auth_token are required")
+        if max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        self._auth = httpx.BasicAuth(account_sid, auth_token)
+        self.max_bytes = max_bytes
+        # The sender's rewriting, so media URLs land where its API requests do.
+        self._rewriter = HttpxTwilioHttpClient(base_url, http=http)
+        self.http = self._rewriter.http
+
+    def _trusted(self, url: str) -> str | None:
+        """The URL to request with credentials, or None if they must not go there."""
+        if is_twilio_url(url):
+            return self._rewriter.rewrite(url)
+        if self._rewriter.on_base(url):
+            return url
+        return None
+
+    def fetch(self, url: str) -> FetchedMedia:
+        """The media at ``url`` (a ``MediaUrl{N}`` of a webhook)."""
+        target = self._trusted(url)
+        if target is None:
+            raise PermanentError(
+                PROVIDER, f"refusing to fetch media from {_where(url)}: not a Twilio URL"
+            )
+        auth: httpx.BasicAuth | None = self._auth
+        for _ in range(MAX_REDIRECTS + 1):
+            location = self._get(target, auth)
+            if isinstance(location, FetchedMedia):
+                return location
+            target = urljoin(target, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise PermanentError(PROVIDER, f"media redirected to a non-HTTP URL: {target}")
+            trusted = self._trusted(target)
+            # Credentials follow a redirect only to Twilio itself, never to storage hosts.
+            auth, target = (self._auth, trusted) if trusted is not None else (None, target)
+        raise PermanentError(PROVIDER, f"too many redirects fetching {_where(url)}")
+
+    def _get(self, url: str, auth: httpx.BasicAuth | None) -> FetchedMedia | str:
+        """The media, or the Location of a redirect."""
+        try:
+            with self.http.stream("GET", url, auth=auth, follow_redirects=False) as response:
+                status = response.status_code
+                if status in _REDIRECTS and response.headers.get("location"):
+                    return response.headers["location"]
+                if status != 200:
+                    raise self._status_error(status, url)
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.max_bytes:
+                    raise self._too_big(url)
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise self._too_big(url)
+                    chunks.append(chunk)
+                return FetchedMedia(b"".join(chunks), response.headers.get("content-type"))
+        except httpx.TransportError as exc:
+            what = f"{type(exc).__name__} {exc}".strip()
+            error = PermanentError if isinstance(exc, _OUR_MISTAKE) else TransientError
+            raise error(PROVIDER, f"cannot fetch media {_where(url)}: {what}") from exc
+
+    def _too_big(self, url: str) -> PermanentError:
+        return PermanentError(
+            PROVIDER, f"media at {_where(url)} is larger than {self.max_bytes} bytes"
+        )
+
+    @staticmethod
+    def _status_error(status: int, url: str) -> PermanentError | TransientError:
+        message = f"fetching media {_where(url)} got HTTP {status}"
+        if status == 429 or status >= 500:
+            return TransientError(PROVIDER, message, status=status)
+        return PermanentError(PROVIDER, message, status=status)
+
+    def close(self) -> None:
+        """Close the httpx client if this object created it."""
+        self._rewriter.close()
