@@ -7,6 +7,7 @@
 #   scripts/setup.sh rasa         .venv-rasa: Python 3.10,   pip install -r bot/rasa/requirements.txt
 #   scripts/setup.sh model        train the Rasa model, only when bot/rasa/ or data/ changed
 #   scripts/setup.sh chromium     Debian's chromium for the browser tests (installed when root)
+#   scripts/setup.sh graphviz     Debian's graphviz, whose `dot` draws the statechart (when root)
 #   scripts/setup.sh rasa-python  print the Python 3.10 that .venv-rasa would be made with
 #   scripts/setup.sh clean        remove var/, .venv and .venv-rasa
 #
@@ -351,6 +352,24 @@ cmd_chromium() {
     fi
 }
 
+cmd_graphviz() {
+    local start=$SECONDS
+    if [ -x /usr/bin/dot ]; then
+        say "statechart diagrams: Debian's graphviz is installed (/usr/bin/dot)"
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian's graphviz for the statechart diagrams (apt-get install graphviz)"
+        apt_get update -qq || die "apt-get update failed."
+        apt_get install -y -qq graphviz || die "apt-get install graphviz failed."
+        [ -x /usr/bin/dot ] || die "the graphviz package did not install /usr/bin/dot."
+        say "graphviz installed in $(duration $((SECONDS - start)))"
+    else
+        warn "/usr/bin/dot is missing, so \`gangway flows diagram\` cannot draw the statechart."
+        note "Install Debian's graphviz package for it: sudo apt-get install graphviz"
+    fi
+}
+
 cmd_clean() {
     local path found=0
     for path in var "$VENV" "$RASA_VENV"; do
@@ -376,6 +395,7 @@ case ${1:-} in
     rasa) cmd_rasa ;;
     model) cmd_model ;;
     chromium) cmd_chromium ;;
+    graphviz) cmd_graphviz ;;
     rasa-python) cmd_rasa_python ;;
     clean) cmd_clean ;;
     -h | --help | help) usage ;;
