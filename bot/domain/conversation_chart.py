@@ -1,9 +1,10 @@
 """The conversation statechart: where a WhatsApp conversation is in the transition protocol.
 
-    qualifying, public_only ──threshold_reached──▶ terms_offered
+    qualifying, public_only, handoff_requested ──threshold_reached──▶ terms_offered
     terms_offered ──consent_given──▶ invite_sent ──invite_activated──▶ handed_off
     terms_offered ──consent_declined──▶ public_only (public answers; the threshold re-offers)
-    invite_sent ──invite_expired──▶ invite_sent (a fresh invite is requested)
+    invite_sent ──invite_expired──▶ invite_sent (the prospect is told; no new link unasked)
+    invite_sent ──invite_renewal_requested──▶ invite_sent (a fresh invite is issued)
     any state but opted_out ──human_requested──▶ handoff_requested
     any state ──opt_out──▶ opted_out ──opt_in──▶ the state it was in before opting out
 
@@ -11,7 +12,9 @@ Decisions worth knowing:
 
 - ``threshold_reached`` in terms_offered, invite_sent or handed_off is a self-transition that
   records ``redirect_notice``: the prospect keeps sharing sensitive data on WhatsApp and gets
-  the notice again, not an error. In handoff_requested and opted_out it is not allowed.
+  the notice again, not an error. In handoff_requested it offers the terms: the prospect
+  waits for a person, but sensitive data must still move off WhatsApp first. In opted_out it
+  is not allowed (nothing is sent to an opted-out number).
 - ``opt_in`` resumes the state stored in ``ConversationModel.resume_state`` (a guard per target),
   not a ``HistoryState``: the library keeps history in ``StateChart.history_values`` on the
   chart instance, only for compound states, so it would not survive a reload from the database.
@@ -110,8 +113,10 @@ class ConversationModel:
     def record_decline(self) -> None:
         self.record("consent_declined")
 
-    def reissue_invite(self) -> None:
+    def record_invite_expired(self) -> None:
         self.record("invite_expired")
+
+    def reissue_invite(self) -> None:
         self.record("invite_requested", reissue=True)
 
     def record_handed_off(self) -> None:
@@ -145,6 +150,7 @@ class ConversationChart(GangwayChart[ConversationModel]):
     threshold_reached = (
         qualifying.to(terms_offered, on="offer_terms")
         | public_only.to(terms_offered, on="offer_terms")
+        | handoff_requested.to(terms_offered, on="offer_terms")
         | terms_offered.to.itself(on="record_redirect_notice")
         | invite_sent.to.itself(on="record_redirect_notice")
         | handed_off.to.itself(on="record_redirect_notice")
@@ -152,7 +158,8 @@ class ConversationChart(GangwayChart[ConversationModel]):
     consent_given = terms_offered.to(invite_sent, on="accept_consent")
     consent_declined = terms_offered.to(public_only, on="record_decline")
     invite_activated = invite_sent.to(handed_off, on="record_handed_off")
-    invite_expired = invite_sent.to.itself(on="reissue_invite")
+    invite_expired = invite_sent.to.itself(on="record_invite_expired")
+    invite_renewal_requested = invite_sent.to.itself(on="reissue_invite")
     human_requested = handoff_requested.from_(
         qualifying,
         terms_offered,

@@ -49,7 +49,9 @@ def test_a_new_conversation_starts_qualifying() -> None:
         ("terms_offered", "consent_declined", "public_only", ["consent_declined"]),
         ("public_only", "threshold_reached", "terms_offered", ["terms_offered"]),
         ("invite_sent", "invite_activated", "handed_off", ["handed_off"]),
-        ("invite_sent", "invite_expired", "invite_sent", ["invite_expired", "invite_requested"]),
+        ("invite_sent", "invite_expired", "invite_sent", ["invite_expired"]),
+        ("invite_sent", "invite_renewal_requested", "invite_sent", ["invite_requested"]),
+        ("handoff_requested", "threshold_reached", "terms_offered", ["terms_offered"]),
         ("qualifying", "human_requested", "handoff_requested", ["handoff_requested"]),
         ("invite_sent", "opt_out", "opted_out", ["opted_out"]),
     ],
@@ -76,11 +78,13 @@ def test_decline_then_threshold_again_reoffers_the_terms() -> None:
     assert [r.data["reoffer"] for r in offers] == [False, True]
 
 
-def test_expired_invite_requests_a_fresh_one() -> None:
-    """An expiry keeps the conversation in invite_sent and asks for a new invite."""
+def test_expired_invite_waits_for_the_prospect_to_ask_for_a_fresh_one() -> None:
+    """An expiry is recorded without a new link; asking for one issues it."""
     chart = chart_in("invite_sent")
     chart.send("invite_expired")
     assert chart.model.state == "invite_sent"
+    assert names(chart) == ["invite_expired"]
+    chart.send("invite_renewal_requested")
     assert chart.model.events[-1] == Recorded("invite_requested", {"reissue": True})
 
 
