@@ -54,10 +54,14 @@ def schedule(
     # violation would abort the caller's whole transaction).
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(
-        insert(Timer).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # RETURNING rather than rowcount, which psycopg reports as -1 for a skipped row.
+    inserted = session.execute(
+        insert(Timer)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(Timer.id)
+    ).first()
+    return inserted is not None
 
 
 def cancel(
