@@ -3,19 +3,47 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
 
+from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
+from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
 from bot.adapters.migrate import upgrade
+from bot.adapters.tables import Conversation
 from bot.config import Settings
+from bot.domain.conversation_chart import ConversationChart, try_send
+from bot.domain.invite_tokens import MIN_SECRET_BYTES
+from bot.entrypoints.scheduler import TimerScheduler
 from bot.entrypoints.worker import Worker
-from bot.service_layer.ports import Clock, Dialogue, MessageSender, SystemClock
-from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
+from bot.service_layer.classification import Classifier
+from bot.service_layer.ports import (
+    Clock,
+    ContentTemplates,
+    Dialogue,
+    MediaFetcher,
+    MessageSender,
+    SystemClock,
+    Understanding,
+)
+from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy, Screening
+from bot.service_layer.timers import TimerRunner
+from bot.service_layer.transition import (
+    Effects,
+    InviteSettings,
+    chart_model,
+    save_model,
+    timer_handlers,
+)
 from integrations.rasa import RasaClient
+from integrations.twilio_content import TwilioContent
+from integrations.twilio_media import TwilioMediaFetcher
 from integrations.twilio_whatsapp import TwilioWhatsApp
 
 __all__ = ["NO_TWILIO", "Container", "MissingConfiguration", "build", "webhook_path"]
@@ -40,6 +68,26 @@ class MissingConfiguration(RuntimeError):
     """Gangway cannot start with the configuration it was given."""
 
 
+def invite_secret(settings: Settings) -> bytes:
+    """GANGWAY_INVITE_SECRET, or one made once and kept in the state directory."""
+    if settings.gangway_invite_secret is not None:
+        secret = settings.gangway_invite_secret.get_secret_value().encode()
+        if len(secret) < MIN_SECRET_BYTES:
+            raise MissingConfiguration(
+                f"GANGWAY_INVITE_SECRET must be at least {MIN_SECRET_BYTES} characters "
+                "(make one with: openssl rand -hex 32)"
+            )
+        return secret
+    path: Path = settings.state_dir / "invite-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+        log.warning("GANGWAY_INVITE_SECRET is not set: made one in %s", path)
+    return path.read_text().strip().encode()
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -50,9 +98,35 @@ class Container:
     sender: MessageSender
     processor: ConversationProcessor
     worker: Worker
+    flows: FlowStore
+    invite_secret: bytes
+    scheduler: TimerScheduler
     _http: list[httpx.Client] = field(default_factory=list)
 
+    def on_invite_activated(self, conversation_id: str) -> None:
+        """The prospect opened the secure channel: the conversation is handed off."""
+        now = self.clock.now()
+        with self.sessions.begin() as s:
+            conv = s.get_one(Conversation, conversation_id)
+            model = chart_model(conv)
+            if not try_send(ConversationChart(model), "invite_activated"):
+                audit_log.append(
+                    s,
+                    kind="invite_activated_ignored",
+                    conversation_id=conversation_id,
+                    payload={"state": conv.state},
+                    now=now,
+                )
+                return
+            save_model(conv, model)
+            flow = self.flows.current()
+            Effects(s, conv, flow, now, self._invite_settings()).apply(model.events)
+
+    def _invite_settings(self) -> InviteSettings:
+        return InviteSettings(self.invite_secret, self.settings.gangway_public_url)
+
     def close(self) -> None:
+        self.scheduler.stop()
         self.worker.stop()
         for client in self._http:
             client.close()
@@ -65,6 +139,9 @@ def build(
     clock: Clock | None = None,
     dialogue: Dialogue | None = None,
     sender: MessageSender | None = None,
+    understanding: Understanding | None = None,
+    templates: ContentTemplates | None = None,
+    media: MediaFetcher | None = None,
     migrate: bool = True,
 ) -> Container:
     if sender is None and not settings.twilio_configured:
@@ -79,7 +156,9 @@ def build(
         rasa_http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
         clients.append(rasa_http)
         token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-        dialogue = RasaClient(settings.rasa_url, token=token, http=rasa_http)
+        rasa = RasaClient(settings.rasa_url, token=token, http=rasa_http)
+        dialogue = rasa
+        understanding = understanding or rasa
     if sender is None:
         assert settings.twilio_account_sid and settings.twilio_auth_token
         twilio_http = httpx.Client(
@@ -95,6 +174,36 @@ def build(
             status_callback_url=webhook_path(settings, STATUS_CALLBACK_PATH),
             http=twilio_http,
         )
+        # The Content API lives on its own host at Twilio; a sandbox serves both.
+        default_api = settings.twilio_api_base_url == "https://api.twilio.com"
+        templates = templates or TwilioContent(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            base_url="https://content.twilio.com" if default_api else settings.twilio_api_base_url,
+            http=twilio_http,
+        )
+        media = media or TwilioMediaFetcher(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            base_url=settings.twilio_api_base_url,
+            http=twilio_http,
+        )
+    if understanding is None:
+        raise MissingConfiguration("a dialogue was given without an understanding (NLU)")
+    try:
+        flows = FlowStore(settings.gangway_flow, DEFAULT_DOMAIN_PATH)
+    except (FlowFileError, OSError) as exc:
+        problem = f"the flow {settings.gangway_flow} cannot be used:\n{exc}"
+        raise MissingConfiguration(problem) from exc
+    secret = invite_secret(settings)
+    invite_settings = InviteSettings(secret, settings.gangway_public_url)
+    screening = Screening(
+        classifier=Classifier(flows, understanding),
+        flows=flows,
+        invites=invite_settings,
+        media=media,
+        templates=templates,
+    )
     holding_after = timedelta(seconds=settings.gangway_holding_reply_after)
     processor = ConversationProcessor(
         sessions,
@@ -104,6 +213,7 @@ def build(
         ProcessingPolicy(
             holding_after=holding_after, holding_text=settings.gangway_holding_reply_text
         ),
+        screening,
     )
     worker = Worker(
         sessions,
@@ -114,6 +224,24 @@ def build(
         lease=timedelta(seconds=settings.gangway_lease_seconds),
         holding_after=holding_after,
     )
+    runner = TimerRunner(
+        sessions,
+        clock,
+        timer_handlers(flows, invite_settings),
+        owner=settings.instance_id,
+    )
+    scheduler = TimerScheduler(runner, interval_seconds=settings.gangway_timer_interval)
     return Container(
-        settings, engine, sessions, clock, dialogue, sender, processor, worker, clients
+        settings,
+        engine,
+        sessions,
+        clock,
+        dialogue,
+        sender,
+        processor,
+        worker,
+        flows,
+        secret,
+        scheduler,
+        clients,
     )

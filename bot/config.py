@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     gangway_instance_id: str | None = None
     gangway_lease_seconds: float = 60.0
     gangway_log_level: str = "INFO"
+    # The flow in force (see flows/README.md); re-read when the file changes.
+    gangway_flow: Path = REPO_ROOT / "flows" / "default.yml"
+    # Signs the secure-channel invite links (at least 16 bytes; `openssl rand -hex 32`).
+    # Unset: a random one is made once and kept in the state directory (invite-secret),
+    # so links survive a restart. Several service processes must share one.
+    gangway_invite_secret: SecretStr | None = None
+    # How often (seconds) the durable timers (reminders, invite expiry) are checked.
+    gangway_timer_interval: float = 1.0
     # Local state of `gangway up`: logs of each part and stack.json (how local tools
     # reach the running stack). Default: var/ in the repository.
     gangway_state_dir: Path | None = None

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot.bootstrap import Container
-from bot.entrypoints.routes import api, health, twilio_webhooks
+from bot.entrypoints.routes import api, health, secure_channel, twilio_webhooks
 
 __all__ = ["create_app"]
 
@@ -21,6 +21,7 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
         container = make_container()
         app.state.container = container
         container.worker.start()
+        container.scheduler.start()
         try:
             yield
         finally:
@@ -30,4 +31,5 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
     app.include_router(health.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(api.router)
+    app.include_router(secure_channel.router)
     return app

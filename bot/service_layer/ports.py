@@ -3,13 +3,28 @@ satisfy these; tests pass fakes through the same seams."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from bot.domain.flows import Flow
 from integrations.rasa import BotReply
+from integrations.twilio_media import FetchedMedia
 from integrations.twilio_whatsapp import SentMessage
 
-__all__ = ["BotReply", "Clock", "Dialogue", "MessageSender", "SentMessage", "SystemClock"]
+__all__ = [
+    "BotReply",
+    "Clock",
+    "ContentTemplates",
+    "Dialogue",
+    "FetchedMedia",
+    "FlowSource",
+    "MediaFetcher",
+    "MessageSender",
+    "SentMessage",
+    "SystemClock",
+    "Understanding",
+]
 
 
 class Clock(Protocol):
@@ -29,9 +44,42 @@ class Dialogue(Protocol):
     ) -> list[BotReply]: ...
 
 
+class Understanding(Protocol):
+    """The NLU alone, without a dialogue turn (Rasa's ``/model/parse`` in production)."""
+
+    def parse(self, text: str) -> dict[str, Any]: ...
+
+
+class FlowSource(Protocol):
+    """The flow in force now (``flows/*.yml``, re-read when the file changes)."""
+
+    def current(self) -> Flow: ...
+
+
 class MessageSender(Protocol):
     """The WhatsApp sender (Twilio's Messages API in production)."""
 
-    def send(self, *, to: str, body: str) -> SentMessage: ...
+    def send(
+        self,
+        *,
+        to: str,
+        body: str,
+        content_sid: str | None = None,
+        content_variables: Mapping[str, str] | None = None,
+    ) -> SentMessage: ...
 
     def list_sent(self, *, to: str, since: datetime) -> list[SentMessage]: ...
+
+
+class ContentTemplates(Protocol):
+    """WhatsApp message templates with buttons (Twilio's Content API in production)."""
+
+    def ensure_quick_reply(
+        self, friendly_name: str, language: str, buttons: Sequence[tuple[str, str]]
+    ) -> str: ...
+
+
+class MediaFetcher(Protocol):
+    """Downloads an attachment with the account's credentials."""
+
+    def fetch(self, url: str) -> FetchedMedia: ...

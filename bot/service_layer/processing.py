@@ -15,6 +15,8 @@ steps leaves the rows saying exactly what is still to do:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,13 +27,44 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
-from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, StatusEvent
+from bot.adapters.tables import (
+    Conversation,
+    InboxMessage,
+    MediaItem,
+    MessageClassification,
+    OutboxMessage,
+    StatusEvent,
+)
+from bot.domain.commands import parse_command
+from bot.domain.conversation_chart import ConversationChart
 from bot.domain.delivery import UNSENT_STATUSES, advance_status
+from bot.domain.protocol import Inbound, decide
 from bot.domain.retry import backoff_seconds
-from bot.service_layer.ports import BotReply, Clock, Dialogue, MessageSender, SentMessage
+from bot.service_layer.classification import Classifier
+from bot.service_layer.ports import (
+    BotReply,
+    Clock,
+    ContentTemplates,
+    Dialogue,
+    FetchedMedia,
+    FlowSource,
+    MediaFetcher,
+    MessageSender,
+    SentMessage,
+)
+from bot.service_layer.transition import (
+    CONSENT_KIND,
+    OPT_OUT_KIND,
+    Effects,
+    InviteSettings,
+    chart_model,
+    consent_buttons,
+    save_model,
+)
 from integrations.errors import IntegrationError, PermanentError, TransientError
+from integrations.twilio_media import media_items
 
-__all__ = ["ConversationProcessor", "ProcessingPolicy", "reply_text"]
+__all__ = ["ConversationProcessor", "ProcessingPolicy", "Screening", "reply_text"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +79,18 @@ class ProcessingPolicy:
     holding_text: str = "Thanks for your message, one moment please."
     retry_base_seconds: float = 1.0
     retry_cap_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What gangway needs to screen each message before the bot sees it (issue 3's
+    protocol). Without it every message goes to the bot, as in the walking skeleton."""
+
+    classifier: Classifier
+    flows: FlowSource
+    invites: InviteSettings
+    media: MediaFetcher | None = None
+    templates: ContentTemplates | None = None
 
 
 def reply_text(reply: BotReply) -> str | None:
@@ -67,12 +112,15 @@ class ConversationProcessor:
         sender: MessageSender,
         clock: Clock,
         policy: ProcessingPolicy | None = None,
+        screening: Screening | None = None,
     ) -> None:
         self._sessions = sessions
         self._dialogue = dialogue
         self._sender = sender
         self._clock = clock
         self._policy = policy or ProcessingPolicy()
+        self._screening = screening
+        self._template_sids: dict[str, str] = {}
 
     def run(
         self,
@@ -122,11 +170,22 @@ class ConversationProcessor:
             ).scalar_one_or_none()
             if row is None or row.next_attempt_at > now:
                 return False
+            conv = s.get_one(Conversation, conversation_id)
+            if conv.state == ConversationChart.opted_out.id and row.kind != OPT_OUT_KIND:
+                # Nothing but the opt-out confirmation goes to an opted-out number.
+                row.status = "cancelled"
+                row.updated_at = now
+                return True
             out_id, to, body = row.id, row.to_number, row.body
+            variables = json.loads(row.content_variables) if row.content_variables else None
+            template = row.kind == CONSENT_KIND and variables is not None
+            language = conv.language
             unconfirmed = row.status == "sending"
             since = row.first_attempt_at or now
             if not unconfirmed:
                 _mark_sending(row, now)
+
+        content_sid = self._consent_template(language) if template else None
 
         try:
             if unconfirmed:
@@ -137,15 +196,40 @@ class ConversationProcessor:
                     return True
                 with self._sessions.begin() as s:
                     _mark_sending(s.get_one(OutboxMessage, out_id), now)
-            sent = self._sender.send(to=to, body=body)
+            if content_sid is not None:
+                sent = self._sender.send(
+                    to=to, body=body, content_sid=content_sid, content_variables=variables
+                )
+            else:
+                sent = self._sender.send(to=to, body=body)
         except TransientError as exc:
             self._retry_later(out_id, exc)
             return False
         except PermanentError as exc:
             self._fail(out_id, exc)
             return True
-        self._record_sent(out_id, sent, reconciled=False)
+        self._record_sent(out_id, sent, reconciled=False, content_sid=content_sid)
         return True
+
+    def _consent_template(self, language: str | None) -> str | None:
+        """The quick-reply template for the consent buttons in ``language``, or None to
+        send the plain-text rendering (no template port, or the provider refused)."""
+        if self._screening is None or self._screening.templates is None:
+            return None
+        flow = self._screening.flows.current()
+        lang = language or flow.default_language
+        buttons = consent_buttons(flow, lang)
+        wording = hashlib.sha256(json.dumps(buttons).encode()).hexdigest()[:12]
+        name = f"gangway_consent_{lang}_{wording}"
+        if name not in self._template_sids:
+            try:
+                self._template_sids[name] = self._screening.templates.ensure_quick_reply(
+                    name, lang, buttons
+                )
+            except (IntegrationError, ValueError) as exc:
+                log.warning("consent buttons unavailable (%r); sending plain text", exc)
+                return None
+        return self._template_sids[name]
 
     def _find_unrecorded_send(self, *, to: str, body: str, since: datetime) -> SentMessage | None:
         candidates = self._sender.list_sent(to=to, since=since - _RECONCILE_SKEW)
@@ -163,11 +247,14 @@ class ConversationProcessor:
         unknown = [c for c in matching if c.sid not in known]
         return unknown[0] if unknown else None
 
-    def _record_sent(self, out_id: int, sent: SentMessage, *, reconciled: bool) -> None:
+    def _record_sent(
+        self, out_id: int, sent: SentMessage, *, reconciled: bool, content_sid: str | None = None
+    ) -> None:
         now = self._clock.now()
         with self._sessions.begin() as s:
             row = s.get_one(OutboxMessage, out_id)
             row.provider_sid = sent.sid
+            row.content_sid = content_sid or row.content_sid
             status = advance_status("sending", sent.status or "queued")
             # Callbacks that arrived before we stored the id (Twilio can be that fast).
             for early in s.execute(
@@ -191,6 +278,7 @@ class ConversationProcessor:
                     "attempts": row.attempts,
                     "reconciled": reconciled,
                     "status": status,
+                    "content_sid": row.content_sid,
                 },
                 now=now,
             )
@@ -250,9 +338,19 @@ class ConversationProcessor:
                 return False
             if msg.next_attempt_at > now:
                 return self._maybe_hold(s, msg, now)
-            msg_id, sid, body = msg.id, msg.message_sid, msg.body
+            msg_id, sid, body, params = msg.id, msg.message_sid, msg.body, msg.params
+            screened = s.execute(
+                select(MessageClassification.forwarded).where(
+                    MessageClassification.inbox_id == msg_id
+                )
+            ).scalar_one_or_none()
+            language = s.get_one(Conversation, conversation_id).language
 
         try:
+            if self._screening is not None and screened is None:
+                screened = self._screen(conversation_id, msg_id, sid, body, params, language)
+            if self._screening is not None and not screened:
+                return True
             replies = self._dialogue.send_message(
                 conversation_id, body, metadata={"message_sid": sid}
             )
@@ -304,6 +402,107 @@ class ConversationProcessor:
             )
         return True
 
+    def _screen(
+        self,
+        conversation_id: str,
+        msg_id: int,
+        sid: str,
+        body: str,
+        params_json: str,
+        language: str | None,
+    ) -> bool:
+        """Classify the message, decide, and record it all; True when it may go to Rasa.
+
+        The classification row is written in the same transaction as the decision and its
+        effects, so a retry after a crash either redoes all of it or finds it done.
+        """
+        assert self._screening is not None
+        screening = self._screening
+        params = json.loads(params_json)
+        language = screening.classifier.language_of(body, language)
+        items = media_items(params)
+        fetched = [self._fetch(item.url) if item.url else None for item in items]
+        assessment = screening.classifier.classify(
+            body, language=language, media_kinds=[item.kind for item in items]
+        )
+        flow = screening.flows.current()
+        now = self._clock.now()
+        with self._sessions.begin() as s:
+            msg = s.get_one(InboxMessage, msg_id)
+            done = s.execute(
+                select(MessageClassification.forwarded).where(
+                    MessageClassification.inbox_id == msg_id
+                )
+            ).scalar_one_or_none()
+            if msg.status != "pending" or done is not None:
+                return bool(done) and msg.status == "pending"
+            conv = s.get_one(Conversation, conversation_id)
+            conv.language = language
+            for idx, (item, result) in enumerate(zip(items, fetched, strict=True)):
+                s.add(_media_row(msg, idx, item.kind, item.content_type, item.url, result, now))
+            model = chart_model(conv)
+            decision = decide(
+                model,
+                flow,
+                Inbound(
+                    body,
+                    assessment,
+                    command=parse_command(body),
+                    button_payload=params.get("ButtonPayload") or None,
+                    media_kinds=tuple(item.kind for item in items),
+                ),
+            )
+            save_model(conv, model)
+            evidence = [e.as_dict() for e in assessment.evidence]
+            s.add(
+                MessageClassification(
+                    inbox_id=msg_id,
+                    conversation_id=conversation_id,
+                    level=assessment.level.label,
+                    evidence=json.dumps(evidence),
+                    language=language,
+                    forwarded=decision.forward,
+                    classified_at=now,
+                )
+            )
+            audit_log.append(
+                s,
+                kind="inbound_classified",
+                conversation_id=conversation_id,
+                payload={
+                    "message_sid": sid,
+                    "level": assessment.level.label,
+                    "evidence": evidence,
+                    "language": language,
+                    "forwarded": decision.forward,
+                    "state": conv.state,
+                    "conversation_level": conv.level,
+                },
+                now=now,
+            )
+            effects = Effects(
+                s, conv, flow, now, screening.invites, inbox_id=msg_id, message_sid=sid
+            )
+            effects.apply(model.events)
+            for key in decision.texts:
+                effects.send_text(key)
+            if not decision.forward:
+                msg.status = "done"
+                msg.processed_at = now
+                msg.last_error = None
+                conv.holding_sent_at = None
+        return decision.forward
+
+    def _fetch(self, url: str) -> FetchedMedia | IntegrationError | None:
+        """The attachment's bytes, or the error that kept them (recorded on the item)."""
+        if self._screening is None or self._screening.media is None:
+            return None
+        try:
+            return self._screening.media.fetch(url)
+        except IntegrationError as exc:
+            log.warning("media %s could not be fetched: %r", url, exc)
+            return exc
+
     def _maybe_hold(self, s: Session, msg: InboxMessage, now: datetime) -> bool:
         """Queue the one "one moment" message when a prospect has waited too long."""
         if now - msg.received_at < self._policy.holding_after:
@@ -350,3 +549,38 @@ def _outbox_row(
         created_at=now,
         updated_at=now,
     )
+
+
+def _media_row(
+    msg: InboxMessage,
+    idx: int,
+    kind: str,
+    content_type: str | None,
+    url: str,
+    result: FetchedMedia | IntegrationError | None,
+    now: datetime,
+) -> MediaItem:
+    row = MediaItem(
+        inbox_id=msg.id,
+        conversation_id=msg.conversation_id,
+        idx=idx,
+        kind=kind,
+        content_type=content_type,
+        provider_url=url or None,
+        attempts=0 if result is None else 1,
+    )
+    if isinstance(result, FetchedMedia):
+        row.status = "stored"
+        row.data = result.content
+        row.size = len(result.content)
+        row.sha256 = hashlib.sha256(result.content).hexdigest()
+        row.content_type = result.content_type or content_type
+        row.fetched_at = now
+    elif isinstance(result, IntegrationError):
+        row.status = "failed"
+        row.last_error = result.message
+    else:
+        # A location has no file (its coordinates are in the message); without a
+        # fetcher nothing can be downloaded.
+        row.status = "recorded" if not url else "pending"
+    return row

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from integrations.errors import IntegrationError, TransientError
@@ -28,6 +28,19 @@ class FakeDialogue:
         return [BotReply(text=t, buttons=(), image=None, custom=None) for t in self._answer(text)]
 
 
+class FakeUnderstanding:
+    """An NLU that understands every message as ``intent`` (rules decide the rest)."""
+
+    def __init__(self, intent: str = "greet", confidence: float = 0.9) -> None:
+        self.intent, self.confidence = intent, confidence
+        self.texts: list[str] = []
+
+    def parse(self, text: str) -> dict[str, object]:
+        self.texts.append(text)
+        top = {"name": self.intent, "confidence": self.confidence}
+        return {"text": text, "intent": top, "entities": [], "intent_ranking": [top]}
+
+
 class FakeSender:
     """Records what was sent; can fail, or "crash" after the provider took a message."""
 
@@ -35,10 +48,20 @@ class FakeSender:
         self.sent: list[SentMessage] = []
         self.errors: list[IntegrationError] = []
         self.lose_response_once = False
+        # (body, content_sid, content_variables) of every attempt, in order.
+        self.templates: list[tuple[str, str | None, dict[str, str]]] = []
         self._now = now
         self._ids = itertools.count(1)
 
-    def send(self, *, to: str, body: str) -> SentMessage:
+    def send(
+        self,
+        *,
+        to: str,
+        body: str,
+        content_sid: str | None = None,
+        content_variables: Mapping[str, str] | None = None,
+    ) -> SentMessage:
+        self.templates.append((body, content_sid, dict(content_variables or {})))
         if self.errors:
             raise self.errors.pop(0)
         msg = SentMessage(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +17,7 @@ from bot.bootstrap import build
 from bot.config import load_settings
 from bot.entrypoints.app import create_app
 from tests.fakes.clock import FakeClock
-from tests.fakes.ports import FakeDialogue, FakeSender
+from tests.fakes.ports import FakeDialogue, FakeSender, FakeUnderstanding
 
 TOKEN = "test-auth-token-0123456789abcdef"
 PUBLIC = "https://gangway.example.com"
@@ -24,7 +25,7 @@ PROSPECT = "whatsapp:+12025550101"
 
 
 @pytest.fixture
-def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
+def client(database_url: str, clock: FakeClock, tmp_path: Path) -> Iterator[TestClient]:
     settings = load_settings(
         {
             "DATABASE_URL": database_url,
@@ -32,9 +33,16 @@ def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
             "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
             "TWILIO_AUTH_TOKEN": TOKEN,
             "GANGWAY_SERVICE_TOKEN": "service-token-for-tests",
+            "GANGWAY_STATE_DIR": str(tmp_path),
         }
     )
-    container = build(settings, clock=clock, dialogue=FakeDialogue(), sender=FakeSender(clock.now))
+    container = build(
+        settings,
+        clock=clock,
+        dialogue=FakeDialogue(),
+        understanding=FakeUnderstanding(),
+        sender=FakeSender(clock.now),
+    )
     # Requests arrive at a different host than the public URL, as behind a proxy.
     with TestClient(create_app(lambda: container), base_url="http://10.0.0.5:8000") as c:
         c.container = container  # type: ignore[attr-defined]

@@ -1,0 +1,342 @@
+"""The transition protocol's effects: what the chart's recorded events mean in rows.
+
+Everything here runs inside the caller's unit of work and only writes to the database
+(consent, invite, timer, human-request and outbox rows, audit records); messages go out
+later through the outbox, timers fire later through the timer runner. So an inbound
+message, the decision about it and every consequence commit or roll back together.
+
+Choices worth knowing:
+
+- The consent prompt is one outbox row of kind ``consent``: its body is the plain-text
+  rendering (terms summary, consent question, the button titles as a numbered list) and
+  its ``content_variables`` carry the text for the quick-reply template, which the
+  sender resolves when it sends (``ConversationProcessor``). The consent row keeps that
+  exact body and its SHA-256: what the prospect was shown.
+- STOP cancels the conversation's pending timers and every message not yet sent, then
+  queues one confirmation (``opted_out``), the last message the number gets until START.
+- Invite links are bearer tokens; the invite table keeps only their digest, but the
+  invite message (outbox) and the reminder timer's payload hold the link, since the
+  reminder must repeat it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.adapters import audit_log, invites, timers
+from bot.adapters.tables import Consent, Conversation, HumanRequest, Invite, OutboxMessage, Timer
+from bot.domain.conversation_chart import ConversationChart, ConversationModel, Recorded, try_send
+from bot.domain.delivery import UNSENT_STATUSES
+from bot.domain.flows import Flow
+from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
+from bot.service_layer.ports import FlowSource
+from bot.service_layer.timers import TimerHandler
+
+__all__ = [
+    "CONSENT_KIND",
+    "Effects",
+    "InviteSettings",
+    "chart_model",
+    "consent_buttons",
+    "save_model",
+]
+
+CONSENT_KIND = "consent"
+OPT_OUT_KIND = "opt_out"
+
+
+@dataclass(frozen=True)
+class InviteSettings:
+    secret: bytes
+    base_url: str  # gangway's public URL; links are {base_url}/secure/{token}
+
+
+def chart_model(conv: Conversation) -> ConversationModel:
+    return ConversationModel(state=conv.state, level=conv.level, resume_state=conv.resume_state)
+
+
+def save_model(conv: Conversation, model: ConversationModel) -> None:
+    conv.state = model.state
+    conv.level = model.level
+    conv.resume_state = model.resume_state
+
+
+def consent_buttons(flow: Flow, language: str | None) -> list[tuple[str, str]]:
+    """(title, id) of the two consent buttons in ``language``."""
+    return [
+        (flow.text("consent_yes_button", language), CONSENT_YES_ID),
+        (flow.text("consent_no_button", language), CONSENT_NO_ID),
+    ]
+
+
+def _consent_body(flow: Flow, language: str | None) -> str:
+    buttons = consent_buttons(flow, language)
+    listed = "\n".join(f"{i}. {title}" for i, (title, _id) in enumerate(buttons, 1))
+    return flow.consent_prompt(language) + "\n\n" + listed
+
+
+def _expires(at: datetime) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+class Effects:
+    """Turns recorded chart events into rows, in one conversation's unit of work."""
+
+    def __init__(
+        self,
+        session: Session,
+        conv: Conversation,
+        flow: Flow,
+        now: datetime,
+        invite_settings: InviteSettings,
+        *,
+        inbox_id: int | None = None,
+        message_sid: str | None = None,
+    ) -> None:
+        self._s = session
+        self._conv = conv
+        self._flow = flow
+        self._now = now
+        self._invites = invite_settings
+        self._inbox_id = inbox_id
+        self._message_sid = message_sid
+        self._seq = 0
+
+    # -- outbox ---------------------------------------------------------------
+
+    def send_text(self, key: str, *, kind: str = "protocol", **values: str) -> None:
+        body = self._flow.text(key, self._conv.language, **values)
+        self._queue(kind, body)
+
+    def _queue(self, kind: str, body: str, content_variables: dict[str, str] | None = None) -> None:
+        if self._inbox_id is not None:
+            seq = self._seq
+            self._seq += 1
+        else:
+            seq = 0
+        self._s.add(
+            OutboxMessage(
+                conversation_id=self._conv.id,
+                inbox_id=self._inbox_id,
+                kind=kind,
+                seq=seq,
+                to_number=self._conv.wa_number,
+                body=body,
+                content_variables=json.dumps(content_variables) if content_variables else None,
+                status="pending",
+                attempts=0,
+                next_attempt_at=self._now,
+                created_at=self._now,
+                updated_at=self._now,
+            )
+        )
+
+    # -- events ---------------------------------------------------------------
+
+    def apply(self, events: list[Recorded]) -> None:
+        for event in events:
+            audit_log.append(
+                self._s,
+                kind=f"chart_{event.name}",
+                conversation_id=self._conv.id,
+                payload={**event.data, "inbox_id": self._inbox_id, "state": self._conv.state},
+                now=self._now,
+            )
+            handler = getattr(self, f"_on_{event.name}", None)
+            if handler is not None:
+                handler(event.data)
+
+    def _on_terms_offered(self, data: dict[str, Any]) -> None:
+        language = self._conv.language or self._flow.default_language
+        body = _consent_body(self._flow, language)
+        consent = Consent(
+            conversation_id=self._conv.id,
+            terms_version=self._flow.protocol.terms_version,
+            terms_url=self._flow.terms_url(language),
+            language=language,
+            shown_text=body,
+            shown_sha256=hashlib.sha256(body.encode()).hexdigest(),
+            offered_at=self._now,
+            trigger_inbox_id=self._inbox_id,
+            decision="pending",
+        )
+        self._s.add(consent)
+        self._s.flush()
+        self._queue(CONSENT_KIND, body, {"1": self._flow.consent_prompt(language)})
+        timers.schedule(
+            self._s,
+            key=f"consent_reminder:{consent.id}",
+            kind="consent_reminder",
+            due_at=self._now + self._flow.timers.consent_reminder,
+            now=self._now,
+            conversation_id=self._conv.id,
+            payload={"consent_id": consent.id},
+        )
+
+    def _pending_consent(self) -> Consent | None:
+        return self._s.execute(
+            select(Consent)
+            .where(Consent.conversation_id == self._conv.id, Consent.decision == "pending")
+            .order_by(Consent.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def _decide_consent(self, decision: str) -> Consent | None:
+        consent = self._pending_consent()
+        if consent is not None:
+            consent.decision = decision
+            consent.decided_at = self._now
+            consent.decision_inbox_id = self._inbox_id
+            consent.decision_message_sid = self._message_sid
+            audit_log.append(
+                self._s,
+                kind=f"consent_{decision}",
+                conversation_id=self._conv.id,
+                payload={
+                    "consent_id": consent.id,
+                    "terms_version": consent.terms_version,
+                    "shown_sha256": consent.shown_sha256,
+                    "message_sid": self._message_sid,
+                },
+                now=self._now,
+            )
+        timers.cancel(
+            self._s, conversation_id=self._conv.id, now=self._now, kinds=["consent_reminder"]
+        )
+        return consent
+
+    def _on_consent_given(self, data: dict[str, Any]) -> None:
+        self._decide_consent("agreed")
+
+    def _on_consent_declined(self, data: dict[str, Any]) -> None:
+        self._decide_consent("declined")
+        self.send_text("declined")
+
+    def _on_invite_requested(self, data: dict[str, Any]) -> None:
+        consent_id = self._s.execute(
+            select(Consent.id)
+            .where(Consent.conversation_id == self._conv.id, Consent.decision == "agreed")
+            .order_by(Consent.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        timers.cancel(
+            self._s,
+            conversation_id=self._conv.id,
+            now=self._now,
+            kinds=["invite_reminder", "invite_expiry"],
+        )
+        issued = invites.issue_invite(
+            self._s,
+            conversation_id=self._conv.id,
+            consent_id=consent_id,
+            secret=self._invites.secret,
+            base_url=self._invites.base_url,
+            ttl=self._flow.timers.invite_expiry,
+            now=self._now,
+        )
+        expires = _expires(issued.expires_at)
+        self.send_text("invite", link=issued.link, expires=expires)
+        payload = {"invite_id": issued.invite_id, "link": issued.link, "expires": expires}
+        for kind, due in (
+            ("invite_reminder", self._now + self._flow.timers.invite_reminder),
+            ("invite_expiry", issued.expires_at),
+        ):
+            if kind == "invite_reminder" and due >= issued.expires_at:
+                continue  # a reminder after the link expired would point at a dead link
+            timers.schedule(
+                self._s,
+                key=f"{kind}:{issued.invite_id}",
+                kind=kind,
+                due_at=due,
+                now=self._now,
+                conversation_id=self._conv.id,
+                payload=payload,
+            )
+
+    def _on_invite_expired(self, data: dict[str, Any]) -> None:
+        self.send_text("invite_expired", kind="timer")
+
+    def _on_redirect_notice(self, data: dict[str, Any]) -> None:
+        self.send_text("redirect_notice")
+
+    def _on_handoff_requested(self, data: dict[str, Any]) -> None:
+        self._s.add(HumanRequest(conversation_id=self._conv.id, text="", created_at=self._now))
+        self.send_text("handoff_requested")
+
+    def _on_opted_out(self, data: dict[str, Any]) -> None:
+        cancelled_timers = timers.cancel(self._s, conversation_id=self._conv.id, now=self._now)
+        result = self._s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.conversation_id == self._conv.id,
+                OutboxMessage.status.in_(UNSENT_STATUSES),
+            )
+            .values(status="cancelled", updated_at=self._now)
+            .execution_options(synchronize_session=False)
+        )
+        audit_log.append(
+            self._s,
+            kind="opt_out_cancelled",
+            conversation_id=self._conv.id,
+            payload={"timers": cancelled_timers, "messages": int(result.rowcount)},  # type: ignore[attr-defined]
+            now=self._now,
+        )
+        self.send_text("opted_out", kind=OPT_OUT_KIND)
+
+    def _on_opted_in(self, data: dict[str, Any]) -> None:
+        self.send_text("opted_in")
+
+
+def timer_handlers(flows: FlowSource, invite_settings: InviteSettings) -> dict[str, TimerHandler]:
+    """The handlers for the protocol's timers; each acts only if still relevant."""
+
+    def effects(s: Session, conv: Conversation, now: datetime) -> Effects:
+        return Effects(s, conv, flows.current(), now, invite_settings)
+
+    def consent_reminder(s: Session, timer: Timer, now: datetime) -> None:
+        conv = s.get_one(Conversation, timer.conversation_id)
+        consent_id = json.loads(timer.payload).get("consent_id")
+        consent = s.get(Consent, consent_id) if consent_id is not None else None
+        if (
+            conv.state == ConversationChart.terms_offered.id
+            and consent is not None
+            and (consent.decision == "pending")
+        ):
+            effects(s, conv, now).send_text("consent_reminder", kind="timer")
+
+    def invite_reminder(s: Session, timer: Timer, now: datetime) -> None:
+        conv = s.get_one(Conversation, timer.conversation_id)
+        payload = json.loads(timer.payload)
+        invite = s.get(Invite, payload.get("invite_id"))
+        if (
+            conv.state == ConversationChart.invite_sent.id
+            and invite is not None
+            and (invite.status == "active" and invite.expires_at > now)
+        ):
+            effects(s, conv, now).send_text(
+                "invite_reminder", kind="timer", link=payload["link"], expires=payload["expires"]
+            )
+
+    def invite_expiry(s: Session, timer: Timer, now: datetime) -> None:
+        conv = s.get_one(Conversation, timer.conversation_id)
+        invite = s.get(Invite, json.loads(timer.payload).get("invite_id"))
+        if invite is None or invite.status != "active":
+            return  # used, superseded by a fresh link, or expired already
+        invites.expire_invites(s, conversation_id=conv.id, now=now)
+        model = chart_model(conv)
+        if try_send(ConversationChart(model), "invite_expired"):
+            save_model(conv, model)
+            effects(s, conv, now).apply(model.events)
+
+    return {
+        "consent_reminder": consent_reminder,
+        "invite_reminder": invite_reminder,
+        "invite_expiry": invite_expiry,
+    }
