@@ -12,13 +12,14 @@ PYTEST_ARGS ?=
 # The steps depend on each other's results: never run them in parallel.
 .NOTPARALLEL:
 .DEFAULT_GOAL := help
-.PHONY: help install service-env rasa-env model up test lint chromium clean
+.PHONY: help install service-env rasa-env model up test lint chromium graphviz clean
 
 help:
 	@echo "make up       install everything, train the Rasa model if needed, start the stack"
 	@echo "make test     install everything, train if needed, then ruff, mypy and pytest"
 	@echo "make install  the two virtual environments: .venv (service) and .venv-rasa (Rasa)"
 	@echo "make model    train the Rasa model into var/models/ if bot/rasa/ or data/ changed"
+	@echo "make graphviz Debian's graphviz, which draws the statechart (gangway flows diagram)"
 	@echo "make lint     ruff check . and mypy"
 	@echo "make clean    remove var/ (models, local database), .venv and .venv-rasa"
 
@@ -36,7 +37,10 @@ model: install
 chromium:
 	@$(SETUP) chromium
 
-up: install model
+graphviz:
+	@$(SETUP) graphviz
+
+up: install model graphviz
 	@model="$$($(PYTHON) -m bot.rasa_project model-path)" && \
 	echo "==> starting gangway: $(VENV)/bin/gangway up (GANGWAY_RASA_MODEL=$$model)" && \
 	export GANGWAY_RASA_MODEL="$$model" && \
@@ -49,7 +53,7 @@ lint: service-env
 	@$(VENV)/bin/mypy
 
 # pytest's exit 5 (no test ran) stays a failure: a run that tested nothing must not pass.
-test: install model chromium lint
+test: install model chromium graphviz lint
 	@model="$$($(PYTHON) -m bot.rasa_project model-path)" && \
 	echo "==> pytest (GANGWAY_RASA_MODEL=$$model)" && \
 	export GANGWAY_RASA_MODEL="$$model" && \

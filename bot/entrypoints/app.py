@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot.bootstrap import Container
-from bot.entrypoints.routes import api, health, secure_channel, twilio_webhooks
+from bot.entrypoints.routes import api, health, nlg, secure_channel, twilio_webhooks
 
 __all__ = ["create_app"]
 
@@ -32,4 +32,5 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
     app.include_router(twilio_webhooks.router)
     app.include_router(api.router)
     app.include_router(secure_channel.router)
+    app.include_router(nlg.router)
     return app

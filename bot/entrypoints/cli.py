@@ -9,6 +9,7 @@ import sys
 import typer
 
 from bot.config import Settings, load_settings
+from bot.entrypoints.flows_cli import flows_app
 
 __all__ = ["app", "main"]
 
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(flows_app, name="flows")
 
 
 def _logging(level: str) -> None:

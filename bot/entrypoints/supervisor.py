@@ -68,6 +68,13 @@ def _port(url: str, default: int) -> int:
     return urlparse(url).port or default
 
 
+def _local_url(host: str, port: int) -> str:
+    """How a process on this machine reaches a server bound to ``host``:``port``."""
+    if host in ("", "0.0.0.0", "::"):  # every interface: loopback is one of them
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def rasa_model_path(environ: Mapping[str, str]) -> Path:
     explicit = environ.get("GANGWAY_RASA_MODEL")
     if explicit:
@@ -105,12 +112,14 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
     if not model.exists():
         raise SystemExit(f"No trained Rasa model at {model}: run `make model`.")
 
+    # One token for this run, shared by gangway and Rasa: the custom actions present it
+    # to gangway's API and Rasa sends it with every NLG request.
     service_token = (
         settings.gangway_service_token.get_secret_value()
         if settings.gangway_service_token
         else secrets.token_urlsafe(24)
     )
-    service_url = f"http://127.0.0.1:{settings.gangway_port}"
+    service_url = _local_url(settings.gangway_host, settings.gangway_port)
     action_url = settings.gangway_action_server_url.rstrip("/")
     common = {**environ, "GANGWAY_SERVICE_TOKEN": service_token, "PYTHONUNBUFFERED": "1"}
 
@@ -134,7 +143,13 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
         )
 
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-    rasa_env = {**common, "GANGWAY_ACTION_SERVER_URL": action_url, "GANGWAY_URL": service_url}
+    # bot/rasa/endpoints.yml names these; Rasa refuses to start without them.
+    rasa_env = {
+        **common,
+        "GANGWAY_ACTION_SERVER_URL": action_url,
+        "GANGWAY_URL": service_url,
+        "GANGWAY_NLG_URL": f"{service_url}/nlg",
+    }
     actions = Child(
         "actions", action_server_argv(_port(action_url, 5055)), rasa_env, f"{action_url}/health"
     )

@@ -60,6 +60,8 @@ def rasa(logs_dir: Path) -> Iterator[Rasa]:
         **os.environ,
         "GANGWAY_ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
         "GANGWAY_URL": f"http://127.0.0.1:{service_port}",
+        # Rasa fetches every utter_* wording from the service under test.
+        "GANGWAY_NLG_URL": f"http://127.0.0.1:{service_port}/nlg",
         "GANGWAY_SERVICE_TOKEN": token,
     }
     actions = Proc("actions", action_server_argv(action_port), env, logs_dir)

@@ -1,0 +1,83 @@
+"""`gangway flows`: check marketing's flow files and draw the conversation statechart.
+
+Exit codes: 0 all good; 1 a flow has errors, or the diagram could not be drawn;
+2 the command was used wrongly (a file that does not exist, an unknown picture format).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["flows_app"]
+
+flows_app = typer.Typer(
+    help="Marketing's flow files (flows/*.yml): check them, draw the statechart.",
+    no_args_is_help=True,
+)
+
+
+def _flow_files(paths: list[Path]) -> list[Path]:
+    """The files to check: each path given (a folder stands for its *.yml); exit 2 if absent."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.yml"))
+            if not found:
+                typer.echo(f"{path}: this folder holds no .yml flow files", err=True)
+                raise typer.Exit(2)
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            typer.echo(f"{path}: no such file", err=True)
+            raise typer.Exit(2)
+    return files
+
+
+@flows_app.command("validate")
+def validate(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Flow files or folders to check (default: every flows/*.yml)."),
+    ] = None,
+    domain: Annotated[
+        Path | None,
+        typer.Option(help="The Rasa domain whose utter_* responses every flow must word."),
+    ] = None,
+) -> None:
+    """Check flow files; print file:line and what to change for each problem."""
+    from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, validate_files
+
+    domain_path = domain or DEFAULT_DOMAIN_PATH
+    if not domain_path.is_file():
+        typer.echo(f"{domain_path}: no such file (the Rasa domain)", err=True)
+        raise typer.Exit(2)
+    # sys.stdout looked up now, not at import: the caller may have replaced it.
+    raise typer.Exit(validate_files(_flow_files(files or []), sys.stdout, domain_path))
+
+
+@flows_app.command("diagram")
+def diagram(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the picture: a .png or .svg file.")
+    ],
+) -> None:
+    """Draw the conversation statechart as a PNG or SVG picture (needs Graphviz)."""
+    from bot.entrypoints.diagram import GraphvizMissing, write_diagram
+
+    try:
+        written = write_diagram(out)
+    except ValueError as exc:  # the suffix is neither .png nor .svg
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    except GraphvizMissing as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    except (RuntimeError, OSError) as exc:
+        typer.echo(f"could not draw the diagram to {out}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"statechart drawn to {written}")
