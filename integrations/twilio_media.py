@@ -115,6 +115,9 @@ def _where(url: str) -> str:
     return f"{parts.netloc}{parts.path}"
 
 
+_API_PATH = "/2010-04-01/"
+
+
 class TwilioMediaFetcher:
     """Downloads inbound media with the account's credentials (see the module)."""
 
@@ -141,7 +144,9 @@ class TwilioMediaFetcher:
         """The URL to request with credentials, or None if they must not go there."""
         if is_twilio_url(url):
             return self._rewriter.rewrite(url)
-        if self._rewriter.on_base(url):
+        # On a sandbox base only its REST API takes credentials, not the storage it
+        # redirects to (as at Twilio, where storage is another host).
+        if self._rewriter.on_base(url) and urlsplit(url).path.startswith(_API_PATH):
             return url
         return None
 
