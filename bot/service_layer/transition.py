@@ -267,7 +267,17 @@ class Effects:
         self.send_text("redirect_notice")
 
     def _on_handoff_requested(self, data: dict[str, Any]) -> None:
-        self._s.add(HumanRequest(conversation_id=self._conv.id, text="", created_at=self._now))
+        request = HumanRequest(conversation_id=self._conv.id, text="", created_at=self._now)
+        self._s.add(request)
+        self._s.flush()
+        # The same record as a request made through the bot's action (routes/api.py).
+        audit_log.append(
+            self._s,
+            kind="human_requested",
+            conversation_id=self._conv.id,
+            payload={"human_request_id": request.id, "inbox_id": self._inbox_id},
+            now=self._now,
+        )
         self.send_text("handoff_requested")
 
     def _on_opted_out(self, data: dict[str, Any]) -> None:

@@ -55,7 +55,7 @@ def test_faq_and_out_of_scope_answers(stack: Stack) -> None:
 
 
 def test_asking_for_a_human_is_recorded(stack: Stack) -> None:
-    """ "I want to talk to a person" reaches gangway through the action server and is recorded."""
+    """ "I want to talk to a human" is recognised by gangway itself and recorded."""
     number = "whatsapp:+12025550113"
     stack.say(number, "I want to talk to a human")
     [reply] = stack.wait_for_replies(number, 1)

@@ -1,0 +1,84 @@
+"""The transition protocol, scripted (tests/e2e/conversations/*.yml), against the real
+Rasa server and the sandbox, through signed webhooks; see tests/e2e/scripted.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.adapters.tables import MediaItem, MessageClassification
+from tests.e2e.conftest import Rasa
+from tests.e2e.scripted import LiveStack, live_stack, load_scripts, run_script
+
+pytestmark = pytest.mark.e2e
+
+SCRIPTS = load_scripts()
+
+
+@pytest.fixture
+def live(rasa: Rasa, database_url: str, tmp_path: Path) -> Iterator[LiveStack]:
+    yield from live_stack(
+        rasa.url, rasa.action_url, rasa.service_port, rasa.service_token, database_url, tmp_path
+    )
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s["file"] for s in SCRIPTS])
+def test_scripted_conversation(live: LiveStack, script: dict[str, Any]) -> None:
+    run_script(live, script)
+
+
+def test_the_scripts_cover_every_level_and_language() -> None:
+    steps = [step for script in SCRIPTS for step in script["steps"]]
+    assert {s["level"] for s in steps if "level" in s} >= {
+        "identity",
+        "financial",
+        "advice",
+        "order",
+    }
+    assert {script["language"] for script in SCRIPTS} == {"en", "de", "fr", "es"}
+
+
+def test_a_passport_number_never_reaches_rasas_tracker(live: LiveStack, rasa: Rasa) -> None:
+    number = "whatsapp:+12025550149"
+    run_script(
+        live,
+        {
+            "name": "passport",
+            "number": number,
+            "steps": [
+                {"say": "hello", "replies": [{"bot": "any"}]},
+                {"say": "my passport number is C01X00T47", "replies": [{"text": "consent"}]},
+                {"say": "C01X00T47", "replies": [{"text": "consent_unclear"}]},
+            ],
+        },
+    )
+    conv = live.conversation(number)
+    assert conv is not None
+    tracker = httpx.get(f"{rasa.url}/conversations/{conv.id}/tracker", timeout=30)
+    tracker.raise_for_status()
+    texts = [e.get("text") or "" for e in tracker.json()["events"] if e.get("event") == "user"]
+    assert texts == ["hello"]  # the conversation is there, and only the public message
+    assert "C01X00T47" not in tracker.text
+
+
+def test_an_image_is_fetched_with_the_account_credentials_and_kept(live: LiveStack) -> None:
+    number = "whatsapp:+12025550150"
+    run_script(
+        live,
+        {
+            "name": "image",
+            "number": number,
+            "steps": [{"media": "image/png", "replies": [{"text": "consent"}]}],
+        },
+    )
+    with live.sessions() as s:
+        [item] = s.execute(select(MediaItem)).scalars()
+        [classification] = s.execute(select(MessageClassification)).scalars()
+    assert (item.kind, item.status) == ("image", "stored"), item.last_error
+    assert item.data is not None and item.data.startswith(b"\x89PNG")
+    assert classification.level == "identity" and not classification.forwarded
