@@ -44,6 +44,8 @@ class TimerScheduler:
     def start(self) -> None:
         if self.running:
             return
+        # APScheduler logs every run of every job at INFO: one line a second here.
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
         # One thread: the job never runs twice at once (max_instances=1 too), and
         # missed beats collapse into one (coalesce) instead of running in a burst.
         scheduler = BackgroundScheduler(
