@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from typing import Any
 
 import pytest
 
+from bot.entrypoints.routes.secure_channel import PAGE_TEXTS
 from tests.e2e.conftest import Stack
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -42,3 +44,44 @@ def test_typing_hi_in_the_sandbox_page_shows_the_greeting(page: Any) -> None:
     expect(outbound).to_have_count(1, timeout=30_000)
     expect(outbound.get_by_test_id("message-body")).to_contain_text("interested")
     expect(outbound.get_by_test_id("message-status")).to_have_text("✓✓ delivered", timeout=10_000)
+
+
+# What a prospect types in each language: a greeting, then something sensitive.
+JOURNEYS = {
+    "en": ("hi", "My passport number is C01X00T47"),
+    "de": ("Hallo", "Mein Gehalt ist 4.200 Euro netto im Monat"),
+    "fr": ("Bonjour", "Je suis né le 14/03/1985"),
+    "es": ("Hola", "Quiero comprar 100 acciones de Telefónica"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(JOURNEYS))
+def test_from_hi_to_an_activated_secure_channel_in_the_page(
+    page: Any, stack: Stack, language: str
+) -> None:
+    """A person says hello, shares something sensitive, taps "yes" on the consent
+    buttons, follows the invite link and activates the secure channel: in each language."""
+    from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, load_flow
+
+    flow = load_flow(DEFAULT_FLOW_PATH, DEFAULT_DOMAIN_PATH)
+    expect = sync_api.expect
+    greeting, sensitive = JOURNEYS[language]
+    outbound = page.get_by_test_id("message-outbound")
+    for count, text in enumerate((greeting, sensitive), 1):
+        page.get_by_test_id("chat-input").fill(text)
+        page.get_by_test_id("chat-input").press("Enter")
+        expect(outbound).to_have_count(count, timeout=30_000)
+    offer = outbound.nth(1)
+    expect(offer.get_by_test_id("message-body")).to_contain_text(flow.terms_url(language))
+    buttons = offer.get_by_test_id("quick-reply")
+    expect(buttons.first).to_have_text(flow.text("consent_yes_button", language))
+    buttons.first.click()
+    expect(outbound).to_have_count(3, timeout=30_000)
+    link = outbound.nth(2).get_by_role("link")
+    expect(link).to_have_attribute("href", re.compile(re.escape(stack.service_url) + "/secure/"))
+    href = link.get_attribute("href")
+    assert href is not None
+    page.goto(href)  # as a tap on the link would open it
+    invite_page = page
+    invite_page.get_by_role("button").click()
+    expect(invite_page.get_by_role("heading")).to_have_text(PAGE_TEXTS[language]["activated_title"])

@@ -31,6 +31,26 @@
   const nodes = new Map(); // message id -> element
   const tapped = new Set(); // sids of messages whose quick reply was tapped here
 
+  // A business message's http(s) links become clickable (as in WhatsApp); the text
+  // around them stays text nodes, so nothing in a message is ever parsed as HTML.
+  function linked(text) {
+    const node = el("div", "body");
+    const pattern = /https?:\/\/[^\s<>"]+/g;
+    let last = 0;
+    for (const match of (text || "").matchAll(pattern)) {
+      const url = match[0].replace(/[.,;:!?)]+$/, "");
+      node.appendChild(document.createTextNode(text.slice(last, match.index)));
+      const a = el("a", null, url);
+      a.href = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      node.appendChild(a);
+      last = match.index + url.length;
+    }
+    node.appendChild(document.createTextNode((text || "").slice(last)));
+    return node;
+  }
+
   function el(tag, className, text) {
     const node = document.createElement(tag);
     if (className) node.className = className;
@@ -72,7 +92,7 @@
     // As in WhatsApp, media come first and the text is their caption (often empty).
     for (const item of m.media || []) node.appendChild(renderMedia(item));
     if (m.body || !(m.media && m.media.length) && !m.location) {
-      const body = el("div", "body", m.body);
+      const body = m.direction === "outbound" ? linked(m.body) : el("div", "body", m.body);
       body.dataset.testid = "message-body";
       node.appendChild(body);
     }
