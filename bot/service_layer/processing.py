@@ -494,12 +494,13 @@ class ConversationProcessor:
         return decision.forward
 
     def _fetch(self, url: str) -> FetchedMedia | IntegrationError | None:
-        """The attachment's bytes, or the error that kept them (recorded on the item)."""
+        """The attachment's bytes, or the permanent error that kept them (recorded on the
+        item). A transient error propagates: the message waits and is screened again."""
         if self._screening is None or self._screening.media is None:
             return None
         try:
             return self._screening.media.fetch(url)
-        except IntegrationError as exc:
+        except PermanentError as exc:
             log.warning("media %s could not be fetched: %r", url, exc)
             return exc
 

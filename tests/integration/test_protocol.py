@@ -35,7 +35,7 @@ from bot.service_layer.processing import ConversationProcessor, Screening
 from bot.service_layer.receiving import record_inbound
 from bot.service_layer.timers import TimerRunner
 from bot.service_layer.transition import InviteSettings, timer_handlers
-from integrations.errors import PermanentError
+from integrations.errors import PermanentError, TransientError
 from integrations.twilio_media import FetchedMedia
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender, FakeUnderstanding
@@ -62,9 +62,12 @@ class FakeTemplates:
 class FakeMedia:
     def __init__(self) -> None:
         self.urls: list[str] = []
+        self.errors: list[Exception] = []
 
     def fetch(self, url: str) -> FetchedMedia:
         self.urls.append(url)
+        if self.errors:
+            raise self.errors.pop(0)
         return FetchedMedia(b"\x89PNG fake passport photo", "image/png")
 
 
@@ -294,3 +297,25 @@ def test_without_the_content_api_the_consent_goes_as_plain_text(stack: Stack) ->
     assert "1. Yes, I agree" in offer and "2. No, thanks" in offer
     [row] = [r for r in stack.rows(OutboxMessage) if r.kind == "consent"]
     assert row.content_sid is None and row.status != "failed"
+
+
+def test_media_storage_down_the_message_waits_then_is_stored(stack: Stack) -> None:
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC00/Messages/MM01/Media/ME01"
+    stack.media.errors = [TransientError("twilio", "503 from media storage")]
+    assert stack.say("", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg") == []
+    assert stack.rows(MediaItem) == [] and stack.rows(MessageClassification) == []
+    [offer] = stack.wait(timedelta(seconds=5))
+    assert offer.startswith(stack.flows.current().consent_prompt("en"))
+    [item] = stack.rows(MediaItem)
+    assert item.status == "stored" and stack.media.urls == [url, url]
+
+
+def test_media_refused_for_good_is_recorded_as_failed_and_the_protocol_goes_on(
+    stack: Stack,
+) -> None:
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC00/Messages/MM02/Media/ME02"
+    stack.media.errors = [PermanentError("twilio", "404 media deleted")]
+    [offer] = stack.say("", NumMedia="1", MediaUrl0=url, MediaContentType0="application/pdf")
+    assert offer.startswith(stack.flows.current().consent_prompt("en"))
+    [item] = stack.rows(MediaItem)
+    assert (item.kind, item.status, item.last_error) == ("document", "failed", "404 media deleted")
