@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import text
 
 from bot.adapters.db import make_engine
+from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, validate_file
 from bot.adapters.migrate import current_revision, head_revision
 from bot.config import Settings
 from integrations.errors import IntegrationError
@@ -111,11 +112,24 @@ def _twilio(settings: Settings, http: httpx.Client) -> Check:
     )
 
 
+def _flow(settings: Settings) -> Check:
+    path = settings.gangway_flow
+    if not path.exists():
+        return Check("flow", False, f"{path} does not exist: set GANGWAY_FLOW to a flow file")
+    errors = [e for e in validate_file(path, DEFAULT_DOMAIN_PATH) if e.severity == "error"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more; run `gangway flows validate`)" if errors[1:] else ""
+        return Check("flow", False, f"{first}{more}")
+    return Check("flow", True, f"{path} is valid")
+
+
 def run_checks(settings: Settings, http: httpx.Client | None = None) -> list[Check]:
     own = http is None
     client = http or httpx.Client(timeout=5.0)
     checks: list[Callable[[], Check]] = [
         lambda: _database(settings),
+        lambda: _flow(settings),
         lambda: _rasa(settings, client),
         lambda: _actions(settings, client),
         lambda: _twilio(settings, client),

@@ -129,6 +129,11 @@ def test_doctor_says_plainly_what_is_missing(tmp_path: Path) -> None:
     assert re.search(r"\[FAIL\] rasa: .*gangway up", out), out
     assert "[FAIL] action server" in out
     assert re.search(r"\[FAIL\] whatsapp: no Twilio credentials.*sandbox", out), out
+    assert "[ok  ] flow: " in out
+    broken = tmp_path / "broken.yml"
+    broken.write_text("flow: broken\ntransition_at: secret\n")
+    out = doctor({**env, "GANGWAY_FLOW": str(broken)}).stdout
+    assert re.search(r"\[FAIL\] flow: .*broken\.yml:\d+", out), out
 
 
 def test_up_prints_the_chat_page_and_hi_gets_the_greeting(up: tuple[Up, dict[str, str]]) -> None:
