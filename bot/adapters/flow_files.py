@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib
 import logging
 import re
 import sys
@@ -27,6 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.config import REPO_ROOT
+from bot.domain.detectors import DETECTORS
 from bot.domain.flows import (
     BODY_LIMIT,
     CONSENT_PROMPT_LIMIT,
@@ -64,19 +64,6 @@ DEFAULT_DOMAIN_PATH = REPO_ROOT / "bot" / "rasa" / "domain.yml"
 MAX_FILE_BYTES = 1_000_000
 # Stand-ins for the caller's {link} and {expires} when checking message lengths.
 _SAMPLE_VALUES = {"link": "x" * 120, "expires": "x" * 40}
-_FALLBACK_DETECTORS = (
-    "passport_number",
-    "national_id_number",
-    "tax_id",
-    "social_security_number",
-    "date_of_birth",
-    "email_address",
-    "phone_number",
-    "iban",
-    "payment_card",
-    "financial_amount",
-    "trade_instruction",
-)
 _TOP = (
     "flow",
     "languages",
@@ -117,12 +104,8 @@ class FlowFileError(Exception):
 
 
 def known_detectors() -> frozenset[str]:
-    """The detector names a flow may use: bot.domain.detectors' when present."""
-    try:  # imported late: the detectors may not be installed in every deployment yet
-        detectors = importlib.import_module("bot.domain.detectors").DETECTORS
-    except (ImportError, AttributeError):
-        return frozenset(_FALLBACK_DETECTORS)
-    return frozenset(d if isinstance(d, str) else str(d.name) for d in detectors)
+    """The detector names a flow may use (bot.domain.detectors)."""
+    return frozenset(DETECTORS)
 
 
 def domain_responses(domain_path: Path) -> set[str]:

@@ -23,6 +23,7 @@ EXPECTED_NAMES = {
     "date_of_birth",
     "email_address",
     "phone_number",
+    "home_address",
     "iban",
     "payment_card",
     "financial_amount",
@@ -110,8 +111,27 @@ POSITIVES = [
     ("phone_number", "appelez-moi au 06.00.00.01.23", "06.00.00.01.23"),
     ("phone_number", "llámame al 600 000 123", "600 000 123"),
     ("phone_number", "mi número es 0034 600 000 123", "0034 600 000 123"),
+    ("phone_number", "it's fine to text me on +44 7700 900321", "+44 7700 900321"),
+    # national_id_number: driving licences and "carte d'identite" written out
+    ("national_id_number", "driving licence no SAMPL702020CD3EF", "SAMPL702020CD3EF"),
+    ("national_id_number", "numéro de carte d'identité XY7766554", "XY7766554"),
+    # home_address
+    ("home_address", "i live at 42 sample road, leeds", "42 sample road"),
+    ("home_address", "we moved to 9 test close last month", "9 test close"),
+    ("home_address", "Anschrift: Probeweg 14, 20095 Hamburg", "Probeweg 14"),
+    ("home_address", "ich wohne in der Beispielstraße 3a", "Beispielstraße 3a"),
+    ("home_address", "j'habite au 5 bis rue des essais", "5 bis rue des essais"),
+    ("home_address", "vivo en la calle de la prueba 12, 3º", "calle de la prueba 12"),
+    ("home_address", "mi domicilio: avda. del ensayo 40", "avda. del ensayo 40"),
     # financial_amount
     ("financial_amount", "I earn 60k a year", "60k"),
+    ("financial_amount", "net salary 2700 a month", "2700"),
+    ("financial_amount", "Nettogehalt 2.700 im Monat", "2.700"),
+    ("financial_amount", "salaire net 2700 par mois", "2700"),
+    ("financial_amount", "sueldo neto 2700 al mes", "2700"),
+    ("financial_amount", "ich hab 15 riesen auf dem festgeld", "15 riesen"),
+    ("financial_amount", "on doit encore 90k sur l'appartement", "90k"),
+    ("financial_amount", "mi plan de pensiones tiene 30.000", "30.000"),
     ("financial_amount", "my salary is 4,500 per month", "4,500"),
     ("financial_amount", "I have 20,000 in savings", "20,000"),
     ("financial_amount", "i have 3500 in my account", "3500"),
@@ -154,6 +174,35 @@ POSITIVES = [
     ("trade_instruction", "Kaufen Sie bitte 100 Stück Siemens", "Kaufen Sie bitte 100 Stück"),
     ("trade_instruction", "Bitte 2000 Euro in den ETF stecken", "2000 Euro in den ETF stecken"),
     ("trade_instruction", "vendez tout", "vendez tout"),
+    # orders as prospects type them: slang, "vosotros", nominal transfers, no trade verb
+    ("trade_instruction", "get me 5 nvidia", "get me 5"),
+    ("trade_instruction", "comprad 30 acciones de iberdrola", "comprad 30 acciones"),
+    (
+        "trade_instruction",
+        "haced una transferencia de 90 a mi hermano",
+        "haced una transferencia de 90",
+    ),
+    ("trade_instruction", "faites un virement de 90 à mon frère", "faites un virement de 90"),
+    (
+        "trade_instruction",
+        "könnt ihr 3 SAP aktien für mich kaufen?",
+        "3 SAP aktien für mich kaufen",
+    ),
+    (
+        "trade_instruction",
+        "1k vom Sparkonto ins Depot schieben",
+        "1k vom Sparkonto ins Depot schieben",
+    ),
+    ("trade_instruction", "700 into the bond fund please", "700 into the bond fund"),
+    ("trade_instruction", "200 al fondo de bonos, gracias", "200 al fondo"),
+    ("trade_instruction", "i'll take 15 of the europe etf", "i'll take 15 of the"),
+    ("trade_instruction", "mandad 40 a mi hermana", "mandad 40"),
+    (
+        "trade_instruction",
+        "50 a month into the world fund from may",
+        "50 a month into the world fund",
+    ),
+    ("trade_instruction", "stop loss order: 40 amazon at 95", "stop loss order: 40"),
 ]
 
 
@@ -250,6 +299,31 @@ NEGATIVES = [
     "I want to sell my house",
     "I bought 10 shares last year",
     "Can I buy fractional shares?",
+    # asking whether to trade is advice, not an order
+    "is it wise for me to sell my 20 apple shares now?",
+    "should i move 5k into the world fund?",
+    "lohnt es sich für mich, meine 20 Aktien zu verkaufen?",
+    "c'est trop tard pour moi pour acheter 10 actions ?",
+    "me conviene vender mis 20 acciones ya?",
+    "what is a stop loss order on 10 shares?",
+    # a number someone else called or texted from
+    "got a call from +44 7700 900555 saying it's my bank, is it you?",
+    "+49 1520 0000099 hat mich angerufen, seid ihr das?",
+    "un numéro inconnu, le +33 6 00 00 00 55, m'a écrit, c'est vous ?",
+    "is +44 161 496 0123 one of your numbers?",
+    "ist +49 89 00000123 eure nummer?",
+    # a year is not an amount to trade
+    "me podeis mandar el extracto de 2024?",
+    "send me the statement from 2023 please",
+    # the firm's address and other numbers next to street words
+    "is your branch at 10 high street open today?",
+    "ist eure Filiale in der Hauptstraße 5 noch offen?",
+    "i waited 20 minutes in the lane",
+    "during 2023 i saved a lot",
+    # prices and conditions next to income words
+    "is there a minimum salary of 2500 for the gold card?",
+    "the net price is 120 per month",
+    "how much can i save per year, 20000?",
 ]
 
 
@@ -257,6 +331,20 @@ NEGATIVES = [
 def test_no_detector_fires_on_public_or_invalid_numbers(text: str) -> None:
     """Fees, times, references, wrong check digits and mere mentions give no evidence."""
     assert [(e.name, text[e.start or 0 : e.end]) for e in run_detectors(text)] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what do you suggest, i can put aside 200 a month",
+        "i have 5k in the world etf",
+        "ich hab 20k im tagesgeld",
+        "j'ai 20 000 dans le fonds euro",
+    ],
+)
+def test_saving_and_holding_are_not_orders(text: str) -> None:
+    """Putting money aside or holding it in a fund discloses finances but orders nothing."""
+    assert DETECTORS["trade_instruction"].find(text) == []
 
 
 def test_registry_holds_exactly_the_named_detectors() -> None:

@@ -6,7 +6,7 @@ detectors to levels; ``run_detectors`` turns their matches into ``Evidence`` at 
 assigned level. Evidence carries the span, never the matched value.
 
     identity   passport_number, national_id_number, tax_id, social_security_number,
-               date_of_birth, email_address, phone_number
+               date_of_birth, email_address, phone_number, home_address
     financial  iban, payment_card, financial_amount
     order      trade_instruction
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
+from bot.domain.detectors.addresses import find_home_address
 from bot.domain.detectors.amounts import find_financial_amount
 from bot.domain.detectors.identifiers import (
     find_iban,
@@ -100,6 +101,7 @@ DETECTORS: Mapping[str, Detector] = _registry(
     _FunctionDetector("date_of_birth", Level.IDENTITY, find_date_of_birth),
     _FunctionDetector("email_address", Level.IDENTITY, find_email_address),
     _FunctionDetector("phone_number", Level.IDENTITY, find_phone_number),
+    _FunctionDetector("home_address", Level.IDENTITY, find_home_address),
     _FunctionDetector("iban", Level.FINANCIAL, find_iban),
     _FunctionDetector("payment_card", Level.FINANCIAL, find_payment_card),
     _FunctionDetector("financial_amount", Level.FINANCIAL, find_financial_amount),

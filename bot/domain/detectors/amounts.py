@@ -2,8 +2,9 @@
 
 An amount alone is not sensitive: prospects quote fees, minimum deposits and prices all
 the time. A disclosure is an amount next to an income/savings/holding/debt word, said
-about the prospect (a first-person word in the same sentence), and not as a hypothetical
-question ("what would I earn on 10,000?").
+about the prospect (a first-person word in the same sentence, or an income word such as
+"salary" or "net" right next to it in a statement: "salary 3200 net per month"), and
+not as a hypothetical question ("what would I earn on 10,000?").
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from bot.domain.detectors.words import FIRST_PERSON, Found, clause_bounds, fold,
 
 __all__ = ["MONEY_WORDS", "find_financial_amount"]
 
-_CURRENCY = r"(?:€|\$|£|eur(?:os?)?|usd|dollars?|gbp|pounds?|quid|bucks|chf|franken|francs?|pesos?)"
+_CURRENCY = (
+    r"(?:€|\$|£|eur(?:os?)?|usd|dollars?|gbp|pounds?|quid|bucks|chf|franken|francs?|pesos?"
+    r"|balles|pavos|pelas)"
+)
 _MULTIPLIER = (
     r"(?:k|m|mn|bn|mio\.?|mrd\.?|mill?\.?|millions?|millionen|millones|milliards?|mil|tausend"
-    r"|thousand|grand|mille)"
+    r"|thousand|grand|mille|riesen|lappen)"
 )
 _NUMBER = r"\d{1,3}(?:[.,' ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
 _AMOUNT = re.compile(
@@ -41,7 +45,8 @@ _HOLDING_AFTER = re.compile(
     re.IGNORECASE,
 )
 _YEAR_PREPOSITION = re.compile(
-    r"(?:^|\W)(?:in|since|until|till|by|from|the|seit|bis|ab|im|von|depuis|jusqu'en|en|des"
+    r"(?:^|\W)(?:in|since|until|till|by|from|the|during|seit|bis|ab|im|von|wahrend|depuis"
+    r"|jusqu'en|en|des|durant|pendant|durante"
     r"|desde|hasta|del|de|el|le|year|jahr|annee|ano)\s*$",
     re.IGNORECASE,
 )
@@ -76,6 +81,10 @@ MONEY_WORDS = words(
     r"rent",
     r"assets?",
     r"mak(?:e|ing)",
+    r"bring(?:ing)? in",
+    r"left (?:over|each|every|per|a|at the end)",
+    r"pot",
+    r"isa",
     r"(?:a|per|every|each) (?:month|year|week)",
     r"after tax",
     r"monthly",
@@ -112,6 +121,11 @@ MONEY_WORDS = words(
     r"(?:im|pro|jeden|jedes) (?:monat|jahr)",
     r"nach steuern",
     r"monatlich",
+    r"bleib(?:t|en) (?:mir|uns)",
+    r"ubrig",
+    r"betriebsrente",
+    r"angespart",
+    r"wert",
     # French
     r"gagn\w*",
     r"salaire",
@@ -125,6 +139,8 @@ MONEY_WORDS = words(
     r"portefeuille",
     r"dettes?",
     r"dois",
+    r"doit",
+    r"devons",
     r"pret",
     r"credit",
     r"hypotheque",
@@ -133,6 +149,11 @@ MONEY_WORDS = words(
     r"loyer",
     r"retraite",
     r"livret",
+    r"assurance[- ]vie",
+    r"vau[tx]",
+    r"valent",
+    r"touch(?:e|ons|ez|ent)",
+    r"(?:il )?(?:me|nous) reste",
     r"investi\w*",
     r"(?:par|chaque) (?:mois|an|annee)",
     r"apres impots",
@@ -150,6 +171,8 @@ MONEY_WORDS = words(
     r"cartera",
     r"deudas?",
     r"debo",
+    r"debemos",
+    r"debe",
     r"hipoteca",
     r"prestamos?",
     r"credito",
@@ -159,12 +182,19 @@ MONEY_WORDS = words(
     r"alquiler",
     r"invert\w*",
     r"cobro",
+    r"cobramos",
+    r"plan(?:es)? de (?:pensiones|empleo|jubilacion)",
+    r"me qued(?:a|an)",
+    r"nos qued(?:a|an)",
+    r"entran",
     r"(?:al|por|cada) (?:mes|ano)",
     r"despues de impuestos",
 )
 # "I have 50,000 euros": having money is a disclosure when the amount is clearly money.
 _HAVE_WORDS = words(
     r"i have",
+    r"i own",
+    r"(?:mir )?gehor(?:t|en)(?: mir)?",
     r"i've got",
     r"we have",
     r"(?:ich )?hab(?:e|en)?",
@@ -175,6 +205,54 @@ _HAVE_WORDS = words(
     r"tengo",
     r"tenemos",
     r"poseo",
+)
+# Words that say the amount is the prospect's pay even without "I" or "my": people type
+# "salary 3200 net per month" about themselves, never about someone else.
+_OWN_INCOME = words(
+    r"salary",
+    r"net",
+    r"gross",
+    r"take home",
+    r"after tax",
+    r"left (?:over|each|every|per|a)",
+    r"gehalt",
+    r"netto",
+    r"brutto",
+    r"nach steuern",
+    r"salaire",
+    r"net",
+    r"brut",
+    r"apres impots",
+    r"sueldo",
+    r"salario",
+    r"netos?",
+    r"brutos?",
+    r"nomina",
+)
+# ... unless it is a price or a condition of a product: "a minimum salary of 3000".
+_REQUIREMENT = words(
+    r"fees?",
+    r"price",
+    r"costs?",
+    r"charges?",
+    r"gebuhr\w*",
+    r"preis",
+    r"kost\w*",
+    r"frais",
+    r"prix",
+    r"cout\w*",
+    r"comision\w*",
+    r"precio",
+    r"cuesta",
+    r"minimum",
+    r"min",
+    r"required",
+    r"requirement",
+    r"mindest\w*",
+    r"minimal\w*",
+    r"minimo",
+    r"requis",
+    r"exige",
 )
 _HYPOTHETICAL = words(
     r"if",
@@ -227,7 +305,7 @@ def find_financial_amount(text: str) -> list[Found]:
         if not (money or holding or _plain_number_is_money(folded, m)):
             continue
         context = near(MONEY_WORDS, folded, start, end, before=40, after=40)
-        having = near(_HAVE_WORDS, folded, start, start, before=15, after=0)
+        having = near(_HAVE_WORDS, folded, start, start, before=25, after=0)
         if not context and not ((money or holding) and having):
             continue
         if not _about_the_prospect(folded, start, end):
@@ -247,15 +325,24 @@ def _plain_number_is_money(folded: str, m: re.Match[str]) -> bool:
 
 
 def _about_the_prospect(folded: str, start: int, end: int) -> bool:
-    """A first-person word in the sentence, and not a hypothetical question."""
+    """A first-person word in the sentence (or an income word next to the amount in a
+    statement), and not a hypothetical question."""
     lo, hi = clause_bounds(folded, start, end, stops=".?!;\n")
-    if not FIRST_PERSON.search(folded, lo, hi):
+    question = hi < len(folded) and folded[hi] == "?"
+    if not FIRST_PERSON.search(folded, lo, hi) and (
+        question
+        or not near(_OWN_INCOME, folded, start, end, before=25, after=25)
+        or _REQUIREMENT.search(folded, lo, hi)
+    ):
         return False
-    if hi < len(folded) and folded[hi] == "?":
+    if question:
         part_lo, part_hi = clause_bounds(folded, start, end, stops=",?!;\n")
         # a comma between digits is a thousands separator, not a clause break
         while part_lo > lo and folded[part_lo - 1] == "," and folded[part_lo].isdigit():
             part_lo, _ = clause_bounds(folded, part_lo - 1, part_lo - 1, stops=",?!;\n")
+        if not FIRST_PERSON.search(folded, part_lo, part_hi):
+            # an amount on its own belongs to the question: "how much can i pay in, 20000?"
+            part_lo, part_hi = lo, hi
         if _HYPOTHETICAL.search(folded, part_lo, part_hi):
             return False
     return True

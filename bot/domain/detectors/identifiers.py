@@ -220,10 +220,13 @@ _NIE = re.compile(r"(?<![\w])([xyz])[ -]?(\d{7})[ -]?([a-z])(?![\w])", re.IGNORE
 _AUSWEIS = re.compile(r"(?<![\w])([cfghjklmnprtvwxyz0-9]{9})(\d)?(?![\w])", re.IGNORECASE)
 _GENERIC_ID = re.compile(
     r"(?<![\w-])(?<!tax )(?<!customer )(?<!order )(?<!client )(?<!kunden-)(?<!booking )(?<!user )"
-    r"(?:id|identity|ausweis|identite|identidad|cni|dni|documento|cedula)"
+    # longest words first, and whole words: "id" must not match the start of "identite"
+    r"(?:identity|identite|identidad|ausweis|documento|cedula|(?:cni|dni|id)(?![a-z])"
+    r"|driv(?:ing|er'?s) licen[cs]e|fuhrerschein|permis de conduire"
+    r"|carnet de conducir|licencia de conducir)"
     r"(?:\s*(?:card|karte|number|no\.?|nr\.?|nummer|numero|n°|#))?"
     r"\s*(?:is|:|=|ist|lautet|est|es)?\s*(?:the |der |le |el )?"
-    r"([a-z0-9][a-z0-9-]{4,14})(?![\w])",
+    r"([a-z0-9][a-z0-9-]{4,17})(?![\w])",
     re.IGNORECASE,
 )
 

@@ -183,6 +183,48 @@ _FIRM_NUMBER_BEFORE = words(
     r"su",
     r"atencion al cliente",
 )
+# A number the prospect received a call or message from, asking whether it is the
+# firm's: "i got a text from +44 ...", "mir hat jemand von +49 ... geschrieben".
+_RECEIVED_FROM = words(
+    r"(?:texts?|sms|messages?|calls?|emails?|whatsapps?|voicemails?) from",
+    r"(?:called|texted|messaged|rang) (?:me|us)",
+    r"(?:strange|unknown|weird|random) number",
+    r"(?:sms|nachricht|anruf|mail)\w* von",
+    r"(?:hat (?:mich|mir|uns)|(?:mich|mir|uns) hat) .{0,25}(?:von|vom)",
+    r"(?:jemand|wer) (?:von|vom|mit der nummer)",
+    r"(?:fremde|unbekannte|komische) nummer",
+    r"(?:sms|message|appel|mail|texto) (?:du|de|d'un|venant du)",
+    r"(?:recu|eu) un (?:sms|appel|message|mail)",
+    r"m'a (?:appele|ecrit|contacte|texte)",
+    r"numero (?:bizarre|inconnu|etrange)",
+    r"(?:sms|mensaje|llamada|correo|whatsapp) (?:de|del|desde)",
+    r"me (?:ha|han) (?:escrito|llamado|mandado|contactado)",
+    r"numero (?:raro|desconocido|extrano)",
+)
+# ... or asks whether it is the firm's: "is +44 ... one of your numbers?".
+_ASKED_ABOUT = words(
+    r"(?:one of )?your (?:numbers?|lines?|hotline|number)",
+    r"(?:is|was) (?:that|this|it) (?:you|yours|real|legit|genuine)",
+    r"(?:legit|genuine|real|fake|scam|phishing)",
+    r"eure?r? (?:nummer|hotline)",
+    r"von euch",
+    r"seid ihr das",
+    r"echt",
+    r"betrug",
+    r"c'est (?:vous|votre|bien vous|vraiment vous)",
+    r"est-ce (?:vous|votre)",
+    r"arnaque",
+    r"es (?:vuestro|vuestra|de verdad)",
+    r"sois vosotros",
+    r"estafa",
+)
+# ... or says so after the number: "+49 ... hat mich angerufen".
+_RECEIVED_AFTER = words(
+    r"(?:called|texted|messaged|rang) (?:me|us)",
+    r"(?:angerufen|geschrieben|gesimst)",
+    r"m'a (?:appele|ecrit|contacte|texte)",
+    r"me (?:ha|han) (?:escrito|llamado|mandado)",
+)
 _REFERENCE_BEFORE = words(
     r"order",
     r"ref",
@@ -225,6 +267,8 @@ def find_phone_number(text: str) -> list[Found]:
         digits = _digit_count(m.group()) - (2 if m.group(1) == "00" else 0)
         if 8 <= digits <= 15 and free(m.start(), m.end()) and not _looks_like_money(folded, m):
             context = near(PHONE_GIVING_WORDS, folded, m.start(), m.end(), before=40, after=30)
+            if not context and _received(folded, m.start(), m.end()):
+                continue  # someone else's number the prospect asks about
             found.append((m.start(), m.end(), 0.95 if context else 0.9))
     for m in _NATIONAL.finditer(folded):
         value = m.group()
@@ -239,6 +283,15 @@ def find_phone_number(text: str) -> list[Found]:
         if _given(folded, m.start(), m.end()):
             found.append((m.start(), m.end(), 0.8))
     return found
+
+
+def _received(folded: str, start: int, end: int) -> bool:
+    """Whether the number is one the prospect was called or messaged from."""
+    return (
+        near(_RECEIVED_FROM, folded, start, start, before=60, after=0)
+        or near(_RECEIVED_AFTER, folded, end, end, before=0, after=30)
+        or near(_ASKED_ABOUT, folded, end, end, before=0, after=40)
+    )
 
 
 def _given(folded: str, start: int, end: int) -> bool:
