@@ -9,6 +9,7 @@ import sys
 import typer
 
 from bot.config import Settings, load_settings
+from bot.entrypoints.eval_cli import classify, eval_
 from bot.entrypoints.flows_cli import flows_app
 
 __all__ = ["app", "main"]
@@ -21,6 +22,8 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(flows_app, name="flows")
+app.command("classify")(classify)
+app.command("eval")(eval_)
 
 
 def _logging(level: str) -> None:
