@@ -163,7 +163,7 @@ def test_doctor_passes_against_the_running_stack(up: tuple[Up, dict[str, str]]) 
         running.expect(r"gangway is up", timeout=240)
     result = doctor(env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("[ok  ]") == 4
+    assert result.stdout.count("[ok  ]") == 5  # database, flow, rasa, action server, whatsapp
 
 
 def test_ctrl_c_stops_every_part(up: tuple[Up, dict[str, str]]) -> None:
