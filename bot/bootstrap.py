@@ -210,9 +210,7 @@ def build(
         dialogue,
         sender,
         clock,
-        ProcessingPolicy(
-            holding_after=holding_after, holding_text=settings.gangway_holding_reply_text
-        ),
+        ProcessingPolicy(holding_after=holding_after),
         screening,
     )
     worker = Worker(

@@ -48,7 +48,6 @@ class Settings(BaseSettings):
     gangway_service_token: SecretStr | None = None
     # A prospect waiting longer than this (seconds) gets one short "one moment" message.
     gangway_holding_reply_after: float = 20.0
-    gangway_holding_reply_text: str = "Thanks for your message, one moment please."
     # Conversations processed in parallel by one service process. More is not faster:
     # the work is CPU in one Python process, and on 2 cores bench/bench.py measured
     # 22.8 replies/s with 2, 28.1 with 4 and 25.6 with 8 (threads contend for the GIL).

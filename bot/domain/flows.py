@@ -82,6 +82,7 @@ TEXT_RULES: Mapping[str, TextRule] = {
     "opted_in": TextRule(),
     "handoff_requested": TextRule(),
     "media_received": TextRule(),
+    "holding": TextRule(),
 }
 
 

@@ -326,7 +326,7 @@ def eval_(
         typer.echo(json.dumps(report_as_dict(report), ensure_ascii=False, indent=2))
     else:
         source = "rules only (--no-nlu)" if pipeline.rasa is None else pipeline.rasa.base_url
-        typer.echo(f"classifier: flow {flow}, NLU {source}")
+        typer.echo(f"classifier: flow {pipeline.flows.path}, NLU {source}")
         typer.echo(format_report(report, DEFAULT_TARGETS), nl=False)
     failures = report.meets_targets(DEFAULT_TARGETS)  # one plain sentence per missed target
     if failures:

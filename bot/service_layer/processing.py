@@ -512,7 +512,10 @@ class ConversationProcessor:
         if conv.holding_sent_at is not None:
             return False
         conv.holding_sent_at = now
-        s.add(_outbox_row(conv, msg.id, "holding", 0, self._policy.holding_text, now))
+        text = self._policy.holding_text
+        if self._screening is not None:  # the flow's wording, in the prospect's language
+            text = self._screening.flows.current().text("holding", conv.language)
+        s.add(_outbox_row(conv, msg.id, "holding", 0, text, now))
         audit_log.append(
             s,
             kind="holding_reply_queued",

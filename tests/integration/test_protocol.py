@@ -319,3 +319,11 @@ def test_media_refused_for_good_is_recorded_as_failed_and_the_protocol_goes_on(
     assert offer.startswith(stack.flows.current().consent_prompt("en"))
     [item] = stack.rows(MediaItem)
     assert (item.kind, item.status, item.last_error) == ("document", "failed", "404 media deleted")
+
+
+def test_a_waiting_prospect_is_told_to_hold_on_in_their_language(stack: Stack) -> None:
+    stack.dialogue.errors = [TransientError("rasa", "connection refused")] * 10
+    assert stack.say("Hallo, ich habe eine Frage zu Ihren Gebühren") == []
+    [holding] = stack.wait(timedelta(seconds=21))
+    assert holding == stack.flows.current().text("holding", "de")
+    assert holding != stack.flows.current().text("holding", "en")
