@@ -24,11 +24,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ApiToken",
     "AuditHead",
     "AuditLog",
     "Base",
+    "ChannelCallback",
     "Consent",
     "Conversation",
+    "CrmDelivery",
+    "Handoff",
     "HumanRequest",
     "InboxMessage",
     "Invite",
@@ -38,6 +42,8 @@ __all__ = [
     "StatusEvent",
     "Timer",
     "UTCDateTime",
+    "User",
+    "UserSession",
 ]
 
 
@@ -228,6 +234,8 @@ class Invite(Base):
     # active | used | expired | superseded
     status: Mapped[str] = mapped_column(String(16), default="active")
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The invite's id at an external secure-channel provider (None for the built-in one).
+    external_id: Mapped[str | None] = mapped_column(String(200), index=True)
 
 
 class Timer(Base):
@@ -276,3 +284,115 @@ class MediaItem(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class User(Base):
+    """A person who signs in to the console: advisor, supervisor, compliance or admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # advisor|supervisor|compliance|admin
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    team: Mapped[str | None] = mapped_column(String(100))
+    # What an advisor may take: JSON lists of ISO country codes, products, languages.
+    countries: Mapped[str] = mapped_column(Text, default="[]")
+    products: Mapped[str] = mapped_column(Text, default="[]")
+    languages: Mapped[str] = mapped_column(Text, default="[]")
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UserSession(Base):
+    """A console sign-in; the cookie holds the token, the table only its SHA-256."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    """A per-user token for the JSON API (shown once; only its SHA-256 is kept)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Handoff(Base):
+    """A conversation handed to people: who may take it, who has it, and its summary."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_queue", "status", "queue", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    # threshold (the prospect moved to the secure channel) | human_request
+    reason: Mapped[str] = mapped_column(String(32))
+    # queued (nobody assigned) | assigned | claimed | escalated | closed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    queue: Mapped[str] = mapped_column(String(100))
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    language: Mapped[str | None] = mapped_column(String(8))
+    country: Mapped[str | None] = mapped_column(String(2))
+    product: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(16))
+    # JSON: qualification answers, level and evidence names (never values), consent id,
+    # invite status, language, transcript link.
+    summary: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CrmDelivery(Base):
+    """One signed webhook to the CRM, sent from this outbox until it answers 2xx."""
+
+    __tablename__ = "crm_deliveries"
+    __table_args__ = (Index("ix_crm_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as signed and sent
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ChannelCallback(Base):
+    """Every accepted secure-channel activation callback; its event id refuses replays."""
+
+    __tablename__ = "channel_callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
