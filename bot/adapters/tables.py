@@ -193,6 +193,8 @@ class MessageClassification(Base):
     level: Mapped[str] = mapped_column(String(16))
     evidence: Mapped[str] = mapped_column(Text)  # JSON list of Evidence.as_dict()
     language: Mapped[str | None] = mapped_column(String(8))
+    # The NLU's top intent (what the prospect asked about), for the handoff summary.
+    intent: Mapped[str | None] = mapped_column(String(64))
     # Whether the message went on to Rasa's dialogue (never at or above the threshold).
     forwarded: Mapped[bool] = mapped_column(Boolean, default=False)
     classified_at: Mapped[datetime] = mapped_column(UTCDateTime())

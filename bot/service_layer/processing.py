@@ -461,6 +461,7 @@ class ConversationProcessor:
                     level=assessment.level.label,
                     evidence=json.dumps(evidence),
                     language=language,
+                    intent=assessment.intent,
                     forwarded=decision.forward,
                     classified_at=now,
                 )

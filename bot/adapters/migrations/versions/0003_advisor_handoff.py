@@ -1,5 +1,6 @@
 """Advisor handoff: console users, their sessions and API tokens, handoffs, the CRM
-outbox, secure-channel activation callbacks, and external invite ids.
+outbox, secure-channel activation callbacks, external invite ids, and the intent of
+each classified message (for the handoff summary).
 
 Revision ID: 0003
 Revises: 0002
@@ -22,6 +23,8 @@ def _user_fk(name: str, *, nullable: bool = True) -> sa.Column[int]:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("message_classifications") as batch:
+        batch.add_column(sa.Column("intent", sa.String(64)))
     with op.batch_alter_table("invites") as batch:
         batch.add_column(sa.Column("external_id", sa.String(200)))
         batch.create_index("ix_invites_external_id", ["external_id"])
@@ -131,3 +134,5 @@ def downgrade() -> None:
     with op.batch_alter_table("invites") as batch:
         batch.drop_index("ix_invites_external_id")
         batch.drop_column("external_id")
+    with op.batch_alter_table("message_classifications") as batch:
+        batch.drop_column("intent")

@@ -1,0 +1,485 @@
+"""Handoffs: a conversation handed to people, and what people may do with it.
+
+Every function works in the caller's unit of work (a SQLAlchemy session in a
+transaction) and writes its audit records there. Routing (who gets it) and the CRM
+push are ports (``Router``, ``HandoffEvents``), so this module decides nothing about
+either.
+
+A handoff is opened when the prospect activates the secure channel (reason
+``threshold``) or asks for a person before it (``human_request``); a conversation has
+at most one open handoff, so a second request refreshes nothing and opens nothing.
+Its lifecycle:
+
+    queued ──claim──▶ claimed ──release──▶ queued (routed again)
+    assigned ─claim─▶ claimed                  (the assignee, or another allowed person)
+    queued/assigned ──SLA passes unclaimed──▶ escalated (to a supervisor) ─claim─▶ claimed
+    any open ──close──▶ closed
+
+The summary never holds a sensitive value: the evidence is named by rule and level.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.adapters import audit_log, timers
+from bot.adapters.tables import (
+    Consent,
+    Conversation,
+    Handoff,
+    InboxMessage,
+    Invite,
+    MessageClassification,
+    OutboxMessage,
+    Timer,
+    User,
+)
+from bot.domain.access import Actor, HandoffFacts, Role, can_act, can_read
+from bot.domain.conversation_chart import ConversationChart
+from bot.domain.levels import Level
+
+__all__ = [
+    "OPEN_STATUSES",
+    "SLA_TIMER",
+    "AboveThreshold",
+    "HandoffError",
+    "HandoffEvents",
+    "NotAllowed",
+    "NotFound",
+    "Route",
+    "Router",
+    "TranscriptLine",
+    "actor_of",
+    "claim",
+    "close",
+    "escalate",
+    "facts",
+    "get_readable",
+    "open_handoff",
+    "release",
+    "reply",
+    "transcript",
+    "visible_handoffs",
+]
+
+OPEN_STATUSES = ("queued", "assigned", "claimed", "escalated")
+SLA_TIMER = "handoff_sla"
+ADVISOR_REPLY_KIND = "advisor"
+
+
+class HandoffError(Exception):
+    """A refused handoff operation; the message is plain words for the person."""
+
+    status = 400
+
+
+class NotFound(HandoffError):
+    status = 404
+
+
+class NotAllowed(HandoffError):
+    status = 403
+
+
+class AboveThreshold(HandoffError):
+    status = 409
+
+
+@dataclass(frozen=True)
+class Route:
+    queue: str
+    advisor_id: int | None
+    why: str
+    sla: timedelta
+
+
+class Router(Protocol):
+    """Chooses a queue and maybe an advisor for a handoff (the flow's routing rules)."""
+
+    def route(self, session: Session, handoff: Handoff, now: datetime) -> Route: ...
+
+    def escalation_target(self, session: Session, handoff: Handoff) -> int | None: ...
+
+
+class HandoffEvents(Protocol):
+    """Told of every new handoff and status change, in the same unit of work (the CRM
+    outbox in production)."""
+
+    def record(self, session: Session, *, event: str, handoff: Handoff, now: datetime) -> None: ...
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(user.id, Role(user.role), user.team)
+
+
+def _team_of(session: Session, user_id: int | None) -> str | None:
+    return session.get_one(User, user_id).team if user_id is not None else None
+
+
+def facts(session: Session, handoff: Handoff) -> HandoffFacts:
+    owner = handoff.claimed_by if handoff.claimed_by is not None else handoff.assigned_to
+    return HandoffFacts(
+        handoff.assigned_to,
+        handoff.claimed_by,
+        _team_of(session, owner),
+        closed=handoff.status == "closed",
+        escalated_to=handoff.escalated_to,
+    )
+
+
+def _audit(session: Session, handoff: Handoff, kind: str, now: datetime, **data: Any) -> None:
+    audit_log.append(
+        session,
+        kind=kind,
+        conversation_id=handoff.conversation_id,
+        payload={"handoff_id": handoff.id, "status": handoff.status, **data},
+        now=now,
+    )
+
+
+def _schedule_sla(session: Session, handoff: Handoff, sla: timedelta, now: datetime) -> None:
+    # One key per routing: a release routes again and gets a fresh SLA.
+    count = session.execute(
+        select(Timer.id).where(Timer.key.like(f"{SLA_TIMER}:{handoff.id}:%"))
+    ).all()
+    timers.schedule(
+        session,
+        key=f"{SLA_TIMER}:{handoff.id}:{len(count) + 1}",
+        kind=SLA_TIMER,
+        due_at=now + sla,
+        now=now,
+        conversation_id=handoff.conversation_id,
+        payload={"handoff_id": handoff.id},
+    )
+
+
+def _cancel_sla(session: Session, handoff: Handoff, now: datetime) -> None:
+    timers.cancel(session, conversation_id=handoff.conversation_id, now=now, kinds=[SLA_TIMER])
+
+
+def _summary(session: Session, conv: Conversation, reason: str, public_url: str) -> dict[str, Any]:
+    classifications = list(
+        session.execute(
+            select(MessageClassification)
+            .where(MessageClassification.conversation_id == conv.id)
+            .order_by(MessageClassification.id)
+        ).scalars()
+    )
+    asked = [c.intent for c in classifications if c.forwarded and c.intent]
+    consent = (
+        session.execute(
+            select(Consent).where(Consent.conversation_id == conv.id).order_by(Consent.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+    trigger = None
+    if consent is not None and consent.trigger_inbox_id is not None:
+        row = next((c for c in classifications if c.inbox_id == consent.trigger_inbox_id), None)
+        if row is not None:
+            trigger = {
+                "level": row.level,
+                # Which rules fired and at what level: never the text or the values.
+                "evidence": [
+                    {k: e[k] for k in ("source", "name", "level", "confidence") if k in e}
+                    for e in json.loads(row.evidence)
+                ],
+            }
+    invite = (
+        session.execute(
+            select(Invite).where(Invite.conversation_id == conv.id).order_by(Invite.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+    return {
+        "reason": reason,
+        "level": conv.level,
+        "state": conv.state,
+        "language": conv.language,
+        "asked_about": list(dict.fromkeys(asked)),
+        "trigger": trigger,
+        "consent": None
+        if consent is None
+        else {
+            "id": consent.id,
+            "decision": consent.decision,
+            "terms_version": consent.terms_version,
+            "shown_sha256": consent.shown_sha256,
+            "decided_at": consent.decided_at.isoformat() if consent.decided_at else None,
+        },
+        "invite": None if invite is None else {"id": invite.id, "status": invite.status},
+        "transcript": f"{public_url.rstrip('/')}/console/conversations/{conv.id}",
+    }
+
+
+def open_handoff(
+    session: Session,
+    *,
+    conversation_id: str,
+    reason: str,
+    now: datetime,
+    router: Router,
+    events: HandoffEvents,
+    public_url: str,
+    country: str | None = None,
+    product: str | None = None,
+) -> Handoff:
+    """The conversation's open handoff, opened and routed now if it has none."""
+    existing = (
+        session.execute(
+            select(Handoff).where(
+                Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATUSES)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if existing is not None:
+        existing.summary = json.dumps(
+            _summary(
+                session, session.get_one(Conversation, conversation_id), existing.reason, public_url
+            )
+        )
+        existing.updated_at = now
+        return existing
+    conv = session.get_one(Conversation, conversation_id)
+    handoff = Handoff(
+        conversation_id=conversation_id,
+        reason=reason,
+        status="queued",
+        queue="",
+        language=conv.language,
+        country=country,
+        product=product,
+        level=conv.level,
+        summary=json.dumps(_summary(session, conv, reason, public_url)),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(handoff)
+    session.flush()
+    _route(session, handoff, now, router)
+    events.record(session, event="handoff.created", handoff=handoff, now=now)
+    return handoff
+
+
+def _route(session: Session, handoff: Handoff, now: datetime, router: Router) -> None:
+    route = router.route(session, handoff, now)
+    handoff.queue = route.queue
+    handoff.assigned_to = route.advisor_id
+    handoff.status = "assigned" if route.advisor_id is not None else "queued"
+    handoff.updated_at = now
+    _audit(
+        session,
+        handoff,
+        "handoff_routed",
+        now,
+        queue=route.queue,
+        advisor_id=route.advisor_id,
+        why=route.why,
+    )
+    _schedule_sla(session, handoff, route.sla, now)
+
+
+def _load(session: Session, handoff_id: int) -> Handoff:
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is None:
+        raise NotFound(f"there is no handoff {handoff_id}")
+    return handoff
+
+
+def get_readable(session: Session, actor: Actor, handoff_id: int) -> Handoff:
+    handoff = _load(session, handoff_id)
+    if not can_read(actor, facts(session, handoff)):
+        # The same answer as for a missing one: an advisor learns nothing of others' work.
+        raise NotFound(f"there is no handoff {handoff_id}")
+    return handoff
+
+
+def _actionable(session: Session, actor: Actor, handoff_id: int) -> Handoff:
+    handoff = get_readable(session, actor, handoff_id)
+    if not can_act(actor, facts(session, handoff)):
+        raise NotAllowed(f"your role ({actor.role}) cannot change handoff {handoff_id}")
+    return handoff
+
+
+def claim(
+    session: Session, actor: Actor, handoff_id: int, now: datetime, events: HandoffEvents
+) -> Handoff:
+    handoff = _actionable(session, actor, handoff_id)
+    if handoff.status == "claimed":
+        if handoff.claimed_by == actor.user_id:
+            return handoff
+        raise HandoffError(f"handoff {handoff_id} is already claimed")
+    handoff.status = "claimed"
+    handoff.claimed_by = actor.user_id
+    handoff.assigned_to = actor.user_id
+    handoff.claimed_at = now
+    handoff.updated_at = now
+    _cancel_sla(session, handoff, now)
+    _audit(session, handoff, "handoff_claimed", now, user_id=actor.user_id)
+    events.record(session, event="handoff.claimed", handoff=handoff, now=now)
+    return handoff
+
+
+def release(
+    session: Session,
+    actor: Actor,
+    handoff_id: int,
+    now: datetime,
+    events: HandoffEvents,
+    router: Router,
+) -> Handoff:
+    handoff = _actionable(session, actor, handoff_id)
+    if handoff.status != "claimed":
+        raise HandoffError(f"handoff {handoff_id} is not claimed")
+    handoff.claimed_by = None
+    handoff.claimed_at = None
+    _audit(session, handoff, "handoff_released", now, user_id=actor.user_id)
+    _route(session, handoff, now, router)
+    if handoff.assigned_to == actor.user_id:  # not straight back to the one who let go
+        handoff.assigned_to = None
+        handoff.status = "queued"
+    events.record(session, event="handoff.released", handoff=handoff, now=now)
+    return handoff
+
+
+def close(
+    session: Session, actor: Actor, handoff_id: int, now: datetime, events: HandoffEvents
+) -> Handoff:
+    handoff = _actionable(session, actor, handoff_id)
+    handoff.status = "closed"
+    handoff.closed_at = now
+    handoff.updated_at = now
+    _cancel_sla(session, handoff, now)
+    _audit(session, handoff, "handoff_closed", now, user_id=actor.user_id)
+    events.record(session, event="handoff.closed", handoff=handoff, now=now)
+    return handoff
+
+
+def escalate(
+    session: Session, handoff: Handoff, now: datetime, router: Router, events: HandoffEvents
+) -> bool:
+    """The SLA passed: an unclaimed handoff goes to a supervisor. False if claimed meanwhile."""
+    if handoff.status not in ("queued", "assigned"):
+        return False
+    handoff.status = "escalated"
+    handoff.escalated_to = router.escalation_target(session, handoff)
+    handoff.escalated_at = now
+    handoff.updated_at = now
+    _audit(session, handoff, "handoff_escalated", now, supervisor_id=handoff.escalated_to)
+    events.record(session, event="handoff.escalated", handoff=handoff, now=now)
+    return True
+
+
+def visible_handoffs(
+    session: Session, actor: Actor, *, include_closed: bool = False
+) -> list[Handoff]:
+    """The handoffs ``actor`` may read, newest activity first."""
+    query = select(Handoff).order_by(Handoff.updated_at.desc(), Handoff.id.desc())
+    if not include_closed:
+        query = query.where(Handoff.status.in_(OPEN_STATUSES))
+    if actor.role is Role.ADVISOR:
+        query = query.where(
+            or_(
+                Handoff.assigned_to == actor.user_id,
+                Handoff.claimed_by == actor.user_id,
+                Handoff.escalated_to == actor.user_id,
+                Handoff.assigned_to.is_(None) & Handoff.claimed_by.is_(None),
+            )
+        )
+    rows = list(session.execute(query).scalars())
+    return [h for h in rows if can_read(actor, facts(session, h))]
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    at: datetime
+    direction: str  # inbound | outbound
+    text: str
+    level: str | None  # inbound: the message's classified level
+    kind: str | None  # outbound: reply | protocol | consent | timer | advisor ...
+    status: str | None
+
+
+def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
+    """The conversation as the prospect saw it, in order, with each message's level."""
+    levels = dict(
+        session.execute(
+            select(MessageClassification.inbox_id, MessageClassification.level).where(
+                MessageClassification.conversation_id == conversation_id
+            )
+        ).tuples()
+    )
+    lines = [
+        TranscriptLine(m.received_at, "inbound", m.body, levels.get(m.id), None, m.status)
+        for m in session.execute(
+            select(InboxMessage).where(InboxMessage.conversation_id == conversation_id)
+        ).scalars()
+    ]
+    lines += [
+        TranscriptLine(o.created_at, "outbound", o.body, None, o.kind, o.status)
+        for o in session.execute(
+            select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
+        ).scalars()
+    ]
+    return sorted(lines, key=lambda line: (line.at, line.direction != "inbound"))
+
+
+def reply(
+    session: Session,
+    actor: Actor,
+    handoff_id: int,
+    text: str,
+    now: datetime,
+    transition_at: Level,
+) -> OutboxMessage:
+    """An advisor's WhatsApp reply, only while the conversation is below the threshold."""
+    handoff = _actionable(session, actor, handoff_id)
+    body = text.strip()
+    if not body:
+        raise HandoffError("the reply is empty")
+    if len(body) > 1600:
+        raise HandoffError("a WhatsApp message is at most 1600 characters")
+    conv = session.get_one(Conversation, handoff.conversation_id)
+    if conv.state == ConversationChart.opted_out.id:
+        raise AboveThreshold("the prospect opted out (STOP): nothing may be sent to them")
+    if Level.parse(conv.level) >= transition_at:
+        raise AboveThreshold(
+            f"this conversation reached {conv.level}: continue with the prospect in the "
+            "secure channel, not on WhatsApp"
+        )
+    row = OutboxMessage(
+        conversation_id=conv.id,
+        inbox_id=None,
+        kind=ADVISOR_REPLY_KIND,
+        seq=0,
+        to_number=conv.wa_number,
+        body=body,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    _audit(session, handoff, "advisor_reply", now, user_id=actor.user_id, outbox_id=row.id)
+    return row
+
+
+def open_for(session: Session, conversation_ids: Sequence[str]) -> dict[str, Handoff]:
+    rows = session.execute(
+        select(Handoff).where(
+            Handoff.conversation_id.in_(list(conversation_ids)), Handoff.status.in_(OPEN_STATUSES)
+        )
+    ).scalars()
+    return {h.conversation_id: h for h in rows}
