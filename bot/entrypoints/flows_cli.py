@@ -1,6 +1,9 @@
 """`gangway flows`: check marketing's flow files and draw the conversation statechart.
 
-Exit codes: 0 all good; 1 a flow has errors, or the diagram could not be drawn;
+`validate` checks flow files and the routing file (``flows/routing.yml``, or any file
+``bot.adapters.routing_file.is_routing_file`` recognises) each by its own rules.
+
+Exit codes: 0 all good; 1 a flow or routing file has errors, or the diagram could not be drawn;
 2 the command was used wrongly (a file that does not exist, an unknown picture format).
 """
 
@@ -42,22 +45,36 @@ def _flow_files(paths: list[Path]) -> list[Path]:
 def validate(
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Flow files or folders to check (default: every flows/*.yml)."),
+        typer.Argument(
+            help="Flow or routing files, or folders, to check (default: every flows/*.yml)."
+        ),
     ] = None,
     domain: Annotated[
         Path | None,
         typer.Option(help="The Rasa domain whose utter_* responses every flow must word."),
     ] = None,
 ) -> None:
-    """Check flow files; print file:line and what to change for each problem."""
-    from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, validate_files
+    """Check flow and routing files; print file:line and what to change for each problem."""
+    from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FLOWS_DIR, validate_files
+    from bot.adapters.routing_file import is_routing_file, validate_routing_files
 
     domain_path = domain or DEFAULT_DOMAIN_PATH
     if not domain_path.is_file():
         typer.echo(f"{domain_path}: no such file (the Rasa domain)", err=True)
         raise typer.Exit(2)
+    # Never hand validate_files an empty list: it would then check every flows/*.yml,
+    # the routing file included, as a flow.
+    paths = _flow_files(files) if files else sorted(FLOWS_DIR.glob("*.yml"))
+    routing = [path for path in paths if is_routing_file(path)]
+    flows = [path for path in paths if path not in routing]
     # sys.stdout looked up now, not at import: the caller may have replaced it.
-    raise typer.Exit(validate_files(_flow_files(files or []), sys.stdout, domain_path))
+    code = validate_files(flows, sys.stdout, domain_path) if flows else 0
+    if not flows and not files:
+        typer.echo(f"no flow files found in {FLOWS_DIR}")
+        code = 1
+    if routing:
+        code = max(code, validate_routing_files(routing, sys.stdout))
+    raise typer.Exit(code)
 
 
 @flows_app.command("diagram")

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH
+from bot.adapters.routing_file import DEFAULT_ROUTING_PATH
 from bot.entrypoints.cli import app
 
 runner = CliRunner()
@@ -123,3 +124,38 @@ def test_diagram_refuses_an_unknown_picture_format(tmp_path: Path) -> None:
     code, output = gangway("flows", "diagram", "--out", str(tmp_path / "chart.gif"))
     assert code == 2
     assert "must end in .png or .svg" in output
+
+
+def test_shipped_routing_file_is_checked_too() -> None:
+    """With no file named, flows/routing.yml is checked as routing rules, not as a flow."""
+    code, output = gangway("flows", "validate")
+    assert code == 0, output
+    assert f"{DEFAULT_ROUTING_PATH}: ok (routing: " in output
+    assert "NOT usable" not in output
+
+
+def test_a_routing_file_named_explicitly_is_checked_as_routing(tmp_path: Path) -> None:
+    """A routing file, even under another name, gets the routing checks with file and line."""
+    text = DEFAULT_ROUTING_PATH.read_text(encoding="utf-8")
+    text = edit(text, r"^sla: 15m$", "sla: a quarter of an hour")
+    text = edit(text, r"^    languages: \[fr\]$", "    languages: [fr, it]")
+    bad = tmp_path / "routing-draft.yml"
+    bad.write_text(text, encoding="utf-8")
+
+    code, output = gangway("flows", "validate", str(bad), str(DEFAULT_FLOW_PATH))
+
+    assert code == 1, output
+    assert f"{bad}:{line_of(text, r'^sla:')}: `sla`: 'a quarter of an hour' is not" in output
+    assert f"{bad}:{line_of(text, r'fr, it')}: " in output and "`it` is not a language" in output
+    assert f"{bad}: NOT usable" in output
+    assert f"{DEFAULT_FLOW_PATH}: ok" in output
+
+
+def test_a_folder_holding_a_flow_and_routing_rules(tmp_path: Path) -> None:
+    """A folder is checked file by file, each by its kind."""
+    shutil.copy(DEFAULT_FLOW_PATH, tmp_path / "default.yml")
+    shutil.copy(DEFAULT_ROUTING_PATH, tmp_path / "routing.yml")
+    code, output = gangway("flows", "validate", str(tmp_path))
+    assert code == 0, output
+    assert f"{tmp_path / 'default.yml'}: ok (flow 'default'" in output
+    assert f"{tmp_path / 'routing.yml'}: ok (routing: " in output
