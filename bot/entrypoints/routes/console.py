@@ -1,0 +1,430 @@
+"""The advisor console: server-rendered pages under ``/console``.
+
+Signing in sets an HttpOnly, SameSite=Lax cookie (Secure when the public URL is https)
+holding a random session token; the database keeps only its SHA-256. Every POST carries
+a CSRF token derived from the session token (a one-way hash, so the page that shows it
+cannot give the session away); the sign-in form, before any session exists, uses a
+double-submit cookie instead. Failed sign-ins are throttled per email and client
+address. The queue page polls ``/console/queue.json`` and re-renders itself
+(``static/console.js``); the data are the JSON API's models (``console_api``).
+
+Access follows ``bot.domain.access``: a handoff the person may not read is a 404, one
+they may read but not change is a 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from bot.adapters import accounts
+from bot.adapters.accounts import SessionPolicy, SignInThrottle
+from bot.adapters.tables import Handoff
+from bot.domain.access import Actor, Role, can_read
+from bot.entrypoints.routes.console_api import ConsoleContainer, container_of, describe, detail_of
+from bot.service_layer import handoffs
+from bot.service_layer.handoffs import HandoffError
+
+__all__ = ["SESSION_COOKIE", "csrf_for", "router", "session_policy", "waiting_text"]
+
+
+class Refused(Exception):
+    """Ends a console request with a page: an error page, or a redirect to ``location``."""
+
+    def __init__(self, status: int, message: str, location: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.location = status, message, location
+
+
+class _ConsoleRoute(APIRoute):
+    """Turns ``Refused`` (raised by a route or a dependency) into a page, not JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Refused as exc:
+                if exc.location is not None:
+                    return _see_other(exc.location)
+                return _page(request, "error.html", exc.status, message=exc.message)
+
+        return handle
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=_ConsoleRoute)
+
+SESSION_COOKIE = "gangway_console"
+SIGN_IN_COOKIE = "gangway_console_sign_in"
+_HERE = Path(__file__).resolve().parent.parent
+_templates = Jinja2Templates(directory=str(_HERE / "templates"))
+_STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+SIGN_IN_FAILED = "The email or password is not right."
+CSRF_REFUSED = (
+    "This form has expired or did not come from the console. Reload the page and try again."
+)
+
+
+def waiting_text(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+_templates.env.filters["waited"] = waiting_text
+
+
+def csrf_for(session_token: str) -> str:
+    return hashlib.sha256(b"gangway-console-csrf\0" + session_token.encode()).hexdigest()
+
+
+def session_policy(container: ConsoleContainer) -> SessionPolicy:
+    # GANGWAY_CONSOLE_IDLE_SECONDS / GANGWAY_CONSOLE_SESSION_SECONDS, when the settings
+    # have them; the defaults otherwise.
+    default = SessionPolicy()
+    idle = getattr(container.settings, "gangway_console_idle_seconds", None)
+    absolute = getattr(container.settings, "gangway_console_session_seconds", None)
+    return SessionPolicy(
+        idle=timedelta(seconds=idle) if idle else default.idle,
+        absolute=timedelta(seconds=absolute) if absolute else default.absolute,
+    )
+
+
+def _throttle(request: Request) -> SignInThrottle:
+    throttle = getattr(request.app.state, "console_sign_in_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.console_sign_in_throttle = SignInThrottle()
+    assert isinstance(throttle, SignInThrottle)
+    return throttle
+
+
+def _secure(container: ConsoleContainer) -> bool:
+    return container.settings.gangway_public_url.lower().startswith("https://")
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    response = _templates.TemplateResponse(
+        request,
+        f"console/{name}",
+        {"status": status, **context},
+        status_code=status,
+        headers=_HEADERS,
+    )
+    assert isinstance(response, HTMLResponse)
+    return response
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+# -- who is signed in -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewer:
+    actor: Actor
+    name: str
+    email: str
+    token: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_for(self.token)
+
+    @property
+    def role(self) -> str:
+        return self.actor.role.value
+
+
+def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        return None
+    container = container_of(request)
+    with container.sessions.begin() as s:
+        user = accounts.session_user(
+            s, token, container.clock.now(), session_policy(container), touch=touch
+        )
+        if user is None:
+            return None
+        return Viewer(handoffs.actor_of(user), user.display_name, user.email, token)
+
+
+def _page_viewer(request: Request) -> Viewer:
+    viewer = _viewer(request)
+    if viewer is None:
+        ended = "?ended=1" if request.cookies.get(SESSION_COOKIE) else ""
+        raise Refused(303, "sign in first", f"/console/sign-in{ended}")
+    return viewer
+
+
+def _form_viewer(request: Request, csrf: Annotated[str, Form()] = "") -> Viewer:
+    viewer = _page_viewer(request)
+    if not hmac.compare_digest(csrf.encode(), viewer.csrf.encode()):
+        raise Refused(403, CSRF_REFUSED)
+    return viewer
+
+
+PageViewer = Annotated[Viewer, Depends(_page_viewer)]
+FormViewer = Annotated[Viewer, Depends(_form_viewer)]
+
+
+# -- signing in and out -----------------------------------------------------------------
+
+
+def _sign_in_page(
+    request: Request, status: int = 200, message: str | None = None, email: str = ""
+) -> HTMLResponse:
+    token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
+    ended = request.query_params.get("ended") == "1" and message is None
+    response = _page(
+        request, "sign_in.html", status, csrf=token, message=message, email=email, ended=ended
+    )
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(container_of(request)),
+        path="/console",
+    )
+    return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form(request: Request) -> Response:
+    if _viewer(request, touch=False) is not None:
+        return _see_other("/console/")
+    return _sign_in_page(request)
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+def sign_in(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=4096)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    expected = request.cookies.get(SIGN_IN_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+        return _sign_in_page(request, 403, CSRF_REFUSED, email)
+    container = container_of(request)
+    throttle = _throttle(request)
+    source = request.client.host if request.client else "unknown"
+    now = container.clock.now()
+    if throttle.blocked(email, source, now):
+        minutes = int(throttle.window.total_seconds() // 60)
+        message = f"Too many failed sign-ins. Try again in {minutes} minutes."
+        return _sign_in_page(request, 429, message, email)
+    with container.sessions.begin() as s:
+        user = accounts.authenticate(s, email, password, now, source=source)
+        token = None
+        if user is not None:
+            token = accounts.new_session(s, user, now, session_policy(container))
+            old = request.cookies.get(SESSION_COOKIE)
+            if old:  # a fresh token at every sign-in; the one before it ends
+                accounts.revoke_session(s, old, now)
+    if token is None:
+        throttle.failed(email, source, now)
+        return _sign_in_page(request, 400, SIGN_IN_FAILED, email)
+    throttle.succeeded(email, source)
+    response = _see_other("/console/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(container),
+        path="/console",
+    )
+    response.delete_cookie(SIGN_IN_COOKIE, path="/console")
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, viewer: FormViewer) -> Response:
+    container = container_of(request)
+    with container.sessions.begin() as s:
+        accounts.revoke_session(s, viewer.token, container.clock.now())
+    response = _see_other("/console/sign-in")
+    response.delete_cookie(SESSION_COOKIE, path="/console")
+    return response
+
+
+# -- the queue --------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue(request: Request, viewer: PageViewer) -> HTMLResponse:
+    container = container_of(request)
+    now = container.clock.now()
+    with container.sessions.begin() as s:
+        listing = describe(s, viewer.actor, handoffs.visible_handoffs(s, viewer.actor), now)
+    reads_none = viewer.actor.role is Role.ADMIN
+    return _page(request, "queue.html", viewer=viewer, listing=listing, reads_none=reads_none)
+
+
+@router.get("/queue.json")
+def queue_json(request: Request) -> JSONResponse:
+    """What the queue page polls. Polling is not activity: it does not keep a session alive."""
+    viewer = _viewer(request, touch=False)
+    if viewer is None:
+        return JSONResponse({"detail": "signed out"}, 401, headers=_HEADERS)
+    container = container_of(request)
+    now = container.clock.now()
+    with container.sessions.begin() as s:
+        listing = describe(s, viewer.actor, handoffs.visible_handoffs(s, viewer.actor), now)
+    return JSONResponse(listing.model_dump(mode="json"), headers=_HEADERS)
+
+
+# -- one handoff ------------------------------------------------------------------------
+
+
+def _handoff_page(
+    request: Request,
+    viewer: Viewer,
+    handoff_id: int,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    draft: str = "",
+) -> HTMLResponse:
+    container = container_of(request)
+    now = container.clock.now()
+    transition_at = container.flows.current().transition_at
+    with container.sessions.begin() as s:
+        try:
+            detail = detail_of(s, viewer.actor, handoff_id, now, transition_at)
+        except HandoffError as exc:
+            return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+    return _page(
+        request,
+        "handoff.html",
+        status,
+        viewer=viewer,
+        detail=detail,
+        error=error,
+        draft=draft,
+        threshold=transition_at.label,
+    )
+
+
+@router.get("/handoffs/{handoff_id}", response_class=HTMLResponse)
+def handoff_page(request: Request, viewer: PageViewer, handoff_id: int) -> HTMLResponse:
+    return _handoff_page(request, viewer, handoff_id)
+
+
+@router.get("/conversations/{conversation_id}")
+def conversation_page(request: Request, viewer: PageViewer, conversation_id: str) -> Response:
+    """The handoff summary's transcript link: the newest handoff of the conversation that
+    the person may read."""
+    container = container_of(request)
+    with container.sessions.begin() as s:
+        rows = s.execute(
+            select(Handoff)
+            .where(Handoff.conversation_id == conversation_id)
+            .order_by(Handoff.id.desc())
+        ).scalars()
+        found = next((h.id for h in rows if can_read(viewer.actor, handoffs.facts(s, h))), None)
+    if found is None:
+        return _page(request, "error.html", 404, viewer=viewer, message="There is no such handoff.")
+    return _see_other(f"/console/handoffs/{found}")
+
+
+def _change(request: Request, viewer: Viewer, handoff_id: int, action: str, back: str) -> Response:
+    container = container_of(request)
+    now = container.clock.now()
+    events, route = container.handoff_events, container.handoff_router
+    try:
+        with container.sessions.begin() as s:
+            if action == "claim":
+                handoffs.claim(s, viewer.actor, handoff_id, now, events)
+            elif action == "release":
+                handoffs.release(s, viewer.actor, handoff_id, now, events, route)
+            else:
+                handoffs.close(s, viewer.actor, handoff_id, now, events)
+    except HandoffError as exc:
+        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+    target = f"/console/handoffs/{handoff_id}" if back == "handoff" else "/console/"
+    return _see_other(target)
+
+
+@router.post("/handoffs/{handoff_id}/claim")
+def claim(
+    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+) -> Response:
+    return _change(request, viewer, handoff_id, "claim", back)
+
+
+@router.post("/handoffs/{handoff_id}/release")
+def release(
+    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+) -> Response:
+    return _change(request, viewer, handoff_id, "release", back)
+
+
+@router.post("/handoffs/{handoff_id}/close")
+def close(
+    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+) -> Response:
+    return _change(request, viewer, handoff_id, "close", back)
+
+
+@router.post("/handoffs/{handoff_id}/reply")
+def reply(
+    request: Request,
+    viewer: FormViewer,
+    handoff_id: int,
+    text: Annotated[str, Form(max_length=4096)] = "",
+) -> Response:
+    container = container_of(request)
+    transition_at = container.flows.current().transition_at
+    try:
+        with container.sessions.begin() as s:
+            handoffs.reply(s, viewer.actor, handoff_id, text, container.clock.now(), transition_at)
+    except HandoffError as exc:
+        return _handoff_page(
+            request, viewer, handoff_id, status=exc.status, error=str(exc), draft=text
+        )
+    return _see_other(f"/console/handoffs/{handoff_id}#transcript-end")
+
+
+# -- static files -----------------------------------------------------------------------
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    if name not in _STATIC:
+        raise Refused(404, "There is no such file.")
+    return FileResponse(
+        _HERE / "static" / name,
+        media_type=_STATIC[name],
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )

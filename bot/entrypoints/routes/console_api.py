@@ -1,0 +1,400 @@
+"""The advisor console's JSON API: the console's operations for programs, under
+``/api/v1/console``, with a per-user API token (``Authorization: Bearer gw_...``).
+
+The same role rules as the console pages apply (``bot.domain.access``): a handoff the
+caller may not read answers 404, one they may read but not change answers 403, and a
+WhatsApp reply at or above the flow's threshold answers 409. Every error is
+``{"detail": "<plain words>"}``.
+
+The response models here are also what the console pages render and poll, so the page
+and the API cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.adapters import accounts
+from bot.adapters.db import SessionFactory
+from bot.adapters.tables import Conversation, Handoff, User
+from bot.config import Settings
+from bot.domain.access import Actor, can_act
+from bot.domain.conversation_chart import ConversationChart
+from bot.domain.levels import Level
+from bot.service_layer import handoffs
+from bot.service_layer.handoffs import HandoffError, HandoffEvents, Router
+from bot.service_layer.ports import Clock, FlowSource
+
+__all__ = [
+    "ConsoleContainer",
+    "ErrorOut",
+    "HandoffDetailOut",
+    "HandoffOut",
+    "HandoffsOut",
+    "ReplyIn",
+    "ReplyOut",
+    "SummaryOut",
+    "TranscriptLineOut",
+    "describe",
+    "detail_of",
+    "router",
+]
+
+router = APIRouter(prefix="/api/v1/console", tags=["console"])
+
+
+class ConsoleContainer(Protocol):
+    """What the console's pages and API need from ``app.state.container``."""
+
+    @property
+    def sessions(self) -> SessionFactory: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def flows(self) -> FlowSource: ...
+    @property
+    def handoff_router(self) -> Router: ...
+    @property
+    def handoff_events(self) -> HandoffEvents: ...
+
+
+def container_of(request: Request) -> ConsoleContainer:
+    container: ConsoleContainer = request.app.state.container
+    return container
+
+
+# -- models -----------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong, in plain words.")
+
+
+class HandoffOut(BaseModel):
+    """One handoff as it appears in a queue."""
+
+    id: int
+    conversation_id: str
+    status: str = Field(description="queued, assigned, claimed, escalated or closed.")
+    reason: str = Field(description="threshold (moved to the secure channel) or human_request.")
+    queue: str = Field(description="The queue the routing rules chose.")
+    language: str | None = Field(description="The conversation's language (en, de, fr, es).")
+    level: str = Field(description="The sensitivity level the conversation had reached.")
+    country: str | None
+    product: str | None
+    created_at: datetime
+    waiting_seconds: int = Field(
+        description="How long the prospect waited: until claimed, else until now."
+    )
+    assignee_id: int | None = Field(description="Who has it: the claimer, else the assignee.")
+    assignee: str | None = Field(description="That person's display name.")
+    can_act: bool = Field(description="Whether the caller may claim, release, reply or close.")
+
+
+class HandoffsOut(BaseModel):
+    handoffs: list[HandoffOut]
+    updated_at: datetime = Field(description="The server's time when the list was read.")
+
+
+class EvidenceOut(BaseModel):
+    """One rule that fired: its name and level, never the text it matched."""
+
+    source: str
+    name: str
+    level: str
+    confidence: float | None = None
+
+
+class TriggerOut(BaseModel):
+    level: str
+    evidence: list[EvidenceOut]
+
+
+class ConsentOut(BaseModel):
+    id: int
+    decision: str
+    terms_version: str
+    shown_sha256: str = Field(description="SHA-256 of the exact terms text the prospect saw.")
+    decided_at: str | None
+
+
+class InviteOut(BaseModel):
+    id: int
+    status: str = Field(description="active, used, expired or superseded.")
+
+
+class SummaryOut(BaseModel):
+    """The qualification summary: never a sensitive value, only what kind of data it was."""
+
+    reason: str | None = None
+    level: str | None = None
+    state: str | None = None
+    language: str | None = None
+    asked_about: list[str] = Field(default_factory=list)
+    trigger: TriggerOut | None = Field(
+        default=None, description="The message that reached the threshold: its level and rules."
+    )
+    consent: ConsentOut | None = None
+    invite: InviteOut | None = None
+    transcript: str | None = Field(default=None, description="A link to the transcript.")
+
+
+class TranscriptLineOut(BaseModel):
+    at: datetime
+    direction: str = Field(description="inbound (the prospect) or outbound (to the prospect).")
+    text: str
+    level: str | None = Field(description="An inbound message's sensitivity level.")
+    kind: str | None = Field(description="An outbound message's kind (reply, protocol, advisor).")
+    status: str | None
+
+
+class HandoffDetailOut(BaseModel):
+    handoff: HandoffOut
+    summary: SummaryOut
+    transcript: list[TranscriptLineOut]
+    can_reply: bool = Field(description="Whether a WhatsApp reply may be sent now.")
+    reply_refusal: str | None = Field(description="Why not, in plain words, when it may not.")
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=1600, description="The WhatsApp message to send.")
+
+
+class ReplyOut(BaseModel):
+    outbox_id: int = Field(description="The queued outbound message; it is sent by the worker.")
+    conversation_id: str
+    status: str
+    text: str
+
+
+# -- views ------------------------------------------------------------------------------
+
+
+def _waited(handoff: Handoff, now: datetime) -> int:
+    end = handoff.claimed_at or handoff.closed_at or now
+    return max(0, int((end - handoff.created_at).total_seconds()))
+
+
+def describe(session: Session, actor: Actor, rows: Iterable[Handoff], now: datetime) -> HandoffsOut:
+    rows = list(rows)
+    owners = {h.claimed_by if h.claimed_by is not None else h.assigned_to for h in rows} - {None}
+    names = {
+        user_id: name
+        for user_id, name in session.execute(
+            select(User.id, User.display_name).where(User.id.in_(owners))
+        )
+    }
+    out = []
+    for h in rows:
+        owner = h.claimed_by if h.claimed_by is not None else h.assigned_to
+        out.append(
+            HandoffOut(
+                id=h.id,
+                conversation_id=h.conversation_id,
+                status=h.status,
+                reason=h.reason,
+                queue=h.queue,
+                language=h.language,
+                level=h.level,
+                country=h.country,
+                product=h.product,
+                created_at=h.created_at,
+                waiting_seconds=_waited(h, now),
+                assignee_id=owner,
+                assignee=names.get(owner) if owner is not None else None,
+                can_act=can_act(actor, handoffs.facts(session, h)),
+            )
+        )
+    return HandoffsOut(handoffs=out, updated_at=now)
+
+
+def reply_refusal(conv: Conversation, transition_at: Level, allowed: bool) -> str | None:
+    """Why no WhatsApp reply may go out now, or None when one may."""
+    if not allowed:
+        return "Your role can read this conversation but not change it."
+    if conv.state == ConversationChart.opted_out.id:
+        return "The prospect opted out (STOP): nothing may be sent to them on WhatsApp."
+    if Level.parse(conv.level) >= transition_at:
+        return (
+            f"This conversation reached the {conv.level} level: continue in the secure "
+            "channel, not on WhatsApp."
+        )
+    return None
+
+
+def _summary(raw: str) -> SummaryOut:
+    try:
+        data: Any = json.loads(raw or "{}")
+    except ValueError:
+        data = {}
+    return SummaryOut.model_validate(data if isinstance(data, dict) else {})
+
+
+def detail_of(
+    session: Session, actor: Actor, handoff_id: int, now: datetime, transition_at: Level
+) -> HandoffDetailOut:
+    """A readable handoff with its summary and transcript (NotFound if not readable)."""
+    handoff = handoffs.get_readable(session, actor, handoff_id)
+    row = describe(session, actor, [handoff], now).handoffs[0]
+    conv = session.get_one(Conversation, handoff.conversation_id)
+    refusal = reply_refusal(conv, transition_at, row.can_act)
+    lines = [
+        TranscriptLineOut(
+            at=line.at,
+            direction=line.direction,
+            text=line.text,
+            level=line.level,
+            kind=line.kind,
+            status=line.status,
+        )
+        for line in handoffs.transcript(session, handoff.conversation_id)
+    ]
+    return HandoffDetailOut(
+        handoff=row,
+        summary=_summary(handoff.summary),
+        transcript=lines,
+        can_reply=refusal is None,
+        reply_refusal=refusal,
+    )
+
+
+# -- authentication ---------------------------------------------------------------------
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A per-user API token, made with `gangway users token EMAIL --name NAME`.",
+)
+
+
+def _api_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    container = container_of(request)
+    user = None
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        with container.sessions.begin() as s:
+            found = accounts.token_user(s, credentials.credentials, container.clock.now())
+            user = None if found is None else handoffs.actor_of(found)
+    if user is None:
+        raise HTTPException(
+            401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+ApiActor = Annotated[Actor, Depends(_api_actor)]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No valid API token."},
+    404: {"model": ErrorOut, "description": "No such handoff, or not one the caller may read."},
+}
+_CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    400: {"model": ErrorOut, "description": "Not possible in the handoff's current status."},
+    403: {"model": ErrorOut, "description": "The caller may read this handoff but not change it."},
+}
+
+
+def _refused(exc: HandoffError) -> HTTPException:
+    return HTTPException(exc.status, str(exc))
+
+
+# -- routes -----------------------------------------------------------------------------
+
+
+@router.get("/handoffs", responses=_ERRORS)
+def list_handoffs(request: Request, actor: ApiActor, include_closed: bool = False) -> HandoffsOut:
+    """The handoffs the caller may read, newest activity first."""
+    container = container_of(request)
+    now = container.clock.now()
+    with container.sessions.begin() as s:
+        rows = handoffs.visible_handoffs(s, actor, include_closed=include_closed)
+        return describe(s, actor, rows, now)
+
+
+@router.get("/handoffs/{handoff_id}", responses=_ERRORS)
+def get_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffDetailOut:
+    """One handoff: its summary and the conversation's transcript with each message's level."""
+    container = container_of(request)
+    now = container.clock.now()
+    transition_at = container.flows.current().transition_at
+    with container.sessions.begin() as s:
+        try:
+            return detail_of(s, actor, handoff_id, now, transition_at)
+        except HandoffError as exc:
+            raise _refused(exc) from exc
+
+
+def _change(request: Request, actor: Actor, handoff_id: int, action: str) -> HandoffOut:
+    container = container_of(request)
+    now = container.clock.now()
+    events, route = container.handoff_events, container.handoff_router
+    with container.sessions.begin() as s:
+        try:
+            if action == "claim":
+                changed = handoffs.claim(s, actor, handoff_id, now, events)
+            elif action == "release":
+                changed = handoffs.release(s, actor, handoff_id, now, events, route)
+            else:
+                changed = handoffs.close(s, actor, handoff_id, now, events)
+        except HandoffError as exc:
+            raise _refused(exc) from exc
+        return describe(s, actor, [changed], now).handoffs[0]
+
+
+@router.post("/handoffs/{handoff_id}/claim", responses=_CHANGE_ERRORS)
+def claim_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffOut:
+    """Take the handoff: it becomes the caller's, and its escalation timer stops."""
+    return _change(request, actor, handoff_id, "claim")
+
+
+@router.post("/handoffs/{handoff_id}/release", responses=_CHANGE_ERRORS)
+def release_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffOut:
+    """Give a claimed handoff back: it is routed again, not to the caller."""
+    return _change(request, actor, handoff_id, "release")
+
+
+@router.post("/handoffs/{handoff_id}/close", responses=_CHANGE_ERRORS)
+def close_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffOut:
+    """Close the handoff: nothing more is expected of anyone."""
+    return _change(request, actor, handoff_id, "close")
+
+
+@router.post(
+    "/handoffs/{handoff_id}/reply",
+    status_code=201,
+    responses={
+        **_CHANGE_ERRORS,
+        409: {
+            "model": ErrorOut,
+            "description": "The conversation reached the threshold (continue in the secure "
+            "channel) or the prospect opted out.",
+        },
+    },
+)
+def reply_to_handoff(request: Request, actor: ApiActor, handoff_id: int, body: ReplyIn) -> ReplyOut:
+    """Send the prospect a WhatsApp message, only while the conversation is below the
+    flow's threshold; it is recorded and sent by the worker."""
+    container = container_of(request)
+    now = container.clock.now()
+    transition_at = container.flows.current().transition_at
+    with container.sessions.begin() as s:
+        try:
+            row = handoffs.reply(s, actor, handoff_id, body.text, now, transition_at)
+        except HandoffError as exc:
+            raise _refused(exc) from exc
+        return ReplyOut(
+            outbox_id=row.id, conversation_id=row.conversation_id, status=row.status, text=row.body
+        )
