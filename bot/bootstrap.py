@@ -12,17 +12,18 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
 from bot.adapters.migrate import upgrade
-from bot.adapters.tables import Conversation
+from bot.adapters.routing_file import RoutingStore
 from bot.config import Settings
-from bot.domain.conversation_chart import ConversationChart, try_send
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.entrypoints.scheduler import TimerScheduler
 from bot.entrypoints.worker import Worker
 from bot.service_layer.classification import Classifier
+from bot.service_layer.crm_outbox import CrmPusher
+from bot.service_layer.handoff_events import CrmHandoffEvents, NoHandoffEvents
+from bot.service_layer.handoffs import HandoffEvents, Router
 from bot.service_layer.ports import (
     Clock,
     ContentTemplates,
@@ -33,14 +34,15 @@ from bot.service_layer.ports import (
     Understanding,
 )
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy, Screening
+from bot.service_layer.routing import RulesRouter
 from bot.service_layer.timers import TimerRunner
 from bot.service_layer.transition import (
-    Effects,
+    Handover,
     InviteSettings,
-    chart_model,
-    save_model,
+    invite_activated,
     timer_handlers,
 )
+from integrations.crm_webhook import CrmWebhook
 from integrations.rasa import RasaClient
 from integrations.twilio_content import TwilioContent
 from integrations.twilio_media import TwilioMediaFetcher
@@ -101,31 +103,36 @@ class Container:
     flows: FlowStore
     invite_secret: bytes
     scheduler: TimerScheduler
+    handover: Handover
+    crm_scheduler: TimerScheduler | None = None
     _http: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def handoff_router(self) -> Router:
+        return self.handover.router
+
+    @property
+    def handoff_events(self) -> HandoffEvents:
+        return self.handover.events
 
     def on_invite_activated(self, conversation_id: str) -> None:
         """The prospect opened the secure channel: the conversation is handed off."""
-        now = self.clock.now()
         with self.sessions.begin() as s:
-            conv = s.get_one(Conversation, conversation_id)
-            model = chart_model(conv)
-            if not try_send(ConversationChart(model), "invite_activated"):
-                audit_log.append(
-                    s,
-                    kind="invite_activated_ignored",
-                    conversation_id=conversation_id,
-                    payload={"state": conv.state},
-                    now=now,
-                )
-                return
-            save_model(conv, model)
-            flow = self.flows.current()
-            Effects(s, conv, flow, now, self._invite_settings()).apply(model.events)
+            invite_activated(
+                s,
+                conversation_id,
+                self.flows.current(),
+                self.clock.now(),
+                self._invite_settings(),
+                self.handover,
+            )
 
     def _invite_settings(self) -> InviteSettings:
         return InviteSettings(self.invite_secret, self.settings.gangway_public_url)
 
     def close(self) -> None:
+        if self.crm_scheduler is not None:
+            self.crm_scheduler.stop()
         self.scheduler.stop()
         self.worker.stop()
         for client in self._http:
@@ -195,14 +202,43 @@ def build(
     except (FlowFileError, OSError) as exc:
         problem = f"the flow {settings.gangway_flow} cannot be used:\n{exc}"
         raise MissingConfiguration(problem) from exc
+    try:
+        routing = RoutingStore(settings.gangway_routing)
+    except (FlowFileError, OSError) as exc:
+        problem = f"the routing rules {settings.gangway_routing} cannot be used:\n{exc}"
+        raise MissingConfiguration(problem) from exc
     secret = invite_secret(settings)
     invite_settings = InviteSettings(secret, settings.gangway_public_url)
+    crm_scheduler = None
+    events: HandoffEvents = NoHandoffEvents()
+    if settings.gangway_crm_url:
+        crm_secret = settings.gangway_crm_secret
+        if crm_secret is None or len(crm_secret.get_secret_value()) < 16:
+            raise MissingConfiguration(
+                "GANGWAY_CRM_URL is set: GANGWAY_CRM_SECRET must be too, at least 16 "
+                "characters (make one with: openssl rand -hex 32)"
+            )
+        crm_http = httpx.Client()
+        clients.append(crm_http)
+        webhook = CrmWebhook(
+            settings.gangway_crm_url,
+            crm_secret.get_secret_value().encode(),
+            http=crm_http,
+            timeout=settings.gangway_crm_timeout,
+        )
+        pusher = CrmPusher(
+            sessions, clock, webhook, lease_seconds=max(60.0, 3 * settings.gangway_crm_timeout)
+        )
+        crm_scheduler = TimerScheduler(pusher, interval_seconds=settings.gangway_crm_interval)
+        events = CrmHandoffEvents()
+    handover = Handover(RulesRouter(routing), events, settings.gangway_public_url)
     screening = Screening(
         classifier=Classifier(flows, understanding),
         flows=flows,
         invites=invite_settings,
         media=media,
         templates=templates,
+        handover=handover,
     )
     holding_after = timedelta(seconds=settings.gangway_holding_reply_after)
     processor = ConversationProcessor(
@@ -225,7 +261,7 @@ def build(
     runner = TimerRunner(
         sessions,
         clock,
-        timer_handlers(flows, invite_settings),
+        timer_handlers(flows, invite_settings, handover),
         owner=settings.instance_id,
     )
     scheduler = TimerScheduler(runner, interval_seconds=settings.gangway_timer_interval)
@@ -241,5 +277,7 @@ def build(
         flows,
         secret,
         scheduler,
+        handover,
+        crm_scheduler,
         clients,
     )

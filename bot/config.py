@@ -65,6 +65,21 @@ class Settings(BaseSettings):
     gangway_invite_secret: SecretStr | None = None
     # How often (seconds) the durable timers (reminders, invite expiry) are checked.
     gangway_timer_interval: float = 1.0
+    # Who gets a handoff (queues, licences, SLA; see flows/README.md "Routing").
+    gangway_routing: Path = REPO_ROOT / "flows" / "routing.yml"
+    # The firm's CRM: each handoff and status change is POSTed there, signed with
+    # HMAC-SHA256 (integrations/crm_webhook.py). Unset: no CRM push.
+    gangway_crm_url: str | None = None
+    gangway_crm_secret: SecretStr | None = None
+    gangway_crm_timeout: float = 10.0
+    gangway_crm_interval: float = 2.0
+    # Shared HMAC-SHA256 secret of the secure messenger's activation callbacks
+    # (POST /webhooks/secure-channel/activated). Unset: such callbacks are refused.
+    gangway_channel_webhook_secret: SecretStr | None = None
+    # The advisor console: a sign-in ends after this long unused (seconds), and this
+    # long after signing in at most.
+    gangway_console_idle_seconds: float = 1800.0
+    gangway_console_session_seconds: float = 43200.0
     # Local state of `gangway up`: logs of each part and stack.json (how local tools
     # reach the running stack). Default: var/ in the repository.
     gangway_state_dir: Path | None = None

@@ -8,7 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot.bootstrap import Container
-from bot.entrypoints.routes import api, health, nlg, secure_channel, twilio_webhooks
+from bot.entrypoints.routes import (
+    api,
+    channel_callbacks,
+    console,
+    console_api,
+    health,
+    nlg,
+    secure_channel,
+    twilio_webhooks,
+)
 
 __all__ = ["create_app"]
 
@@ -22,6 +31,8 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
         app.state.container = container
         container.worker.start()
         container.scheduler.start()
+        if container.crm_scheduler is not None:
+            container.crm_scheduler.start()
         try:
             yield
         finally:
@@ -33,4 +44,7 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
     app.include_router(api.router)
     app.include_router(secure_channel.router)
     app.include_router(nlg.router)
+    app.include_router(channel_callbacks.router)
+    app.include_router(console.router)
+    app.include_router(console_api.router)
     return app

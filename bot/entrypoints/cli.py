@@ -11,6 +11,7 @@ import typer
 from bot.config import Settings, load_settings
 from bot.entrypoints.eval_cli import classify, eval_
 from bot.entrypoints.flows_cli import flows_app
+from bot.entrypoints.users_cli import users_app
 
 __all__ = ["app", "main"]
 
@@ -22,6 +23,7 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(flows_app, name="flows")
+app.add_typer(users_app, name="users")
 app.command("classify")(classify)
 app.command("eval")(eval_)
 

@@ -412,13 +412,15 @@ class TranscriptLine:
 
 def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
     """The conversation as the prospect saw it, in order, with each message's level."""
-    levels = dict(
-        session.execute(
+    # Rows into a dict by hand: a Result has keys(), so dict(result) would misread it.
+    levels = {
+        inbox_id: level
+        for inbox_id, level in session.execute(
             select(MessageClassification.inbox_id, MessageClassification.level).where(
                 MessageClassification.conversation_id == conversation_id
             )
-        ).tuples()
-    )
+        )
+    }
     lines = [
         TranscriptLine(m.received_at, "inbound", m.body, levels.get(m.id), None, m.status)
         for m in session.execute(

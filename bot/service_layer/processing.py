@@ -56,6 +56,7 @@ from bot.service_layer.transition import (
     CONSENT_KIND,
     OPT_OUT_KIND,
     Effects,
+    Handover,
     InviteSettings,
     chart_model,
     consent_buttons,
@@ -91,6 +92,7 @@ class Screening:
     invites: InviteSettings
     media: MediaFetcher | None = None
     templates: ContentTemplates | None = None
+    handover: Handover | None = None
 
 
 def reply_text(reply: BotReply) -> str | None:
@@ -482,7 +484,14 @@ class ConversationProcessor:
                 now=now,
             )
             effects = Effects(
-                s, conv, flow, now, screening.invites, inbox_id=msg_id, message_sid=sid
+                s,
+                conv,
+                flow,
+                now,
+                screening.invites,
+                inbox_id=msg_id,
+                message_sid=sid,
+                handover=screening.handover,
             )
             effects.apply(model.events)
             for key in decision.texts:

@@ -31,11 +31,22 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log, invites, timers
-from bot.adapters.tables import Consent, Conversation, HumanRequest, Invite, OutboxMessage, Timer
+from bot.adapters.tables import (
+    Consent,
+    Conversation,
+    Handoff,
+    HumanRequest,
+    Invite,
+    OutboxMessage,
+    Timer,
+)
 from bot.domain.conversation_chart import ConversationChart, ConversationModel, Recorded, try_send
 from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.flows import Flow
+from bot.domain.phone_country import country_of
 from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
+from bot.service_layer import handoffs
+from bot.service_layer.handoffs import HandoffEvents, Router
 from bot.service_layer.ports import FlowSource
 from bot.service_layer.timers import TimerHandler
 
@@ -56,6 +67,15 @@ OPT_OUT_KIND = "opt_out"
 class InviteSettings:
     secret: bytes
     base_url: str  # gangway's public URL; links are {base_url}/secure/{token}
+
+
+@dataclass(frozen=True)
+class Handover:
+    """How a conversation reaches people: the routing and who hears of each change."""
+
+    router: Router
+    events: HandoffEvents
+    public_url: str
 
 
 def chart_model(conv: Conversation) -> ConversationModel:
@@ -99,7 +119,9 @@ class Effects:
         *,
         inbox_id: int | None = None,
         message_sid: str | None = None,
+        handover: Handover | None = None,
     ) -> None:
+        self._handover = handover
         self._s = session
         self._conv = conv
         self._flow = flow
@@ -279,6 +301,24 @@ class Effects:
             now=self._now,
         )
         self.send_text("handoff_requested")
+        self._open_handoff("human_request")
+
+    def _on_handed_off(self, data: dict[str, Any]) -> None:
+        self._open_handoff("threshold")
+
+    def _open_handoff(self, reason: str) -> None:
+        if self._handover is None:
+            return
+        handoffs.open_handoff(
+            self._s,
+            conversation_id=self._conv.id,
+            reason=reason,
+            now=self._now,
+            router=self._handover.router,
+            events=self._handover.events,
+            public_url=self._handover.public_url,
+            country=country_of(self._conv.wa_number),
+        )
 
     def _on_opted_out(self, data: dict[str, Any]) -> None:
         cancelled_timers = timers.cancel(self._s, conversation_id=self._conv.id, now=self._now)
@@ -304,11 +344,44 @@ class Effects:
         self.send_text("opted_in")
 
 
-def timer_handlers(flows: FlowSource, invite_settings: InviteSettings) -> dict[str, TimerHandler]:
+def invite_activated(
+    session: Session,
+    conversation_id: str,
+    flow: Flow,
+    now: datetime,
+    invite_settings: InviteSettings,
+    handover: Handover | None,
+) -> bool:
+    """The prospect opened the secure channel: hand the conversation off (and open its
+    handoff). False, with an audit record, when its state does not allow it."""
+    conv = session.get_one(Conversation, conversation_id)
+    model = chart_model(conv)
+    if not try_send(ConversationChart(model), "invite_activated"):
+        audit_log.append(
+            session,
+            kind="invite_activated_ignored",
+            conversation_id=conversation_id,
+            payload={"state": conv.state},
+            now=now,
+        )
+        return False
+    save_model(conv, model)
+    Effects(session, conv, flow, now, invite_settings, handover=handover).apply(model.events)
+    return True
+
+
+def timer_handlers(
+    flows: FlowSource, invite_settings: InviteSettings, handover: Handover | None = None
+) -> dict[str, TimerHandler]:
     """The handlers for the protocol's timers; each acts only if still relevant."""
 
     def effects(s: Session, conv: Conversation, now: datetime) -> Effects:
-        return Effects(s, conv, flows.current(), now, invite_settings)
+        return Effects(s, conv, flows.current(), now, invite_settings, handover=handover)
+
+    def handoff_sla(s: Session, timer: Timer, now: datetime) -> None:
+        handoff = s.get(Handoff, json.loads(timer.payload).get("handoff_id"))
+        if handoff is not None and handover is not None:
+            handoffs.escalate(s, handoff, now, handover.router, handover.events)
 
     def consent_reminder(s: Session, timer: Timer, now: datetime) -> None:
         conv = s.get_one(Conversation, timer.conversation_id)
@@ -349,4 +422,5 @@ def timer_handlers(flows: FlowSource, invite_settings: InviteSettings) -> dict[s
         "consent_reminder": consent_reminder,
         "invite_reminder": invite_reminder,
         "invite_expiry": invite_expiry,
+        handoffs.SLA_TIMER: handoff_sla,
     }

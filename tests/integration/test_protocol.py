@@ -34,7 +34,7 @@ from bot.service_layer.classification import Classifier
 from bot.service_layer.processing import ConversationProcessor, Screening
 from bot.service_layer.receiving import record_inbound
 from bot.service_layer.timers import TimerRunner
-from bot.service_layer.transition import InviteSettings, timer_handlers
+from bot.service_layer.transition import Handover, InviteSettings, timer_handlers
 from integrations.errors import PermanentError, TransientError
 from integrations.twilio_media import FetchedMedia
 from tests.fakes.clock import FakeClock
@@ -72,7 +72,9 @@ class FakeMedia:
 
 
 class Stack:
-    def __init__(self, sessions: SessionFactory, clock: FakeClock) -> None:
+    def __init__(
+        self, sessions: SessionFactory, clock: FakeClock, handover: Handover | None = None
+    ) -> None:
         self.sessions, self.clock = sessions, clock
         self.flows = FlowStore(DEFAULT_FLOW_PATH, DEFAULT_DOMAIN_PATH)
         self.nlu = FakeUnderstanding()
@@ -87,21 +89,29 @@ class Stack:
             self.sender,
             clock,
             screening=Screening(
-                Classifier(self.flows, self.nlu), self.flows, settings, self.media, self.templates
+                Classifier(self.flows, self.nlu),
+                self.flows,
+                settings,
+                self.media,
+                self.templates,
+                handover,
             ),
         )
+        self.invite_settings = settings
+        self.handover = handover
         self.timers = TimerRunner(
-            sessions, clock, timer_handlers(self.flows, settings), owner="test"
+            sessions, clock, timer_handlers(self.flows, settings, handover), owner="test"
         )
         self._sids = 0
         self.conversation_id = ""
+        self.number = PROSPECT
 
     def say(self, body: str, **params: str) -> list[str]:
         """Send one message and return the texts the prospect gets back."""
         self._sids += 1
         before = len(self.sender.sent)
         with self.sessions.begin() as s:
-            fields = {"MessageSid": f"SM{self._sids:032d}", "From": PROSPECT, "Body": body}
+            fields = {"MessageSid": f"SM{self._sids:032d}", "From": self.number, "Body": body}
             record_inbound(s, parse_inbound({**fields, **params}), self.clock.now())
             self.conversation_id = s.execute(
                 select(InboxMessage.conversation_id).where(

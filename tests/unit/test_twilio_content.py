@@ -137,9 +137,7 @@ def test_wrong_credentials_are_a_permanent_error(sandbox: TestClient) -> None:
 def test_rate_limits_and_outages_are_transient(status: int) -> None:
     """429 and 5xx from the Content API are worth retrying."""
     body = {"code": 20429 if status == 429 else None, "message": "busy", "status": status}
-    http = httpx.Client(
-        transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body))
-    )
+    http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body)))
     api = TwilioContent(account_sid=ACCOUNT, auth_token=TOKEN, base_url="http://x.test", http=http)
     with pytest.raises(TransientError) as busy:
         api.ensure_quick_reply("n", "en", BUTTONS)
