@@ -22,6 +22,7 @@ from bot.entrypoints.scheduler import TimerScheduler
 from bot.entrypoints.worker import Worker
 from bot.service_layer.classification import Classifier
 from bot.service_layer.crm_outbox import CrmPusher
+from bot.service_layer.external_invites import ExternalInviteIssuer
 from bot.service_layer.handoff_events import CrmHandoffEvents, NoHandoffEvents
 from bot.service_layer.handoffs import HandoffEvents, Router
 from bot.service_layer.ports import (
@@ -40,10 +41,13 @@ from bot.service_layer.transition import (
     Handover,
     InviteSettings,
     invite_activated,
+    request_human,
     timer_handlers,
 )
 from integrations.crm_webhook import CrmWebhook
 from integrations.rasa import RasaClient
+from integrations.secure_messenger import PROVIDER as MESSENGER
+from integrations.secure_messenger import SecureMessengerClient
 from integrations.twilio_content import TwilioContent
 from integrations.twilio_media import TwilioMediaFetcher
 from integrations.twilio_whatsapp import TwilioWhatsApp
@@ -105,6 +109,7 @@ class Container:
     scheduler: TimerScheduler
     handover: Handover
     crm_scheduler: TimerScheduler | None = None
+    invite_scheduler: TimerScheduler | None = None
     _http: list[httpx.Client] = field(default_factory=list)
 
     @property
@@ -127,13 +132,31 @@ class Container:
                 self.handover,
             )
 
+    def request_human(self, conversation_id: str, text: str) -> int | None:
+        """The bot's action reports a request for a person (see routes/api.py)."""
+        with self.sessions.begin() as s:
+            return request_human(
+                s,
+                conversation_id,
+                text,
+                self.flows.current(),
+                self.clock.now(),
+                self._invite_settings(),
+                self.handover,
+            )
+
     def _invite_settings(self) -> InviteSettings:
         return InviteSettings(self.invite_secret, self.settings.gangway_public_url)
 
+    @property
+    def background(self) -> list[TimerScheduler]:
+        """The schedulers the app starts and stops with the worker."""
+        extra = [self.crm_scheduler, self.invite_scheduler]
+        return [self.scheduler, *(s for s in extra if s is not None)]
+
     def close(self) -> None:
-        if self.crm_scheduler is not None:
-            self.crm_scheduler.stop()
-        self.scheduler.stop()
+        for scheduler in self.background:
+            scheduler.stop()
         self.worker.stop()
         for client in self._http:
             client.close()
@@ -208,7 +231,29 @@ def build(
         problem = f"the routing rules {settings.gangway_routing} cannot be used:\n{exc}"
         raise MissingConfiguration(problem) from exc
     secret = invite_secret(settings)
-    invite_settings = InviteSettings(secret, settings.gangway_public_url)
+    messenger: SecureMessengerClient | None = None
+    if settings.gangway_secure_messenger_url:
+        if settings.gangway_channel_webhook_secret is None:
+            raise MissingConfiguration(
+                "GANGWAY_SECURE_MESSENGER_URL is set: GANGWAY_CHANNEL_WEBHOOK_SECRET must be "
+                "too (the secret the messenger signs its activation callbacks with)"
+            )
+        messenger_http = httpx.Client()
+        clients.append(messenger_http)
+        auth = settings.gangway_secure_messenger_auth_value
+        messenger = SecureMessengerClient(
+            settings.gangway_secure_messenger_url,
+            settings.gangway_secure_messenger_auth_header,
+            auth.get_secret_value() if auth else "",
+            timeout=settings.gangway_secure_messenger_timeout,
+            retries=settings.gangway_secure_messenger_retries,
+            http=messenger_http,
+        )
+    invite_settings = InviteSettings(
+        secret,
+        settings.gangway_public_url,
+        external_provider=MESSENGER if messenger is not None else None,
+    )
     crm_scheduler = None
     events: HandoffEvents = NoHandoffEvents()
     if settings.gangway_crm_url:
@@ -265,6 +310,10 @@ def build(
         owner=settings.instance_id,
     )
     scheduler = TimerScheduler(runner, interval_seconds=settings.gangway_timer_interval)
+    invite_scheduler = None
+    if messenger is not None:
+        issuer = ExternalInviteIssuer(sessions, clock, messenger, flows, invite_settings, handover)
+        invite_scheduler = TimerScheduler(issuer, interval_seconds=settings.gangway_timer_interval)
     return Container(
         settings,
         engine,
@@ -279,5 +328,6 @@ def build(
         scheduler,
         handover,
         crm_scheduler,
+        invite_scheduler,
         clients,
     )

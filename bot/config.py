@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     # Shared HMAC-SHA256 secret of the secure messenger's activation callbacks
     # (POST /webhooks/secure-channel/activated). Unset: such callbacks are refused.
     gangway_channel_webhook_secret: SecretStr | None = None
+    # A secure messenger's REST API that makes the invites (integrations/secure_messenger.py).
+    # Unset: gangway's built-in signed, one-time links. Set: GANGWAY_CHANNEL_WEBHOOK_SECRET
+    # must be set too, for its activation callbacks.
+    gangway_secure_messenger_url: str | None = None
+    gangway_secure_messenger_auth_header: str = "Authorization"
+    gangway_secure_messenger_auth_value: SecretStr | None = None  # e.g. "Bearer ..."
+    gangway_secure_messenger_timeout: float = 10.0
+    gangway_secure_messenger_retries: int = 2
     # The advisor console: a sign-in ends after this long unused (seconds), and this
     # long after signing in at most.
     gangway_console_idle_seconds: float = 1800.0

@@ -30,9 +30,8 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
         container = make_container()
         app.state.container = container
         container.worker.start()
-        container.scheduler.start()
-        if container.crm_scheduler is not None:
-            container.crm_scheduler.start()
+        for scheduler in container.background:
+            scheduler.start()
         try:
             yield
         finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,6 +68,9 @@ OPT_OUT_KIND = "opt_out"
 class InviteSettings:
     secret: bytes
     base_url: str  # gangway's public URL; links are {base_url}/secure/{token}
+    # The external secure messenger's name when invites come from it (see
+    # bot/service_layer/external_invites.py); None: gangway's built-in signed links.
+    external_provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,9 @@ class Effects:
         handover: Handover | None = None,
     ) -> None:
         self._handover = handover
+        # False when the bot itself tells the prospect (a request made through its action).
+        self.announce_handoff = True
+        self.human_request_text = ""
         self._s = session
         self._conv = conv
         self._flow = flow
@@ -254,6 +261,9 @@ class Effects:
             now=self._now,
             kinds=["invite_reminder", "invite_expiry"],
         )
+        if self._invites.external_provider is not None:
+            self._request_external_invite(consent_id)
+            return
         issued = invites.issue_invite(
             self._s,
             conversation_id=self._conv.id,
@@ -263,18 +273,52 @@ class Effects:
             ttl=self._flow.timers.invite_expiry,
             now=self._now,
         )
-        expires = _expires(issued.expires_at)
-        self.send_text("invite", link=issued.link, expires=expires)
-        payload = {"invite_id": issued.invite_id, "link": issued.link, "expires": expires}
+        self.deliver_invite(issued.invite_id, issued.link, issued.expires_at)
+
+    def _request_external_invite(self, consent_id: int | None) -> None:
+        """A pending invite row; the issuer creates it at the provider outside this unit of
+        work and then delivers it (a network call must not hold a transaction)."""
+        self._s.execute(
+            update(Invite)
+            .where(
+                Invite.conversation_id == self._conv.id, Invite.status.in_(["active", "pending"])
+            )
+            .values(status="superseded")
+            .execution_options(synchronize_session=False)
+        )
+        invite = Invite(
+            conversation_id=self._conv.id,
+            consent_id=consent_id,
+            provider=self._invites.external_provider,
+            token_sha256=secrets.token_hex(32),  # replaced by the link's digest when made
+            issued_at=self._now,
+            expires_at=(self._now + self._flow.timers.invite_expiry).replace(microsecond=0),
+            status="pending",
+        )
+        self._s.add(invite)
+        self._s.flush()
+        audit_log.append(
+            self._s,
+            kind="invite_requested",
+            conversation_id=self._conv.id,
+            payload={"invite_id": invite.id, "provider": invite.provider},
+            now=self._now,
+        )
+
+    def deliver_invite(self, invite_id: int, link: str, expires_at: datetime) -> None:
+        """The invite message, its reminder and its expiry, for an invite that exists."""
+        expires = _expires(expires_at)
+        self.send_text("invite", link=link, expires=expires)
+        payload = {"invite_id": invite_id, "link": link, "expires": expires}
         for kind, due in (
             ("invite_reminder", self._now + self._flow.timers.invite_reminder),
-            ("invite_expiry", issued.expires_at),
+            ("invite_expiry", expires_at),
         ):
-            if kind == "invite_reminder" and due >= issued.expires_at:
+            if kind == "invite_reminder" and due >= expires_at:
                 continue  # a reminder after the link expired would point at a dead link
             timers.schedule(
                 self._s,
-                key=f"{kind}:{issued.invite_id}",
+                key=f"{kind}:{invite_id}",
                 kind=kind,
                 due_at=due,
                 now=self._now,
@@ -289,7 +333,9 @@ class Effects:
         self.send_text("redirect_notice")
 
     def _on_handoff_requested(self, data: dict[str, Any]) -> None:
-        request = HumanRequest(conversation_id=self._conv.id, text="", created_at=self._now)
+        request = HumanRequest(
+            conversation_id=self._conv.id, text=self.human_request_text, created_at=self._now
+        )
         self._s.add(request)
         self._s.flush()
         # The same record as a request made through the bot's action (routes/api.py).
@@ -300,13 +346,14 @@ class Effects:
             payload={"human_request_id": request.id, "inbox_id": self._inbox_id},
             now=self._now,
         )
-        self.send_text("handoff_requested")
-        self._open_handoff("human_request")
+        if self.announce_handoff:
+            self.send_text("handoff_requested")
+        self.open_handoff("human_request")
 
     def _on_handed_off(self, data: dict[str, Any]) -> None:
-        self._open_handoff("threshold")
+        self.open_handoff("threshold")
 
-    def _open_handoff(self, reason: str) -> None:
+    def open_handoff(self, reason: str) -> None:
         if self._handover is None:
             return
         handoffs.open_handoff(
@@ -368,6 +415,36 @@ def invite_activated(
     save_model(conv, model)
     Effects(session, conv, flow, now, invite_settings, handover=handover).apply(model.events)
     return True
+
+
+def request_human(
+    session: Session,
+    conversation_id: str,
+    text: str,
+    flow: Flow,
+    now: datetime,
+    invite_settings: InviteSettings,
+    handover: Handover | None,
+) -> int | None:
+    """The bot's action says the prospect asked for a person: the same as gangway seeing
+    it itself, except that the bot words the answer. The HumanRequest id, or None when
+    the conversation's state does not allow it (opted out)."""
+    conv = session.get_one(Conversation, conversation_id)
+    model = chart_model(conv)
+    if not try_send(ConversationChart(model), "human_requested"):
+        return None
+    save_model(conv, model)
+    effects = Effects(session, conv, flow, now, invite_settings, handover=handover)
+    effects.announce_handoff = False
+    effects.human_request_text = text
+    effects.apply(model.events)
+    session.flush()
+    return session.execute(
+        select(HumanRequest.id)
+        .where(HumanRequest.conversation_id == conversation_id)
+        .order_by(HumanRequest.id.desc())
+        .limit(1)
+    ).scalar_one()
 
 
 def timer_handlers(

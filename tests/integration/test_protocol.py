@@ -73,7 +73,11 @@ class FakeMedia:
 
 class Stack:
     def __init__(
-        self, sessions: SessionFactory, clock: FakeClock, handover: Handover | None = None
+        self,
+        sessions: SessionFactory,
+        clock: FakeClock,
+        handover: Handover | None = None,
+        invite_settings: InviteSettings | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
         self.flows = FlowStore(DEFAULT_FLOW_PATH, DEFAULT_DOMAIN_PATH)
@@ -82,7 +86,7 @@ class Stack:
         self.sender = FakeSender(clock.now)
         self.templates = FakeTemplates()
         self.media = FakeMedia()
-        settings = InviteSettings(SECRET, PUBLIC)
+        settings = invite_settings or InviteSettings(SECRET, PUBLIC)
         self.processor = ConversationProcessor(
             sessions,
             self.dialogue,
