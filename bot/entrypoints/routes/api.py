@@ -1,21 +1,37 @@
-"""The service API used by Rasa's custom actions (bearer service token)."""
+"""The service API used by Rasa's custom actions (bearer service token).
+
+- ``POST /api/v1/human-requests``: the prospect asked the bot for a person.
+- ``GET /api/v1/conversations/{id}/invite-status``: the chart state, the newest invite
+  and the newest handoff, for "what happened to my link?".
+
+Every error is ``{"detail": "<plain words>"}``.
+"""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from bot.adapters import audit_log
-from bot.adapters.tables import Conversation, HumanRequest
+from bot.adapters.tables import Conversation, Handoff, Invite
 from bot.bootstrap import Container
+from bot.domain.conversation_chart import ConversationChart
 
-__all__ = ["router"]
+__all__ = [
+    "ConversationStatusOut",
+    "HandoffStatusOut",
+    "HumanRequestIn",
+    "HumanRequestOut",
+    "InviteStatusOut",
+    "router",
+]
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["actions"])
 
 
 def _service_caller(request: Request, authorization: Annotated[str, Header()] = "") -> None:
@@ -35,6 +51,18 @@ def _service_caller(request: Request, authorization: Annotated[str, Header()] = 
 ServiceCaller = Annotated[None, Depends(_service_caller)]
 
 
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong, in plain words.")
+
+
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No valid service token."},
+}
+_UNKNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "No such conversation."},
+}
+
+
 class HumanRequestIn(BaseModel):
     conversation_id: str = Field(min_length=1, max_length=40)
     text: str = Field(default="", max_length=4096)
@@ -45,31 +73,110 @@ class HumanRequestOut(BaseModel):
     conversation_id: str
 
 
-@router.post("/human-requests", status_code=201)
+class InviteStatusOut(BaseModel):
+    """The conversation's newest secure-channel invite (never its link)."""
+
+    status: Literal["active", "used", "expired", "superseded"] = Field(
+        description="An active invite past its expiry reads expired, even before its "
+        "expiry timer has marked it so."
+    )
+    expires_at: datetime
+    issued_at: datetime
+
+
+class HandoffStatusOut(BaseModel):
+    """The conversation's newest handoff to people."""
+
+    status: Literal["queued", "assigned", "claimed", "escalated", "closed"]
+
+
+class ConversationStatusOut(BaseModel):
+    state: str = Field(
+        description="Where the conversation is in the transition protocol: qualifying, "
+        "terms_offered, public_only, invite_sent, handed_off, handoff_requested or opted_out."
+    )
+    invite: InviteStatusOut | None = Field(description="None until an invite has been issued.")
+    handoff: HandoffStatusOut | None = Field(description="None until a handoff has been opened.")
+
+
+@router.post(
+    "/human-requests",
+    status_code=201,
+    responses={
+        **_UNAUTHORIZED,
+        **_UNKNOWN,
+        409: {"model": ErrorOut, "description": "The conversation has opted out."},
+    },
+)
 async def create_human_request(
     body: HumanRequestIn, request: Request, _caller: ServiceCaller
 ) -> HumanRequestOut:
-    """Record that the prospect asked for a person (the handoff itself comes later)."""
+    """The prospect asked the bot for a person: the conversation moves to
+    handoff_requested and a handoff is opened. The bot words the reply; gangway sends
+    none of its own."""
     container: Container = request.app.state.container
 
     def store() -> int | None:
-        now = container.clock.now()
-        with container.sessions.begin() as s:
+        with container.sessions() as s:
             if s.get(Conversation, body.conversation_id) is None:
-                return None
-            row = HumanRequest(conversation_id=body.conversation_id, text=body.text, created_at=now)
-            s.add(row)
-            s.flush()
-            audit_log.append(
-                s,
-                kind="human_requested",
-                conversation_id=body.conversation_id,
-                payload={"human_request_id": row.id, "text": body.text},
-                now=now,
-            )
-            return row.id
+                raise _unknown(body.conversation_id)
+        return container.request_human(body.conversation_id, body.text)
 
     new_id = await run_in_threadpool(store)
     if new_id is None:
-        raise HTTPException(404, f"no conversation {body.conversation_id!r}")
+        raise HTTPException(409, "the conversation has opted out; nobody may be asked to reply")
     return HumanRequestOut(id=new_id, conversation_id=body.conversation_id)
+
+
+@router.get(
+    "/conversations/{conversation_id}/invite-status", responses={**_UNAUTHORIZED, **_UNKNOWN}
+)
+async def invite_status(
+    conversation_id: str, request: Request, _caller: ServiceCaller
+) -> ConversationStatusOut:
+    """Where the conversation stands with its secure-channel invite and its handoff."""
+    container: Container = request.app.state.container
+
+    def read() -> ConversationStatusOut:
+        now = container.clock.now()
+        with container.sessions() as s:
+            conv = s.get(Conversation, conversation_id)
+            if conv is None:
+                raise _unknown(conversation_id)
+            invite = s.scalars(
+                select(Invite)
+                .where(Invite.conversation_id == conversation_id)
+                .order_by(Invite.id.desc())
+                .limit(1)
+            ).first()
+            handoff = s.scalars(
+                select(Handoff)
+                .where(Handoff.conversation_id == conversation_id)
+                .order_by(Handoff.id.desc())
+                .limit(1)
+            ).first()
+            return ConversationStatusOut(
+                state=conv.state or ConversationChart.qualifying.id,
+                invite=None if invite is None else _invite_out(invite, now),
+                handoff=None
+                if handoff is None
+                else HandoffStatusOut.model_validate({"status": handoff.status}),
+            )
+
+    return await run_in_threadpool(read)
+
+
+def _unknown(conversation_id: str) -> HTTPException:
+    return HTTPException(404, f"no conversation {conversation_id!r}")
+
+
+def _invite_out(invite: Invite, now: datetime) -> InviteStatusOut:
+    # A GET changes nothing: the expiry timer marks the row; until it fires, read it as expired.
+    expired = invite.status == "active" and now >= invite.expires_at
+    return InviteStatusOut.model_validate(
+        {
+            "status": "expired" if expired else invite.status,
+            "expires_at": invite.expires_at,
+            "issued_at": invite.issued_at,
+        }
+    )
