@@ -46,6 +46,13 @@ def _settings_with_twilio(missing: str) -> Settings:
     return settings
 
 
+def _sandbox_crm_secret(settings: Settings) -> bytes | None:
+    """The CRM secret when gangway pushes handoffs to this sandbox's stand-in CRM."""
+    url, secret = settings.gangway_crm_url or "", settings.gangway_crm_secret
+    local = url.startswith(f"http://127.0.0.1:{settings.gangway_sandbox_port}/crm")
+    return secret.get_secret_value().encode() if local and secret else None
+
+
 @app.command()
 def up() -> None:
     """Start the whole stack (Rasa, actions, sandbox or Twilio, gangway); Ctrl-C stops it."""
@@ -93,6 +100,7 @@ def sandbox() -> None:
         auth_token=settings.twilio_auth_token.get_secret_value(),
         webhook_url=webhook_path(settings, INBOUND_PATH),
         business_number=settings.twilio_whatsapp_from,
+        crm_secret=_sandbox_crm_secret(settings),
     )
     uvicorn.run(
         create_app(config),

@@ -133,6 +133,12 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
             TWILIO_AUTH_TOKEN=secrets.token_hex(16),
             TWILIO_API_BASE_URL=f"http://127.0.0.1:{sandbox_port}",
         )
+        if not settings.gangway_crm_url:
+            # The sandbox stands in for the CRM too: handoffs show up at /crm/events.
+            common.update(
+                GANGWAY_CRM_URL=f"http://127.0.0.1:{sandbox_port}/crm/events",
+                GANGWAY_CRM_SECRET=secrets.token_hex(32),
+            )
         chat_url = f"http://127.0.0.1:{sandbox_port}/"
         sandbox = Child(
             "sandbox",
@@ -294,11 +300,17 @@ def run_stack(plan: StackPlan, startup_timeout: float = 180.0) -> int:
 
 
 def _announce(plan: StackPlan) -> None:
+    console = (
+        f"==> Advisor console: {plan.connection['service_url']}/console/ "
+        "(add an account first: gangway users add EMAIL --name NAME --role advisor)\n"
+    )
     if plan.chat_url:
         print(
             "\n==> gangway is up. Chat as a prospect in the WhatsApp sandbox: "
-            f"{plan.chat_url}\n==> Press Ctrl-C to stop.\n",
+            f"{plan.chat_url}\n{console}==> Press Ctrl-C to stop.\n",
             flush=True,
         )
     else:
-        print("\n==> gangway is up (Twilio mode). Press Ctrl-C to stop.\n", flush=True)
+        print(
+            f"\n==> gangway is up (Twilio mode).\n{console}==> Press Ctrl-C to stop.\n", flush=True
+        )

@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from bot.sandbox import chat, content_api, media, twilio_api
+from bot.sandbox import chat, content_api, crm, media, twilio_api
 from bot.sandbox.content_api import ContentStore
 from bot.sandbox.media import MediaStore
 from bot.sandbox.store import FaultQueue, MessageStore
@@ -55,6 +55,9 @@ class SandboxConfig:
     # The sandbox's base URL as gangway reaches it, for media URLs in webhooks;
     # default: the host the chat page was opened on.
     public_url: str | None = None
+    # Given: the sandbox also stands in for the firm's CRM at /crm/events (signed
+    # handoff webhooks, see bot/sandbox/crm.py), so the local stack's leads can be seen.
+    crm_secret: bytes | None = None
     # Where media redirects point ("the CDN"); default: the host the media was asked on.
     media_cdn_url: str | None = None
 
@@ -141,5 +144,7 @@ def create_app(
     app.include_router(twilio_api.build_router(state))
     app.include_router(content_api.build_router(state))
     app.include_router(media.build_router(state))
+    if config.crm_secret:
+        app.include_router(crm.build_router(crm.CrmStandIn(config.crm_secret)))
     app.include_router(chat.build_router(state, templates))
     return app
