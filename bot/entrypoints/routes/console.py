@@ -105,14 +105,11 @@ def csrf_for(session_token: str) -> str:
 
 
 def session_policy(container: ConsoleContainer) -> SessionPolicy:
-    # GANGWAY_CONSOLE_IDLE_SECONDS / GANGWAY_CONSOLE_SESSION_SECONDS, when the settings
-    # have them; the defaults otherwise.
-    default = SessionPolicy()
-    idle = getattr(container.settings, "gangway_console_idle_seconds", None)
-    absolute = getattr(container.settings, "gangway_console_session_seconds", None)
+    """GANGWAY_CONSOLE_IDLE_SECONDS and GANGWAY_CONSOLE_SESSION_SECONDS."""
+    settings = container.settings
     return SessionPolicy(
-        idle=timedelta(seconds=idle) if idle else default.idle,
-        absolute=timedelta(seconds=absolute) if absolute else default.absolute,
+        idle=timedelta(seconds=settings.gangway_console_idle_seconds),
+        absolute=timedelta(seconds=settings.gangway_console_session_seconds),
     )
 
 
