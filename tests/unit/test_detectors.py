@@ -272,7 +272,6 @@ NEGATIVES = [
     "I have 2 questions",
     "passport photo is 35x45mm",
     "My passport expires in 2030",
-    "I was born in 1985",
     "I'm 45 years old and have 2 kids",
     "What's the tax on 1000 euros of gains?",
     "The ETF costs 0,22 % TER",
@@ -454,3 +453,83 @@ def test_detectors_are_fast_on_a_typical_message() -> None:
         run_detectors(text)
     per_message = (time.perf_counter() - started) / rounds
     assert per_message < 0.002
+
+
+# (detector, message): the message gives evidence of that detector, wherever it spans.
+CASUAL_DISCLOSURES = [
+    # an exit from a position, without buy or sell
+    ("trade_instruction", "get me out of my shell shares today"),
+    ("trade_instruction", "out of the bond fund, all of it please"),
+    ("trade_instruction", "liquidate my whole portfolio"),
+    ("trade_instruction", "i want out of the tech etf right now"),
+    ("trade_instruction", "meine BMW-Position heute glattstellen"),
+    ("trade_instruction", "raus aus dem goldfonds, sofort"),
+    ("trade_instruction", "sortez-moi du fonds immobilier aujourd'hui"),
+    ("trade_instruction", "sácame de todas mis acciones de telefónica"),
+    ("trade_instruction", "toutes mes parts du fonds monde, au prix du marché"),
+    # an amount sent to a valid IBAN
+    ("trade_instruction", "750 to DE89 3704 0044 0532 0130 00 tomorrow"),
+    ("trade_instruction", "envoyez 90 € sur FR14 2004 1010 0505 0001 3M02 606"),
+    # a debt mentioned in passing
+    ("financial_amount", "still paying back 8k on the kitchen"),
+    ("financial_amount", "we have 150,000 left on the mortgage"),
+    ("financial_amount", "ich zahle noch 6.000 für die Küche ab"),
+    ("financial_amount", "il me reste 4000 € de prêt auto"),
+    ("financial_amount", "todavía debo 2.000 de la tarjeta"),
+    # a birth year or age given casually
+    ("date_of_birth", "i turned 41 in june"),
+    ("date_of_birth", "I was born in 1985"),
+    ("date_of_birth", "born in '88, fwiw"),
+    ("date_of_birth", "ich bin Jahrgang 79"),
+    ("date_of_birth", "ich bin im Mai 45 geworden"),
+    ("date_of_birth", "j'ai eu 51 ans en avril"),
+    ("date_of_birth", "soy del 92"),
+    ("date_of_birth", "acabo de cumplir 27"),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), CASUAL_DISCLOSURES)
+def test_casual_disclosures_are_found(name: str, text: str) -> None:
+    """Exits, IBAN transfers, debts and birth years given in passing are evidence."""
+    assert name in {e.name for e in run_detectors(text)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # how exits work, and exits that are not about a holding
+        "how do i get out of a fund early?",
+        "is there a charge to close a position?",
+        "please close my account",
+        "c'est quoi un ordre au prix du marché ?",
+        "¿cómo se sale de un fondo?",
+        "i'm out of the office until monday",
+        # an IBAN with no amount sent to it, or a question about transfers
+        "how long does a transfer to an iban abroad take?",
+        # loans asked about, not owed
+        "do you do car loans of 10k?",
+        "quel est le taux d'un prêt de 20 000 € ?",
+        # ages and years that are not the prospect's
+        "my daughter turned 18, can she open an account?",
+        "the fund turned 10 this year",
+        "j'ai 10 ans d'expérience en bourse",
+        # example values asked about
+        "is 01/01/1990 in the date of birth field just an example?",
+        "el formulario pone ES00 0000 0000 0000 0000 0000, ¿es un ejemplo?",
+    ],
+)
+def test_look_alikes_of_casual_disclosures_are_left_alone(text: str) -> None:
+    """How-to questions, third parties, offers and example values give no order or
+    disclosure evidence."""
+    assert [(e.name, text[e.start or 0 : e.end]) for e in run_detectors(text)] == []
+
+
+def test_a_valid_card_number_asked_about_as_a_sample_is_not_a_disclosure() -> None:
+    """The documented test card shown on a form and asked about is the firm's example."""
+    assert run_detectors("the form shows 4111 1111 1111 1111, is that a sample?") == []
+
+
+def test_for_example_still_introduces_the_prospects_own_data() -> None:
+    """ "For example" is not a question about an example value."""
+    text = "you could use my card, for example 4111 1111 1111 1111?"
+    assert "payment_card" in {e.name for e in run_detectors(text)}

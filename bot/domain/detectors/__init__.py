@@ -24,6 +24,9 @@ from typing import Protocol
 
 from bot.domain.detectors.addresses import find_home_address
 from bot.domain.detectors.amounts import find_financial_amount
+from bot.domain.detectors.birth_years import find_birth_year
+from bot.domain.detectors.debts import find_debt
+from bot.domain.detectors.examples import without_examples
 from bot.domain.detectors.identifiers import (
     find_iban,
     find_national_id,
@@ -89,6 +92,15 @@ class _FunctionDetector:
         return [Match(s, e, c) for (s, e), c in sorted(spans.items())]
 
 
+def _either(*functions: Callable[[str], list[Found]]) -> Callable[[str], list[Found]]:
+    """One detector function from several finding the same kind of data."""
+
+    def find(text: str) -> list[Found]:
+        return [hit for function in functions for hit in function(text)]
+
+    return find
+
+
 def _registry(*detectors: _FunctionDetector) -> Mapping[str, Detector]:
     return MappingProxyType({d.name: d for d in detectors})
 
@@ -98,13 +110,17 @@ DETECTORS: Mapping[str, Detector] = _registry(
     _FunctionDetector("national_id_number", Level.IDENTITY, find_national_id),
     _FunctionDetector("tax_id", Level.IDENTITY, find_tax_id),
     _FunctionDetector("social_security_number", Level.IDENTITY, find_social_security_number),
-    _FunctionDetector("date_of_birth", Level.IDENTITY, find_date_of_birth),
+    _FunctionDetector(
+        "date_of_birth", Level.IDENTITY, _either(find_date_of_birth, find_birth_year)
+    ),
     _FunctionDetector("email_address", Level.IDENTITY, find_email_address),
     _FunctionDetector("phone_number", Level.IDENTITY, find_phone_number),
     _FunctionDetector("home_address", Level.IDENTITY, find_home_address),
     _FunctionDetector("iban", Level.FINANCIAL, find_iban),
     _FunctionDetector("payment_card", Level.FINANCIAL, find_payment_card),
-    _FunctionDetector("financial_amount", Level.FINANCIAL, find_financial_amount),
+    _FunctionDetector(
+        "financial_amount", Level.FINANCIAL, _either(find_financial_amount, find_debt)
+    ),
     _FunctionDetector("trade_instruction", Level.ORDER, find_trade_instruction),
 )
 
@@ -136,5 +152,5 @@ def run_detectors(text: str, assignment: Mapping[str, Level] | None = None) -> l
             confidence=match.confidence,
         )
         for name, level in chosen.items()
-        for match in DETECTORS[name].find(text)
+        for match in without_examples(text, name, DETECTORS[name].find(text))
     ]

@@ -268,4 +268,9 @@ ORDER_TYPE = words(
     r"au marche",
     r"orden(?:es)? (?:limitada|a mercado|de mercado)",
     r"a mercado",
+    r"(?:at|at the) market price",
+    r"zum (?:markt ?preis|marktkurs|besten kurs)",
+    r"bestens",
+    r"au prix du marche",
+    r"(?:a|al) precio de mercado",
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from bot.domain.detectors.exit_orders import find_exit_order, find_iban_transfer
 from bot.domain.detectors.order_words import (
     CONDITION,
     FILLERS,
@@ -54,9 +55,12 @@ def find_trade_instruction(text: str) -> list[Found]:
             continue
         start, end = min(verb.start(), quantity[0]), max(verb.end(), quantity[1])
         found.append((start, end, 0.8))
-    for start, end in find_verbless_order(folded):
+    for start, end in find_verbless_order(folded) + find_exit_order(folded):
         if not any(s < end and start < e for s, e, _ in found):
             found.append((start, end, 0.7))
+    for start, end, confidence in find_iban_transfer(text):
+        if not any(s < end and start < e for s, e, _ in found):
+            found.append((start, end, confidence))
     return sorted(found)
 
 
