@@ -16,11 +16,12 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.adapters import audit_log
+from bot.adapters import audit_log, timers
 from bot.adapters.tables import Invite
 from bot.domain.invite_tokens import check_token, mint_token, token_digest
 
 __all__ = [
+    "ACTIVATION_TIMER",
     "PROVIDER",
     "IssuedInvite",
     "Redemption",
@@ -30,6 +31,7 @@ __all__ = [
     "find_invite",
     "issue_invite",
     "redeem_invite",
+    "schedule_activation_backstop",
 ]
 
 PROVIDER = "builtin"
@@ -165,7 +167,27 @@ def redeem_invite(session: Session, *, token: str, secret: bytes, now: datetime)
         },
         now=now,
     )
+    schedule_activation_backstop(session, invite, now)
     return Redemption("activated", invite.conversation_id, invite.id)
+
+
+ACTIVATION_TIMER = "invite_activated"
+ACTIVATION_BACKSTOP = timedelta(seconds=30)
+
+
+def schedule_activation_backstop(session: Session, invite: Invite, now: datetime) -> None:
+    """A durable timer, in the transaction that marks the invite used, that hands the
+    conversation off if the immediate hand-off after the commit did not happen (the
+    process died, or the hook failed): the link is spent, so nothing else would retry."""
+    timers.schedule(
+        session,
+        key=f"{ACTIVATION_TIMER}:{invite.id}",
+        kind=ACTIVATION_TIMER,
+        due_at=now + ACTIVATION_BACKSTOP,
+        now=now,
+        conversation_id=invite.conversation_id,
+        payload={"invite_id": invite.id},
+    )
 
 
 def expire_invites(session: Session, *, conversation_id: str, now: datetime) -> int:

@@ -455,6 +455,11 @@ def timer_handlers(
     def effects(s: Session, conv: Conversation, now: datetime) -> Effects:
         return Effects(s, conv, flows.current(), now, invite_settings, handover=handover)
 
+    def activation_backstop(s: Session, timer: Timer, now: datetime) -> None:
+        conv = s.get_one(Conversation, timer.conversation_id)
+        if conv.state == ConversationChart.invite_sent.id:  # the hand-off did not happen
+            invite_activated(s, conv.id, flows.current(), now, invite_settings, handover)
+
     def handoff_sla(s: Session, timer: Timer, now: datetime) -> None:
         handoff = s.get(Handoff, json.loads(timer.payload).get("handoff_id"))
         if handoff is not None and handover is not None:
@@ -500,4 +505,5 @@ def timer_handlers(
         "invite_reminder": invite_reminder,
         "invite_expiry": invite_expiry,
         handoffs.SLA_TIMER: handoff_sla,
+        invites.ACTIVATION_TIMER: activation_backstop,
     }

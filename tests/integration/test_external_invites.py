@@ -49,6 +49,7 @@ class Container:
 
     stack: Stack
     settings: Settings = field(default_factory=Settings)
+    broken: bool = False  # the hook fails, as if the process died after the commit
 
     @property
     def sessions(self) -> SessionFactory:
@@ -59,6 +60,8 @@ class Container:
         return self.stack.clock
 
     def on_invite_activated(self, conversation_id: str) -> None:
+        if self.broken:
+            raise RuntimeError("the hand-off hook failed")
         with self.sessions.begin() as s:
             invite_activated(
                 s,
@@ -91,6 +94,7 @@ class World:
     issuer: ExternalInviteIssuer
     messenger: FastAPI
     messenger_url: str
+    container: Container
 
 
 @pytest.fixture
@@ -100,7 +104,7 @@ def world(sessions: SessionFactory, clock: FakeClock) -> Iterator[World]:
     stack = Stack(sessions, clock, handover, settings)
     gangway = FastAPI()
     gangway.include_router(channel_callbacks.router)
-    gangway.state.container = Container(stack)
+    container = gangway.state.container = Container(stack)
     with ServerThread(gangway) as served:
         messenger = create_messenger(
             MessengerConfig(
@@ -113,7 +117,7 @@ def world(sessions: SessionFactory, clock: FakeClock) -> Iterator[World]:
         with ServerThread(messenger) as at:
             client = SecureMessengerClient(at.url, "Authorization", API_KEY, backoff=0.0)
             issuer = ExternalInviteIssuer(sessions, clock, client, stack.flows, settings, handover)
-            yield World(stack, issuer, messenger, at.url)
+            yield World(stack, issuer, messenger, at.url, container)
             client.close()
 
 
@@ -159,3 +163,18 @@ def test_a_refused_invite_is_marked_failed_and_a_person_follows_up(world: World)
     assert [i.status for i in stack.rows(Invite)] == ["failed"]
     [handoff] = stack.rows(Handoff)
     assert handoff.reason == "invite_failed"
+
+
+def test_a_failed_hand_off_after_the_callback_is_completed_by_the_backstop(world: World) -> None:
+    stack = world.stack
+    stack.say(PASSPORT)
+    stack.say("yes")
+    world.issuer.fire_due()
+    [message] = stack.wait(timedelta(0))
+    world.container.broken = True
+    link = next(w for w in message.split() if w.startswith(world.messenger_url))
+    assert open_secure_chat(link).status_code == 200  # the messenger got its 200
+    assert stack.conversation().state == "invite_sent"
+    stack.wait(timedelta(seconds=30))
+    assert stack.conversation().state == "handed_off"
+    assert [h.reason for h in stack.rows(Handoff)] == ["threshold"]

@@ -16,7 +16,7 @@ from bot.service_layer.handoff_events import CrmHandoffEvents
 from bot.service_layer.routing import RulesRouter
 from bot.service_layer.transition import Handover, invite_activated
 from tests.fakes.clock import FakeClock
-from tests.integration.test_protocol import PASSPORT, PUBLIC, Stack, _link
+from tests.integration.test_protocol import PASSPORT, PUBLIC, SECRET, Stack, _link
 
 GERMAN = "whatsapp:+4930555010101"  # +49 30: Berlin, an invented number
 
@@ -110,3 +110,24 @@ def test_activating_the_secure_channel_opens_a_threshold_handoff_without_the_val
     assert "C01X00T47" not in handoff.summary
     with stack.sessions() as s:
         assert s.execute(select(Handoff.id)).all()
+
+
+def test_a_used_link_hands_off_even_if_the_immediate_hand_off_never_ran(stack: Stack) -> None:
+    """The process dies right after the link was used: the durable backstop does it."""
+    from bot.adapters import invites
+
+    stack.say(PASSPORT)
+    [message] = stack.say("yes")
+    token = _link(message).rsplit("/", 1)[1]
+    with stack.sessions.begin() as s:
+        used = invites.redeem_invite(s, token=token, secret=SECRET, now=stack.clock.now())
+    assert used.outcome == "activated"
+    assert stack.conversation().state == "invite_sent"  # no hook ran
+    stack.wait(timedelta(seconds=29))
+    assert stack.conversation().state == "invite_sent"
+    stack.wait(timedelta(seconds=1))
+    assert stack.conversation().state == "handed_off"
+    [handoff] = _handoffs(stack)
+    assert handoff.reason == "threshold"
+    stack.wait(timedelta(hours=1))
+    assert len(_handoffs(stack)) == 1

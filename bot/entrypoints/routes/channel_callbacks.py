@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
+from bot.adapters.invites import schedule_activation_backstop
 from bot.adapters.tables import ChannelCallback, Invite
 from bot.service_layer.ports import Clock
 from integrations.secure_messenger import callback_signature, parse_time
@@ -134,6 +135,8 @@ def _record(session: Session, event: dict[str, Any], text: str, now: datetime) -
             .returning(Invite.id)
         ).first()
         session.refresh(invite)
+        if claimed is not None:
+            schedule_activation_backstop(session, invite, now)
     standing = "expired" if invite.status == "active" else invite.status
     payload = {
         "invite_id": invite.id,
