@@ -11,20 +11,25 @@ collected, not just the first. Plain values are read as the text written, so ``y
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import logging
 import re
 import sys
-import threading
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode
 
+from bot.adapters.yaml_files import (
+    FlowError,
+    FlowFileError,
+    Reader,
+    Reloading,
+    compose,
+    hint,
+)
 from bot.config import REPO_ROOT
 from bot.domain.detectors import DETECTORS
 from bot.domain.flows import (
@@ -61,7 +66,6 @@ __all__ = [
 FLOWS_DIR = REPO_ROOT / "flows"
 DEFAULT_FLOW_PATH = FLOWS_DIR / "default.yml"
 DEFAULT_DOMAIN_PATH = REPO_ROOT / "bot" / "rasa" / "domain.yml"
-MAX_FILE_BYTES = 1_000_000
 # Stand-ins for the caller's {link} and {expires} when checking message lengths.
 _SAMPLE_VALUES = {"link": "x" * 120, "expires": "x" * 40}
 _TOP = (
@@ -81,28 +85,6 @@ _TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FlowError:
-    """One problem in a flow file. Warnings do not stop the flow from loading."""
-
-    file: str
-    line: int | None
-    message: str
-    severity: str = "error"  # error | warning
-
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {'warning: ' if self.severity == 'warning' else ''}{self.message}"
-
-
-class FlowFileError(Exception):
-    """A flow file that cannot be used; ``errors`` holds every problem found."""
-
-    def __init__(self, errors: list[FlowError]) -> None:
-        super().__init__("\n".join(map(str, errors)))
-        self.errors = errors
-
-
 def known_detectors() -> frozenset[str]:
     """The detector names a flow may use (bot.domain.detectors)."""
     return frozenset(DETECTORS)
@@ -114,122 +96,7 @@ def domain_responses(domain_path: Path) -> set[str]:
     return set((data.get("responses") or {}).keys())
 
 
-def _hint(word: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean `{close[0]}`?" if close else ""
-
-
-def _name(where: str) -> str:
-    return where if where == "the file" else f"`{where}`"
-
-
-def _shape(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a block of `name: value` lines"
-    return "a list" if isinstance(node, SequenceNode) else "a single value"
-
-
-class _Reader:
-    """Reads values out of YAML nodes, recording a plain-words error where one is wrong."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.errors: list[FlowError] = []
-        self._keys: dict[int, Node] = {}
-
-    def error(self, at: Node | None, message: str, severity: str = "error") -> None:
-        # A problem with a block (a text, a level) is shown at its name, not its first line.
-        at = self._keys.get(id(at), at)
-        line = at.start_mark.line + 1 if at is not None else None
-        self.errors.append(FlowError(self.file, line, message, severity))
-
-    def mapping(
-        self,
-        node: Node,
-        where: str,
-        known: Collection[str] | None = None,
-        required: Collection[str] = (),
-    ) -> dict[str, Node] | None:
-        if not isinstance(node, MappingNode):
-            self.error(
-                node,
-                f"{_name(where)} should be a block of `name: value` lines, "
-                f"but it is {_shape(node)}",
-            )
-            return None
-        out: dict[str, Node] = {}
-        for key_node, value in node.value:
-            key = key_node.value if isinstance(key_node, ScalarNode) else ""
-            if not key:
-                self.error(key_node, f"{_name(where)} has an entry without a plain name")
-            elif key in out:
-                self.error(
-                    key_node,
-                    f"`{where}.{key}` appears twice; keep only one "
-                    f"(the first is on line {out[key].start_mark.line + 1})",
-                )
-            elif known is not None and key not in known:
-                self.error(
-                    key_node,
-                    f"`{key}` is not a setting of {_name(where)}{_hint(key, known)}"
-                    f" (known: {', '.join(known)})",
-                )
-            else:
-                out[key] = value
-                self._keys[id(value)] = key_node
-        for key in required:
-            if key not in out:
-                self.error(node, f"{_name(where)} is missing `{key}`; add it (see flows/README.md)")
-        return out
-
-    def string(self, node: Node, where: str) -> str | None:
-        if not isinstance(node, ScalarNode):
-            self.error(node, f"{_name(where)} should be a single text, but it is {_shape(node)}")
-            return None
-        if not node.tag.startswith("tag:yaml.org,2002:"):
-            self.error(node, f"{_name(where)} uses a YAML tag ({node.tag}); remove it")
-            return None
-        if not node.value.strip():
-            self.error(node, f"{_name(where)} is empty; write a value")
-            return None
-        return str(node.value)
-
-    def strings(self, node: Node, where: str) -> list[tuple[str, Node]]:
-        if not isinstance(node, SequenceNode):
-            self.error(
-                node, f"{_name(where)} should be a list such as [a, b], but it is {_shape(node)}"
-            )
-            return []
-        values = [(self.string(item, where), item) for item in node.value]
-        return [(value, item) for value, item in values if value is not None]
-
-    def level(self, node: Node, where: str) -> Level | None:
-        text = self.string(node, where)
-        try:
-            return None if text is None else Level.parse(text)
-        except ValueError as exc:
-            self.error(node, f"{_name(where)}: {exc}")
-            return None
-
-    def per_language(
-        self, node: Node | None, where: str, languages: Sequence[str], complete: bool = True
-    ) -> dict[str, Node]:
-        entries = (self.mapping(node, where) if node is not None else None) or {}
-        for lang, value in entries.items():
-            if lang not in languages:
-                self.error(
-                    value,
-                    f"`{where}.{lang}`: `{lang}` is not one of the flow's "
-                    f"languages ({', '.join(languages)}); remove it or add it to "
-                    "`languages`",
-                )
-        for lang in languages if complete else ():
-            if lang not in entries:
-                self.error(node, f"{_name(where)} has no `{lang}` wording; add a `{lang}:` line")
-        return {lang: value for lang, value in entries.items() if lang in languages}
-
-
-def _languages(r: _Reader, top: dict[str, Node]) -> tuple[str, ...]:
+def _languages(r: Reader, top: dict[str, Node]) -> tuple[str, ...]:
     node = top.get("languages")
     found = [] if node is None else r.strings(node, "languages")
     codes: list[str] = []
@@ -250,7 +117,7 @@ def _languages(r: _Reader, top: dict[str, Node]) -> tuple[str, ...]:
     return tuple(codes) if not missing else (*codes, *missing)
 
 
-def _levels(r: _Reader, node: Node | None, languages: Sequence[str]) -> dict[Level, LevelRules]:
+def _levels(r: Reader, node: Node | None, languages: Sequence[str]) -> dict[Level, LevelRules]:
     rules: dict[Level, LevelRules] = {}
     seen: dict[tuple[str, str], str] = {}  # (kind, name) -> level that has it
     detectors = known_detectors()
@@ -258,7 +125,7 @@ def _levels(r: _Reader, node: Node | None, languages: Sequence[str]) -> dict[Lev
         try:
             level = Level.parse(key)
         except ValueError as exc:
-            r.error(value, f"`levels.{key}`: {exc}{_hint(key, LEVEL_NAMES)}")
+            r.error(value, f"`levels.{key}`: {exc}{hint(key, LEVEL_NAMES)}")
             continue
         if level is Level.PUBLIC:
             r.error(value, "`levels.public`: rules for public would raise nothing; remove them")
@@ -272,7 +139,7 @@ def _levels(r: _Reader, node: Node | None, languages: Sequence[str]) -> dict[Lev
                     r.error(
                         item,
                         f"`levels.{key}.detectors`: `{name}` is not a detector"
-                        f"{_hint(name, detectors)} (known: {', '.join(sorted(detectors))})",
+                        f"{hint(name, detectors)} (known: {', '.join(sorted(detectors))})",
                     )
                 elif (kind, name) in seen:
                     r.error(
@@ -318,7 +185,7 @@ def _levels(r: _Reader, node: Node | None, languages: Sequence[str]) -> dict[Lev
     return rules
 
 
-def _media(r: _Reader, node: Node | None) -> dict[str, Level]:
+def _media(r: Reader, node: Node | None) -> dict[str, Level]:
     levels = {"default": Level.IDENTITY}
     body = r.mapping(node, "media", ("default", *MEDIA_KINDS)) if node is not None else None
     for kind, value in (body or {}).items():
@@ -329,7 +196,7 @@ def _media(r: _Reader, node: Node | None) -> dict[str, Level]:
 
 
 def _consent_words(
-    r: _Reader, node: Node, languages: Sequence[str], buttons: dict[str, dict[str, str]]
+    r: Reader, node: Node, languages: Sequence[str], buttons: dict[str, dict[str, str]]
 ) -> dict[str, dict[str, tuple[str, ...]]]:
     words: dict[str, dict[str, tuple[str, ...]]] = {"yes": {}, "no": {}}
     meaning: dict[str, str] = {}
@@ -355,7 +222,7 @@ def _consent_words(
 
 
 def _texts(
-    r: _Reader, node: Node, languages: Sequence[str], url: str | None, version: str
+    r: Reader, node: Node, languages: Sequence[str], url: str | None, version: str
 ) -> dict[str, dict[str, str]]:
     texts: dict[str, dict[str, str]] = {}
     for key, langs in (r.mapping(node, "protocol.texts", TEXT_RULES, TEXT_RULES) or {}).items():
@@ -405,7 +272,7 @@ def _texts(
     return texts
 
 
-def _protocol(r: _Reader, node: Node | None, languages: Sequence[str]) -> Protocol | None:
+def _protocol(r: Reader, node: Node | None, languages: Sequence[str]) -> Protocol | None:
     keys = ("terms_version", "terms_url", "consent_words", "texts")
     body = r.mapping(node, "protocol", keys, keys) if node is not None else None
     if not body or any(key not in body for key in keys):
@@ -432,7 +299,7 @@ def _protocol(r: _Reader, node: Node | None, languages: Sequence[str]) -> Protoc
     return Protocol(version, url or "", words["yes"], words["no"], texts)
 
 
-def _timers(r: _Reader, node: Node | None) -> Timers | None:
+def _timers(r: Reader, node: Node | None) -> Timers | None:
     body = r.mapping(node, "timers", _TIMERS, _TIMERS) if node is not None else None
     values = {}
     for name, value in (body or {}).items():
@@ -456,7 +323,7 @@ def _timers(r: _Reader, node: Node | None) -> Timers | None:
 
 
 def _responses(
-    r: _Reader, node: Node | None, languages: Sequence[str], domain: set[str] | None
+    r: Reader, node: Node | None, languages: Sequence[str], domain: set[str] | None
 ) -> dict[str, dict[str, str]]:
     entries = r.mapping(node, "responses") if node is not None else None
     out: dict[str, dict[str, str]] = {}
@@ -465,7 +332,7 @@ def _responses(
             r.error(
                 langs,
                 f"`responses.{name}` is not a response of the Rasa domain, so the "
-                f"bot never uses it{_hint(name, domain)}",
+                f"bot never uses it{hint(name, domain)}",
                 "warning",
             )
         out[name] = {}
@@ -494,7 +361,7 @@ def _responses(
     return out
 
 
-def _flow(r: _Reader, root: Node, domain: set[str] | None, digest: str) -> Flow | None:
+def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow | None:
     required = [key for key in _TOP if key not in ("nlu", "levels", "media")]
     top = r.mapping(root, "the file", _TOP, required)
     if top is None:
@@ -567,19 +434,7 @@ def _number(node: Node) -> float | None:
 
 
 def _check(path: Path, domain_path: Path | None) -> tuple[Flow | None, list[FlowError]]:
-    r = _Reader(str(path))
-    try:
-        data = path.read_bytes()
-        if len(data) > MAX_FILE_BYTES:
-            r.error(None, f"the file is larger than {MAX_FILE_BYTES} bytes; is it the right one?")
-            return None, r.errors
-        text = data.decode("utf-8")
-    except OSError as exc:
-        r.error(None, f"cannot read the file: {exc.strerror or exc}")
-        return None, r.errors
-    except UnicodeDecodeError:
-        r.error(None, "the file is not UTF-8 text; save it as UTF-8")
-        return None, r.errors
+    r = Reader(str(path))
     domain: set[str] | None = None
     if domain_path is not None:
         try:
@@ -588,24 +443,10 @@ def _check(path: Path, domain_path: Path | None) -> tuple[Flow | None, list[Flow
             r.errors.append(
                 FlowError(str(domain_path), None, f"cannot read the Rasa domain: {exc}")
             )
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        reason = exc.problem or exc.context or "the YAML is malformed"
-        r.errors.append(
-            FlowError(
-                r.file,
-                line,
-                f"this is not valid YAML ({reason}); check the "
-                "indentation, colons and quotes on this line or the one above",
-            )
-        )
+    composed = compose(path, r, "the file is empty; start from flows/default.yml")
+    if composed is None:
         return None, r.errors
-    if root is None:
-        r.error(None, "the file is empty; start from flows/default.yml")
-        return None, r.errors
+    root, data = composed
     flow = _flow(r, root, domain, hashlib.sha256(data).hexdigest())
     return flow, sorted(r.errors, key=lambda e: (e.file != r.file, e.line or 0))
 
@@ -658,12 +499,9 @@ def validate_files(
     return 1 if failed else 0
 
 
-class FlowStore:
-    """The flow the service uses, reloaded when its file (or the Rasa domain) changes.
-
-    A broken edit keeps the last good flow and logs its errors once; ``errors`` holds them
-    until a good edit replaces them. The first load must succeed (FlowFileError otherwise).
-    """
+class FlowStore(Reloading[Flow]):
+    """The flow the service uses, reloaded when its file (or the Rasa domain) changes;
+    a broken edit keeps the last good flow (see ``Reloading``)."""
 
     def __init__(
         self,
@@ -671,34 +509,5 @@ class FlowStore:
         domain_path: Path | None = None,
         load: Callable[[Path, Path | None], Flow] = load_flow,
     ) -> None:
-        self.path, self.domain_path, self._load = path, domain_path, load
-        self._lock = threading.Lock()
-        self._seen = self._stamp()
-        self._flow = load(path, domain_path)
-        self.errors: list[FlowError] = []
-
-    def _stamp(self) -> tuple[tuple[int, int] | None, ...]:
-        stamps = []
-        for path in (self.path, self.domain_path):
-            try:
-                stat = path.stat() if path is not None else None
-            except OSError:
-                stat = None
-            stamps.append((stat.st_mtime_ns, stat.st_size) if stat else None)
-        return tuple(stamps)
-
-    def current(self) -> Flow:
-        """The latest good flow; checks the files' modification time and size on each call."""
-        with self._lock:
-            stamp = self._stamp()
-            if stamp != self._seen:
-                self._seen = stamp  # before reading: a later change will be seen next time
-                try:
-                    self._flow, self.errors = self._load(self.path, self.domain_path), []
-                    log.info("flow reloaded from %s (%s)", self.path, self._flow.digest[:12])
-                except FlowFileError as exc:
-                    self.errors = exc.errors
-                    log.error(
-                        "flow %s not reloaded; keeping the last good one:\n%s", self.path, exc
-                    )
-            return self._flow
+        self.path, self.domain_path = path, domain_path
+        super().__init__("flow", (path, domain_path), lambda: load(path, domain_path))

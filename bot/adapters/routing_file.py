@@ -15,17 +15,15 @@ import hashlib
 import logging
 import re
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TextIO, cast
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.adapters.flow_files import FLOWS_DIR, MAX_FILE_BYTES, FlowError, FlowFileError
-from bot.adapters.flow_files import _Reader as Reader  # the shared YAML node reader
+from bot.adapters.flow_files import FLOWS_DIR
+from bot.adapters.yaml_files import FlowError, FlowFileError, Reader, Reloading, compose
 from bot.domain.flows import REQUIRED_LANGUAGES, format_duration, parse_duration
 from bot.domain.phone_country import is_country_code
 from bot.domain.routing import ANY, LanguageMatch, QueueRule, RoutingRules
@@ -294,35 +292,10 @@ def _rules(r: Reader, root: Node, source: str, digest: str) -> RoutingRules | No
 
 def _check(path: Path) -> tuple[RoutingRules | None, list[FlowError]]:
     r = Reader(str(path))
-    try:
-        data = path.read_bytes()
-        if len(data) > MAX_FILE_BYTES:
-            r.error(None, f"the file is larger than {MAX_FILE_BYTES} bytes; is it the right one?")
-            return None, r.errors
-        text = data.decode("utf-8")
-    except OSError as exc:
-        r.error(None, f"cannot read the file: {exc.strerror or exc}")
+    composed = compose(path, r, "the file is empty; start from flows/routing.yml")
+    if composed is None:
         return None, r.errors
-    except UnicodeDecodeError:
-        r.error(None, "the file is not UTF-8 text; save it as UTF-8")
-        return None, r.errors
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reason = exc.problem or exc.context or "the YAML is malformed"
-        r.errors.append(
-            FlowError(
-                r.file,
-                mark.line + 1 if mark is not None else None,
-                f"this is not valid YAML ({reason}); check the indentation, colons and "
-                "quotes on this line or the one above",
-            )
-        )
-        return None, r.errors
-    if root is None:
-        r.error(None, "the file is empty; start from flows/routing.yml")
-        return None, r.errors
+    root, data = composed
     rules = _rules(r, root, r.file, hashlib.sha256(data).hexdigest())
     return rules, sorted(r.errors, key=lambda e: e.line or 0)
 
@@ -363,42 +336,12 @@ def validate_routing_files(paths: Sequence[Path], out: TextIO = sys.stdout) -> i
     return 1 if failed else 0
 
 
-class RoutingStore:
-    """The routing rules the service uses, reloaded when their file changes.
-
-    A broken edit keeps the last good rules and logs its errors once; ``errors`` holds
-    them until a good edit replaces them. The first load must succeed (FlowFileError
-    otherwise).
-    """
+class RoutingStore(Reloading[RoutingRules]):
+    """The routing rules the service uses, reloaded when their file changes; a broken
+    edit keeps the last good rules (see ``Reloading``)."""
 
     def __init__(
         self, path: Path = DEFAULT_ROUTING_PATH, load: Callable[[Path], RoutingRules] = load_routing
     ) -> None:
-        self.path, self._load = path, load
-        self._lock = threading.Lock()
-        self._seen = self._stamp()
-        self._rules = load(path)
-        self.errors: list[FlowError] = []
-
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size
-
-    def current(self) -> RoutingRules:
-        """The latest good rules; checks the file's modification time and size each call."""
-        with self._lock:
-            stamp = self._stamp()
-            if stamp != self._seen:
-                self._seen = stamp  # before reading: a later change will be seen next time
-                try:
-                    self._rules, self.errors = self._load(self.path), []
-                    log.info("routing reloaded from %s (%s)", self.path, self._rules.digest[:12])
-                except FlowFileError as exc:
-                    self.errors = exc.errors
-                    log.error(
-                        "routing %s not reloaded; keeping the last good rules:\n%s", self.path, exc
-                    )
-            return self._rules
+        self.path = path
+        super().__init__("routing", (path,), lambda: load(path))
