@@ -34,8 +34,9 @@ from bot.service_layer.ports import (
     SystemClock,
     Understanding,
 )
-from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy, Screening
+from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from bot.service_layer.routing import RulesRouter
+from bot.service_layer.screening import Screening
 from bot.service_layer.timers import TimerRunner
 from bot.service_layer.transition import (
     Handover,

@@ -30,42 +30,29 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import (
     Conversation,
     InboxMessage,
-    MediaItem,
     MessageClassification,
     OutboxMessage,
     StatusEvent,
 )
-from bot.domain.commands import parse_command
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.delivery import UNSENT_STATUSES, advance_status
-from bot.domain.protocol import Inbound, decide
 from bot.domain.retry import backoff_seconds
-from bot.service_layer.classification import Classifier
 from bot.service_layer.ports import (
     BotReply,
     Clock,
-    ContentTemplates,
     Dialogue,
-    FetchedMedia,
-    FlowSource,
-    MediaFetcher,
     MessageSender,
     SentMessage,
 )
+from bot.service_layer.screening import Screening
 from bot.service_layer.transition import (
     CONSENT_KIND,
     OPT_OUT_KIND,
-    Effects,
-    Handover,
-    InviteSettings,
-    chart_model,
     consent_buttons,
-    save_model,
 )
 from integrations.errors import IntegrationError, PermanentError, TransientError
-from integrations.twilio_media import media_items
 
-__all__ = ["ConversationProcessor", "ProcessingPolicy", "Screening", "reply_text"]
+__all__ = ["ConversationProcessor", "ProcessingPolicy", "reply_text"]
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +67,6 @@ class ProcessingPolicy:
     holding_text: str = "Thanks for your message, one moment please."
     retry_base_seconds: float = 1.0
     retry_cap_seconds: float = 60.0
-
-
-@dataclass(frozen=True)
-class Screening:
-    """What gangway needs to screen each message before the bot sees it (issue 3's
-    protocol). Without it every message goes to the bot, as in the walking skeleton."""
-
-    classifier: Classifier
-    flows: FlowSource
-    invites: InviteSettings
-    media: MediaFetcher | None = None
-    templates: ContentTemplates | None = None
-    handover: Handover | None = None
 
 
 def reply_text(reply: BotReply) -> str | None:
@@ -350,7 +324,16 @@ class ConversationProcessor:
 
         try:
             if self._screening is not None and screened is None:
-                screened = self._screen(conversation_id, msg_id, sid, body, params, language)
+                screened = self._screening.screen(
+                    self._sessions,
+                    self._clock,
+                    conversation_id,
+                    msg_id,
+                    sid,
+                    body,
+                    params,
+                    language,
+                )
             if self._screening is not None and not screened:
                 return True
             replies = self._dialogue.send_message(
@@ -404,116 +387,6 @@ class ConversationProcessor:
             )
         return True
 
-    def _screen(
-        self,
-        conversation_id: str,
-        msg_id: int,
-        sid: str,
-        body: str,
-        params_json: str,
-        language: str | None,
-    ) -> bool:
-        """Classify the message, decide, and record it all; True when it may go to Rasa.
-
-        The classification row is written in the same transaction as the decision and its
-        effects, so a retry after a crash either redoes all of it or finds it done.
-        """
-        assert self._screening is not None
-        screening = self._screening
-        params = json.loads(params_json)
-        language = screening.classifier.language_of(body, language)
-        items = media_items(params)
-        fetched = [self._fetch(item.url) if item.url else None for item in items]
-        assessment = screening.classifier.classify(
-            body, language=language, media_kinds=[item.kind for item in items]
-        )
-        flow = screening.flows.current()
-        now = self._clock.now()
-        with self._sessions.begin() as s:
-            msg = s.get_one(InboxMessage, msg_id)
-            done = s.execute(
-                select(MessageClassification.forwarded).where(
-                    MessageClassification.inbox_id == msg_id
-                )
-            ).scalar_one_or_none()
-            if msg.status != "pending" or done is not None:
-                return bool(done) and msg.status == "pending"
-            conv = s.get_one(Conversation, conversation_id)
-            conv.language = language
-            for idx, (item, result) in enumerate(zip(items, fetched, strict=True)):
-                s.add(_media_row(msg, idx, item.kind, item.content_type, item.url, result, now))
-            model = chart_model(conv)
-            decision = decide(
-                model,
-                flow,
-                Inbound(
-                    body,
-                    assessment,
-                    command=parse_command(body),
-                    button_payload=params.get("ButtonPayload") or None,
-                    media_kinds=tuple(item.kind for item in items),
-                ),
-            )
-            save_model(conv, model)
-            evidence = [e.as_dict() for e in assessment.evidence]
-            s.add(
-                MessageClassification(
-                    inbox_id=msg_id,
-                    conversation_id=conversation_id,
-                    level=assessment.level.label,
-                    evidence=json.dumps(evidence),
-                    language=language,
-                    intent=assessment.intent,
-                    forwarded=decision.forward,
-                    classified_at=now,
-                )
-            )
-            audit_log.append(
-                s,
-                kind="inbound_classified",
-                conversation_id=conversation_id,
-                payload={
-                    "message_sid": sid,
-                    "level": assessment.level.label,
-                    "evidence": evidence,
-                    "language": language,
-                    "forwarded": decision.forward,
-                    "state": conv.state,
-                    "conversation_level": conv.level,
-                },
-                now=now,
-            )
-            effects = Effects(
-                s,
-                conv,
-                flow,
-                now,
-                screening.invites,
-                inbox_id=msg_id,
-                message_sid=sid,
-                handover=screening.handover,
-            )
-            effects.apply(model.events)
-            for key in decision.texts:
-                effects.send_text(key)
-            if not decision.forward:
-                msg.status = "done"
-                msg.processed_at = now
-                msg.last_error = None
-                conv.holding_sent_at = None
-        return decision.forward
-
-    def _fetch(self, url: str) -> FetchedMedia | IntegrationError | None:
-        """The attachment's bytes, or the permanent error that kept them (recorded on the
-        item). A transient error propagates: the message waits and is screened again."""
-        if self._screening is None or self._screening.media is None:
-            return None
-        try:
-            return self._screening.media.fetch(url)
-        except PermanentError as exc:
-            log.warning("media %s could not be fetched: %r", url, exc)
-            return exc
-
     def _maybe_hold(self, s: Session, msg: InboxMessage, now: datetime) -> bool:
         """Queue the one "one moment" message when a prospect has waited too long."""
         if now - msg.received_at < self._policy.holding_after:
@@ -563,38 +436,3 @@ def _outbox_row(
         created_at=now,
         updated_at=now,
     )
-
-
-def _media_row(
-    msg: InboxMessage,
-    idx: int,
-    kind: str,
-    content_type: str | None,
-    url: str,
-    result: FetchedMedia | IntegrationError | None,
-    now: datetime,
-) -> MediaItem:
-    row = MediaItem(
-        inbox_id=msg.id,
-        conversation_id=msg.conversation_id,
-        idx=idx,
-        kind=kind,
-        content_type=content_type,
-        provider_url=url or None,
-        attempts=0 if result is None else 1,
-    )
-    if isinstance(result, FetchedMedia):
-        row.status = "stored"
-        row.data = result.content
-        row.size = len(result.content)
-        row.sha256 = hashlib.sha256(result.content).hexdigest()
-        row.content_type = result.content_type or content_type
-        row.fetched_at = now
-    elif isinstance(result, IntegrationError):
-        row.status = "failed"
-        row.last_error = result.message
-    else:
-        # A location has no file (its coordinates are in the message); without a
-        # fetcher nothing can be downloaded.
-        row.status = "recorded" if not url else "pending"
-    return row

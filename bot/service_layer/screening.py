@@ -1,0 +1,202 @@
+"""Screening a message before the bot sees it: its language, attachments and level,
+the statechart's decision, and every effect of that decision, in one unit of work.
+
+The classification row is written in the same transaction as the decision and its
+effects, so a retry after a crash either redoes all of it or finds it done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.adapters import audit_log
+from bot.adapters.db import SessionFactory
+from bot.adapters.tables import Conversation, InboxMessage, MediaItem, MessageClassification
+from bot.domain.commands import parse_command
+from bot.domain.protocol import Inbound, decide
+from bot.service_layer.classification import Classifier
+from bot.service_layer.ports import (
+    Clock,
+    ContentTemplates,
+    FetchedMedia,
+    FlowSource,
+    MediaFetcher,
+)
+from bot.service_layer.transition import (
+    Effects,
+    Handover,
+    InviteSettings,
+    chart_model,
+    save_model,
+)
+from integrations.errors import IntegrationError, PermanentError
+from integrations.twilio_media import media_items
+
+__all__ = ["Screening"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What gangway needs to screen each message before the bot sees it (issue 3's
+    protocol). Without it every message goes to the bot, as in the walking skeleton."""
+
+    classifier: Classifier
+    flows: FlowSource
+    invites: InviteSettings
+    media: MediaFetcher | None = None
+    templates: ContentTemplates | None = None
+    handover: Handover | None = None
+
+    def screen(
+        self,
+        sessions: SessionFactory,
+        clock: Clock,
+        conversation_id: str,
+        msg_id: int,
+        sid: str,
+        body: str,
+        params_json: str,
+        language: str | None,
+    ) -> bool:
+        """Classify the message, decide, and record it all; True when it may go to Rasa.
+
+        The classification row is written in the same transaction as the decision and its
+        effects, so a retry after a crash either redoes all of it or finds it done.
+        """
+        screening = self
+        params = json.loads(params_json)
+        language = screening.classifier.language_of(body, language)
+        items = media_items(params)
+        fetched = [self._fetch(item.url) if item.url else None for item in items]
+        assessment = screening.classifier.classify(
+            body, language=language, media_kinds=[item.kind for item in items]
+        )
+        flow = screening.flows.current()
+        now = clock.now()
+        with sessions.begin() as s:
+            msg = s.get_one(InboxMessage, msg_id)
+            done = s.execute(
+                select(MessageClassification.forwarded).where(
+                    MessageClassification.inbox_id == msg_id
+                )
+            ).scalar_one_or_none()
+            if msg.status != "pending" or done is not None:
+                return bool(done) and msg.status == "pending"
+            conv = s.get_one(Conversation, conversation_id)
+            conv.language = language
+            for idx, (item, result) in enumerate(zip(items, fetched, strict=True)):
+                s.add(_media_row(msg, idx, item.kind, item.content_type, item.url, result, now))
+            model = chart_model(conv)
+            decision = decide(
+                model,
+                flow,
+                Inbound(
+                    body,
+                    assessment,
+                    command=parse_command(body),
+                    button_payload=params.get("ButtonPayload") or None,
+                    media_kinds=tuple(item.kind for item in items),
+                ),
+            )
+            save_model(conv, model)
+            evidence = [e.as_dict() for e in assessment.evidence]
+            s.add(
+                MessageClassification(
+                    inbox_id=msg_id,
+                    conversation_id=conversation_id,
+                    level=assessment.level.label,
+                    evidence=json.dumps(evidence),
+                    language=language,
+                    intent=assessment.intent,
+                    forwarded=decision.forward,
+                    classified_at=now,
+                )
+            )
+            audit_log.append(
+                s,
+                kind="inbound_classified",
+                conversation_id=conversation_id,
+                payload={
+                    "message_sid": sid,
+                    "level": assessment.level.label,
+                    "evidence": evidence,
+                    "language": language,
+                    "forwarded": decision.forward,
+                    "state": conv.state,
+                    "conversation_level": conv.level,
+                },
+                now=now,
+            )
+            effects = Effects(
+                s,
+                conv,
+                flow,
+                now,
+                screening.invites,
+                inbox_id=msg_id,
+                message_sid=sid,
+                handover=screening.handover,
+            )
+            effects.apply(model.events)
+            for key in decision.texts:
+                effects.send_text(key)
+            if not decision.forward:
+                msg.status = "done"
+                msg.processed_at = now
+                msg.last_error = None
+                conv.holding_sent_at = None
+        return decision.forward
+
+    def _fetch(self, url: str) -> FetchedMedia | IntegrationError | None:
+        """The attachment's bytes, or the permanent error that kept them (recorded on the
+        item). A transient error propagates: the message waits and is screened again."""
+        if self.media is None:
+            return None
+        try:
+            return self.media.fetch(url)
+        except PermanentError as exc:
+            log.warning("media %s could not be fetched: %r", url, exc)
+            return exc
+
+
+def _media_row(
+    msg: InboxMessage,
+    idx: int,
+    kind: str,
+    content_type: str | None,
+    url: str,
+    result: FetchedMedia | IntegrationError | None,
+    now: datetime,
+) -> MediaItem:
+    row = MediaItem(
+        inbox_id=msg.id,
+        conversation_id=msg.conversation_id,
+        idx=idx,
+        kind=kind,
+        content_type=content_type,
+        provider_url=url or None,
+        attempts=0 if result is None else 1,
+    )
+    if isinstance(result, FetchedMedia):
+        row.status = "stored"
+        row.data = result.content
+        row.size = len(result.content)
+        row.sha256 = hashlib.sha256(result.content).hexdigest()
+        row.content_type = result.content_type or content_type
+        row.fetched_at = now
+    elif isinstance(result, IntegrationError):
+        row.status = "failed"
+        row.last_error = result.message
+    else:
+        # A location has no file (its coordinates are in the message); without a
+        # fetcher nothing can be downloaded.
+        row.status = "recorded" if not url else "pending"
+    return row
