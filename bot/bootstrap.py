@@ -21,6 +21,11 @@ from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.entrypoints.scheduler import TimerScheduler
 from bot.entrypoints.worker import Worker
 from bot.service_layer.classification import Classifier
+from bot.service_layer.conversation_events import (
+    invite_activated,
+    request_human,
+    timer_handlers,
+)
 from bot.service_layer.crm_outbox import CrmPusher
 from bot.service_layer.external_invites import ExternalInviteIssuer
 from bot.service_layer.handoff_events import CrmHandoffEvents, NoHandoffEvents
@@ -38,13 +43,7 @@ from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from bot.service_layer.routing import RulesRouter
 from bot.service_layer.screening import Screening
 from bot.service_layer.timers import TimerRunner
-from bot.service_layer.transition import (
-    Handover,
-    InviteSettings,
-    invite_activated,
-    request_human,
-    timer_handlers,
-)
+from bot.service_layer.transition import Handover, InviteSettings
 from integrations.crm_webhook import CrmWebhook
 from integrations.rasa import RasaClient
 from integrations.secure_messenger import PROVIDER as MESSENGER

@@ -21,7 +21,6 @@ The summary never holds a sensitive value: the evidence is named by rule and lev
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -31,12 +30,8 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log, timers
 from bot.adapters.tables import (
-    Consent,
     Conversation,
     Handoff,
-    InboxMessage,
-    Invite,
-    MessageClassification,
     OutboxMessage,
     Timer,
     User,
@@ -44,6 +39,7 @@ from bot.adapters.tables import (
 from bot.domain.access import Actor, HandoffFacts, Role, can_act, can_read
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.levels import Level
+from bot.service_layer.handoff_summary import summarise
 
 __all__ = [
     "OPEN_STATUSES",
@@ -55,7 +51,6 @@ __all__ = [
     "NotFound",
     "Route",
     "Router",
-    "TranscriptLine",
     "actor_of",
     "claim",
     "close",
@@ -65,7 +60,6 @@ __all__ = [
     "open_handoff",
     "release",
     "reply",
-    "transcript",
     "visible_handoffs",
 ]
 
@@ -164,62 +158,6 @@ def _cancel_sla(session: Session, handoff: Handoff, now: datetime) -> None:
     timers.cancel(session, conversation_id=handoff.conversation_id, now=now, kinds=[SLA_TIMER])
 
 
-def _summary(session: Session, conv: Conversation, reason: str, public_url: str) -> dict[str, Any]:
-    classifications = list(
-        session.execute(
-            select(MessageClassification)
-            .where(MessageClassification.conversation_id == conv.id)
-            .order_by(MessageClassification.id)
-        ).scalars()
-    )
-    asked = [c.intent for c in classifications if c.forwarded and c.intent]
-    consent = (
-        session.execute(
-            select(Consent).where(Consent.conversation_id == conv.id).order_by(Consent.id.desc())
-        )
-        .scalars()
-        .first()
-    )
-    trigger = None
-    if consent is not None and consent.trigger_inbox_id is not None:
-        row = next((c for c in classifications if c.inbox_id == consent.trigger_inbox_id), None)
-        if row is not None:
-            trigger = {
-                "level": row.level,
-                # Which rules fired and at what level: never the text or the values.
-                "evidence": [
-                    {k: e[k] for k in ("source", "name", "level", "confidence") if k in e}
-                    for e in json.loads(row.evidence)
-                ],
-            }
-    invite = (
-        session.execute(
-            select(Invite).where(Invite.conversation_id == conv.id).order_by(Invite.id.desc())
-        )
-        .scalars()
-        .first()
-    )
-    return {
-        "reason": reason,
-        "level": conv.level,
-        "state": conv.state,
-        "language": conv.language,
-        "asked_about": list(dict.fromkeys(asked)),
-        "trigger": trigger,
-        "consent": None
-        if consent is None
-        else {
-            "id": consent.id,
-            "decision": consent.decision,
-            "terms_version": consent.terms_version,
-            "shown_sha256": consent.shown_sha256,
-            "decided_at": consent.decided_at.isoformat() if consent.decided_at else None,
-        },
-        "invite": None if invite is None else {"id": invite.id, "status": invite.status},
-        "transcript": f"{public_url.rstrip('/')}/console/conversations/{conv.id}",
-    }
-
-
 def open_handoff(
     session: Session,
     *,
@@ -244,7 +182,7 @@ def open_handoff(
     )
     if existing is not None:
         existing.summary = json.dumps(
-            _summary(
+            summarise(
                 session, session.get_one(Conversation, conversation_id), existing.reason, public_url
             )
         )
@@ -260,7 +198,7 @@ def open_handoff(
         country=country,
         product=product,
         level=conv.level,
-        summary=json.dumps(_summary(session, conv, reason, public_url)),
+        summary=json.dumps(summarise(session, conv, reason, public_url)),
         created_at=now,
         updated_at=now,
     )
@@ -400,42 +338,6 @@ def visible_handoffs(
     return [h for h in rows if can_read(actor, facts(session, h))]
 
 
-@dataclass(frozen=True)
-class TranscriptLine:
-    at: datetime
-    direction: str  # inbound | outbound
-    text: str
-    level: str | None  # inbound: the message's classified level
-    kind: str | None  # outbound: reply | protocol | consent | timer | advisor ...
-    status: str | None
-
-
-def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
-    """The conversation as the prospect saw it, in order, with each message's level."""
-    # Rows into a dict by hand: a Result has keys(), so dict(result) would misread it.
-    levels = {
-        inbox_id: level
-        for inbox_id, level in session.execute(
-            select(MessageClassification.inbox_id, MessageClassification.level).where(
-                MessageClassification.conversation_id == conversation_id
-            )
-        )
-    }
-    lines = [
-        TranscriptLine(m.received_at, "inbound", m.body, levels.get(m.id), None, m.status)
-        for m in session.execute(
-            select(InboxMessage).where(InboxMessage.conversation_id == conversation_id)
-        ).scalars()
-    ]
-    lines += [
-        TranscriptLine(o.created_at, "outbound", o.body, None, o.kind, o.status)
-        for o in session.execute(
-            select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
-        ).scalars()
-    ]
-    return sorted(lines, key=lambda line: (line.at, line.direction != "inbound"))
-
-
 def reply(
     session: Session,
     actor: Actor,
@@ -476,12 +378,3 @@ def reply(
     session.flush()
     _audit(session, handoff, "advisor_reply", now, user_id=actor.user_id, outbox_id=row.id)
     return row
-
-
-def open_for(session: Session, conversation_ids: Sequence[str]) -> dict[str, Handoff]:
-    rows = session.execute(
-        select(Handoff).where(
-            Handoff.conversation_id.in_(list(conversation_ids)), Handoff.status.in_(OPEN_STATUSES)
-        )
-    ).scalars()
-    return {h.conversation_id: h for h in rows}

@@ -24,10 +24,11 @@ from bot.entrypoints.routes import channel_callbacks
 from bot.sandbox.messenger import MessengerConfig
 from bot.sandbox.messenger import create_app as create_messenger
 from bot.sandbox.server import ServerThread
+from bot.service_layer.conversation_events import invite_activated
 from bot.service_layer.external_invites import ExternalInviteIssuer
 from bot.service_layer.handoff_events import NoHandoffEvents
 from bot.service_layer.routing import RulesRouter
-from bot.service_layer.transition import Handover, InviteSettings, invite_activated
+from bot.service_layer.transition import Handover, InviteSettings
 from integrations.secure_messenger import PROVIDER, SecureMessengerClient
 from tests.fakes.clock import FakeClock
 from tests.integration.test_protocol import PASSPORT, PUBLIC, SECRET, Stack

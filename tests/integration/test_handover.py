@@ -12,9 +12,10 @@ from sqlalchemy import select
 from bot.adapters.db import SessionFactory
 from bot.adapters.routing_file import RoutingStore
 from bot.adapters.tables import CrmDelivery, Handoff, User
+from bot.service_layer.conversation_events import invite_activated
 from bot.service_layer.handoff_events import CrmHandoffEvents
 from bot.service_layer.routing import RulesRouter
-from bot.service_layer.transition import Handover, invite_activated
+from bot.service_layer.transition import Handover
 from tests.fakes.clock import FakeClock
 from tests.integration.test_protocol import PASSPORT, PUBLIC, SECRET, Stack, _link
 

@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.domain.access import Actor, can_act
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.levels import Level
-from bot.service_layer import handoffs
+from bot.service_layer import handoff_summary, handoffs
 from bot.service_layer.handoffs import HandoffError, HandoffEvents, Router
 from bot.service_layer.ports import Clock, FlowSource
 
@@ -258,7 +258,7 @@ def detail_of(
             kind=line.kind,
             status=line.status,
         )
-        for line in handoffs.transcript(session, handoff.conversation_id)
+        for line in handoff_summary.transcript(session, handoff.conversation_id)
     ]
     return HandoffDetailOut(
         handoff=row,
