@@ -60,6 +60,7 @@ __all__ = [
     "open_handoff",
     "release",
     "reply",
+    "reply_refusal",
     "visible_handoffs",
 ]
 
@@ -338,6 +339,18 @@ def visible_handoffs(
     return [h for h in rows if can_read(actor, facts(session, h))]
 
 
+def reply_refusal(conv: Conversation, transition_at: Level) -> str | None:
+    """Why no WhatsApp reply may go to this conversation now, or None when one may."""
+    if conv.state == ConversationChart.opted_out.id:
+        return "The prospect opted out (STOP): nothing may be sent to them on WhatsApp."
+    if Level.parse(conv.level) >= transition_at:
+        return (
+            f"This conversation reached the {conv.level} level: continue in the secure "
+            "channel, not on WhatsApp."
+        )
+    return None
+
+
 def reply(
     session: Session,
     actor: Actor,
@@ -354,13 +367,9 @@ def reply(
     if len(body) > 1600:
         raise HandoffError("a WhatsApp message is at most 1600 characters")
     conv = session.get_one(Conversation, handoff.conversation_id)
-    if conv.state == ConversationChart.opted_out.id:
-        raise AboveThreshold("the prospect opted out (STOP): nothing may be sent to them")
-    if Level.parse(conv.level) >= transition_at:
-        raise AboveThreshold(
-            f"this conversation reached {conv.level}: continue with the prospect in the "
-            "secure channel, not on WhatsApp"
-        )
+    refused = reply_refusal(conv, transition_at)
+    if refused is not None:
+        raise AboveThreshold(refused)
     row = OutboxMessage(
         conversation_id=conv.id,
         inbox_id=None,

@@ -28,7 +28,6 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Handoff, User
 from bot.config import Settings
 from bot.domain.access import Actor, can_act
-from bot.domain.conversation_chart import ConversationChart
 from bot.domain.levels import Level
 from bot.service_layer import handoff_summary, handoffs
 from bot.service_layer.handoffs import HandoffError, HandoffEvents, Router
@@ -223,14 +222,7 @@ def reply_refusal(conv: Conversation, transition_at: Level, allowed: bool) -> st
     """Why no WhatsApp reply may go out now, or None when one may."""
     if not allowed:
         return "Your role can read this conversation but not change it."
-    if conv.state == ConversationChart.opted_out.id:
-        return "The prospect opted out (STOP): nothing may be sent to them on WhatsApp."
-    if Level.parse(conv.level) >= transition_at:
-        return (
-            f"This conversation reached the {conv.level} level: continue in the secure "
-            "channel, not on WhatsApp."
-        )
-    return None
+    return handoffs.reply_refusal(conv, transition_at)
 
 
 def _summary(raw: str) -> SummaryOut:
