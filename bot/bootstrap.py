@@ -163,6 +163,55 @@ class Container:
         self.engine.dispose()
 
 
+def _secure_messenger(
+    settings: Settings, clients: list[httpx.Client]
+) -> SecureMessengerClient | None:
+    """The external secure messenger's client, when one is configured."""
+    if not settings.gangway_secure_messenger_url:
+        return None
+    if settings.gangway_channel_webhook_secret is None:
+        raise MissingConfiguration(
+            "GANGWAY_SECURE_MESSENGER_URL is set: GANGWAY_CHANNEL_WEBHOOK_SECRET must be "
+            "too (the secret the messenger signs its activation callbacks with)"
+        )
+    http = httpx.Client()
+    clients.append(http)
+    auth = settings.gangway_secure_messenger_auth_value
+    return SecureMessengerClient(
+        settings.gangway_secure_messenger_url,
+        settings.gangway_secure_messenger_auth_header,
+        auth.get_secret_value() if auth else "",
+        timeout=settings.gangway_secure_messenger_timeout,
+        retries=settings.gangway_secure_messenger_retries,
+        http=http,
+    )
+
+
+def _crm_pusher(
+    settings: Settings, sessions: SessionFactory, clock: Clock, clients: list[httpx.Client]
+) -> CrmPusher | None:
+    """The CRM outbox's sender, when a CRM is configured."""
+    if not settings.gangway_crm_url:
+        return None
+    secret = settings.gangway_crm_secret
+    if secret is None or len(secret.get_secret_value()) < 16:
+        raise MissingConfiguration(
+            "GANGWAY_CRM_URL is set: GANGWAY_CRM_SECRET must be too, at least 16 "
+            "characters (make one with: openssl rand -hex 32)"
+        )
+    http = httpx.Client()
+    clients.append(http)
+    webhook = CrmWebhook(
+        settings.gangway_crm_url,
+        secret.get_secret_value().encode(),
+        http=http,
+        timeout=settings.gangway_crm_timeout,
+    )
+    return CrmPusher(
+        sessions, clock, webhook, lease_seconds=max(60.0, 3 * settings.gangway_crm_timeout)
+    )
+
+
 def build(
     settings: Settings,
     *,
@@ -231,51 +280,17 @@ def build(
         problem = f"the routing rules {settings.gangway_routing} cannot be used:\n{exc}"
         raise MissingConfiguration(problem) from exc
     secret = invite_secret(settings)
-    messenger: SecureMessengerClient | None = None
-    if settings.gangway_secure_messenger_url:
-        if settings.gangway_channel_webhook_secret is None:
-            raise MissingConfiguration(
-                "GANGWAY_SECURE_MESSENGER_URL is set: GANGWAY_CHANNEL_WEBHOOK_SECRET must be "
-                "too (the secret the messenger signs its activation callbacks with)"
-            )
-        messenger_http = httpx.Client()
-        clients.append(messenger_http)
-        auth = settings.gangway_secure_messenger_auth_value
-        messenger = SecureMessengerClient(
-            settings.gangway_secure_messenger_url,
-            settings.gangway_secure_messenger_auth_header,
-            auth.get_secret_value() if auth else "",
-            timeout=settings.gangway_secure_messenger_timeout,
-            retries=settings.gangway_secure_messenger_retries,
-            http=messenger_http,
-        )
+    messenger = _secure_messenger(settings, clients)
     invite_settings = InviteSettings(
         secret,
         settings.gangway_public_url,
         external_provider=MESSENGER if messenger is not None else None,
     )
+    crm_pusher = _crm_pusher(settings, sessions, clock, clients)
+    events: HandoffEvents = NoHandoffEvents() if crm_pusher is None else CrmHandoffEvents()
     crm_scheduler = None
-    events: HandoffEvents = NoHandoffEvents()
-    if settings.gangway_crm_url:
-        crm_secret = settings.gangway_crm_secret
-        if crm_secret is None or len(crm_secret.get_secret_value()) < 16:
-            raise MissingConfiguration(
-                "GANGWAY_CRM_URL is set: GANGWAY_CRM_SECRET must be too, at least 16 "
-                "characters (make one with: openssl rand -hex 32)"
-            )
-        crm_http = httpx.Client()
-        clients.append(crm_http)
-        webhook = CrmWebhook(
-            settings.gangway_crm_url,
-            crm_secret.get_secret_value().encode(),
-            http=crm_http,
-            timeout=settings.gangway_crm_timeout,
-        )
-        pusher = CrmPusher(
-            sessions, clock, webhook, lease_seconds=max(60.0, 3 * settings.gangway_crm_timeout)
-        )
-        crm_scheduler = TimerScheduler(pusher, interval_seconds=settings.gangway_crm_interval)
-        events = CrmHandoffEvents()
+    if crm_pusher is not None:
+        crm_scheduler = TimerScheduler(crm_pusher, interval_seconds=settings.gangway_crm_interval)
     handover = Handover(RulesRouter(routing), events, settings.gangway_public_url)
     screening = Screening(
         classifier=Classifier(flows, understanding),
