@@ -64,11 +64,11 @@ POSITIVES = [
     ("national_id_number", "numéro CNI: 880692310285", "880692310285"),
     # tax_id
     ("tax_id", "Steuer-ID 86471395289", "86471395289"),
-    ("tax_id", "meine steuerid ist 26 958 371 402", "26 958 371 402"),
-    ("tax_id", "mon numéro fiscal est 3012345678901", "3012345678901"),
+    ("tax_id", "meine steuerid ist 26 958 371 427", "26 958 371 427"),
+    ("tax_id", "mon numéro fiscal est 3012345678167", "3012345678167"),
     ("tax_id", "my ITIN is 912-78-1234", "912-78-1234"),
     ("tax_id", "mi NIF es 12345678Z", "12345678Z"),
-    ("tax_id", "my UTR is 12345 67890", "12345 67890"),
+    ("tax_id", "my UTR is 22345 67890", "22345 67890"),
     ("tax_id", "Steuernummer 12/345/67890", "12/345/67890"),
     # social_security_number
     ("social_security_number", "my SSN is 123-45-6789", "123-45-6789"),
@@ -533,3 +533,128 @@ def test_for_example_still_introduces_the_prospects_own_data() -> None:
     """ "For example" is not a question about an example value."""
     text = "you could use my card, for example 4111 1111 1111 1111?"
     assert "payment_card" in {e.name for e in run_detectors(text)}
+
+
+# --- formats and check digits that come from python-stdnum and phonenumbers ----------
+
+
+def test_an_iban_needs_its_countrys_format() -> None:
+    """An IBAN passing mod-97 but not its country's BBAN format is no IBAN."""
+    # mod-97 right, but a letter where a German BBAN has only digits
+    text = "meine IBAN DE47 3704 0044 0532 013A 00"
+    assert DETECTORS["iban"].find(text) == []
+    assert "phone_number" not in {e.name for e in run_detectors(text)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # mod-97 and format right, but the Spanish account number's own check digits wrong
+        "mi IBAN ES29 2100 0418 4602 0005 1332",
+        # a Belgian bank code stdnum does not list (a bank newer than its data)
+        "my iban is BE68 5390 0754 7034",
+    ],
+)
+def test_an_iban_failing_only_national_checks_still_counts_with_less_confidence(
+    text: str,
+) -> None:
+    """mod-97 and the registry's format are enough to disclose an account, at 0.9."""
+    (match,) = DETECTORS["iban"].find(text)
+    assert match.confidence == 0.9
+
+
+def test_a_steuer_id_needs_the_digit_pattern_the_tax_office_issues() -> None:
+    """A right check digit without exactly one repeated digit is not a Steuer-ID."""
+    assert DETECTORS["tax_id"].find("meine Steuer-ID ist 26958371402") == []
+    (bare,) = DETECTORS["tax_id"].find("36574261809")
+    assert (bare.start, bare.end, bare.confidence) == (0, 11, 1.0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mon numéro fiscal est 3012345678901",  # last three digits are not its check
+        "my UTR is 12345 67890",  # first digit is not its check digit
+        "Steuernummer 12/345/6789",  # a Steuernummer has 10, 11 or 13 digits
+        "Steuernummer 123/4567/89012",
+    ],
+)
+def test_tax_numbers_next_to_a_tax_word_still_need_a_valid_format(text: str) -> None:
+    """A numero fiscal, UTR or Steuernummer that stdnum rejects is not one, context or not."""
+    assert DETECTORS["tax_id"].find(text) == []
+
+
+def test_a_spanish_nif_without_a_dni_is_found_next_to_a_tax_word() -> None:
+    """The K, L and M NIFs of people with neither DNI nor NIE are tax numbers too."""
+    text = "mi NIF es K1234567L"
+    assert [text[m.start : m.end] for m in DETECTORS["tax_id"].find(text)] == ["K1234567L"]
+    assert DETECTORS["tax_id"].find("mi NIF es K1234567A") == []
+
+
+def test_itins_in_the_groups_stdnum_does_not_list_yet_are_found() -> None:
+    """The IRS issues ITIN groups 50-65 too, so 912-55-1234 is an ITIN."""
+    text = "my ITIN is 912-55-1234"
+    assert [text[m.start : m.end] for m in DETECTORS["tax_id"].find(text)] == ["912-55-1234"]
+
+
+def test_an_ssn_printed_in_advertisements_is_not_a_disclosure() -> None:
+    """stdnum refuses 457-55-5462, the SSN published in nationwide advertisements."""
+    assert DETECTORS["social_security_number"].find("my SSN is 457-55-5462") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("call me on +1 202 555 0123", "+1 202 555 0123"),
+        ("text me on +44 7700 900123", "+44 7700 900123"),
+        ("mon numéro: +33 6 00 00 00 12", "+33 6 00 00 00 12"),
+        ("meine Nummer: +49 170 0000 123", "+49 170 0000 123"),
+        ("mi número: +34 600 000 123", "+34 600 000 123"),
+    ],
+)
+def test_numbers_from_ranges_reserved_for_fiction_are_found_when_given(
+    text: str, span: str
+) -> None:
+    """Numbers phonenumbers finds possible but not necessarily valid still count."""
+    assert [text[m.start : m.end] for m in DETECTORS["phone_number"].find(text)] == [span]
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("ruf mich an unter 0152 / 00000000", "0152 / 00000000"),
+        ("ich bin erreichbar unter 089 / 1234 5678", "089 / 1234 5678"),
+        ("text me on +44 - 7700 - 900123", "+44 - 7700 - 900123"),
+    ],
+)
+def test_phone_numbers_grouped_by_spaced_slashes_or_dashes_are_found_whole(
+    text: str, span: str
+) -> None:
+    """ "0152 / 00000000" and "+44 - 7700 - 900123" are one number each, found whole."""
+    assert [text[m.start : m.end] for m in DETECTORS["phone_number"].find(text)] == [span]
+
+
+def test_a_number_with_no_such_calling_code_is_not_a_phone_number() -> None:
+    """+999 is no country's calling code, so "+999 1234 5678" is no phone number."""
+    assert DETECTORS["phone_number"].find("my number is +999 1234 5678") == []
+
+
+def test_a_number_after_00_is_international() -> None:
+    """ "00 34 ..." is a Spanish number written with the international prefix."""
+    (match,) = DETECTORS["phone_number"].find("mi numero es 00 34 600 000 123")
+    assert match.confidence == 0.95
+
+
+def test_the_phone_detector_stays_fast_on_a_long_message_full_of_numbers() -> None:
+    """2 kB with dozens of phones, dates and amounts take the phone detector milliseconds."""
+    text = (
+        "I earn about 4,000 a month. My number is +44 7700 900123, call me after 18:00 "
+        "on 12.03.2025. Ruf mich an unter 0152 00000000. "
+    ) * 16
+    detector = DETECTORS["phone_number"]
+    detector.find(text)
+    rounds = 20
+    started = time.perf_counter()
+    for _ in range(rounds):
+        detector.find(text)
+    assert (time.perf_counter() - started) / rounds < 0.02

@@ -1,4 +1,4 @@
-"""The prospect's country from their WhatsApp number: longest calling-code prefix first.
+"""The prospect's country from their WhatsApp number, as phonenumbers tells it.
 
 Every number here is made up or from a range reserved for fiction (NANP 555-01xx, Ofcom's
 07700 900xxx).
@@ -59,7 +59,7 @@ EU_EEA = {
     ],
 )
 def test_calling_code_gives_the_country(number: str, country: str) -> None:
-    """The longest matching prefix of the international number names the country."""
+    """The calling code, and where countries share one the number, names the country."""
     assert country_of(number) == country
 
 
@@ -82,7 +82,7 @@ def test_what_cannot_be_told_gives_none(number: str) -> None:
 
 
 def test_every_eu_and_eea_country_plus_ch_gb_us_ca_is_covered() -> None:
-    """The table covers the whole EU/EEA, Switzerland, the UK, the US and Canada."""
+    """The whole EU/EEA, Switzerland, the UK, the US and Canada can be told, as ISO codes."""
     assert EU_EEA | {"CH", "GB", "US", "CA"} <= calling_code_countries()
     assert calling_code_countries() <= COUNTRY_CODES
 
@@ -93,3 +93,32 @@ def test_country_codes_are_iso_in_capitals() -> None:
     assert is_country_code("GB") and is_country_code("GR")
     assert not is_country_code("UK") and not is_country_code("EL")
     assert not is_country_code("de")
+
+
+@pytest.mark.parametrize(
+    ("number", "country"),
+    [
+        ("+254 712 345678", "KE"),  # any country phonenumbers knows, not only Europe's
+        ("+66 2 123 4567", "TH"),
+        ("+262 269 61 23 45", "YT"),  # Mayotte shares +262 with Réunion
+        ("+262 262 12 34 56", "RE"),
+        ("+39 06 6982 1234", "VA"),  # the Vatican's range inside Italy's +39
+        ("+1 876 000 0000", "JM"),  # no such line, but Jamaica's area code
+        ("+44 7700 900999", "GB"),  # reserved for fiction: no territory's range
+    ],
+)
+def test_phonenumbers_metadata_tells_shared_codes_apart(number: str, country: str) -> None:
+    """Territories are told by their number ranges, unassigned numbers by the main country."""
+    assert country_of(number) == country
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+800 1234 5678",  # international freephone: no country
+        "+383 44 123 456",  # Kosovo: XK is not an ISO 3166 code
+    ],
+)
+def test_numbers_of_no_iso_country_give_none(number: str) -> None:
+    """A number phonenumbers places in no ISO 3166 country gives None."""
+    assert country_of(number) is None

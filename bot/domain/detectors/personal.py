@@ -3,12 +3,16 @@ dates of birth, email addresses and phone numbers.
 
 None of these carries a checksum, so each needs context from the same message: a
 passport word, a birth word, a "my number is" phrase. Numbers without that context are
-left alone; prospects type prices, dates, times and references all the time.
+left alone; prospects type prices, dates, times and references all the time. Whether
+digits can be a phone number at all is phonenumbers' call (Google's libphonenumber
+metadata); whether the prospect gave it as theirs is decided here.
 """
 
 from __future__ import annotations
 
 import re
+
+from phonenumbers import Leniency, PhoneNumberMatcher
 
 from bot.domain.detectors.identifiers import find_iban_shaped, find_payment_card
 from bot.domain.detectors.words import (
@@ -155,12 +159,27 @@ def find_email_address(text: str) -> list[Found]:
 
 # --- phone numbers -------------------------------------------------------------------
 
-# Not the tail of a longer digit sequence ("... 078 006 084"): "00" starts a number only
-# where a number can start.
-_INTERNATIONAL = re.compile(
-    r"(?<![\w+])(?<!\d )(?<!\d-)(?<!\d\.)(\+|00)[1-9](?:[ ().\-/]{0,2}\d)+(?![\w])"
+# A stretch of text that may hold phone numbers: digits separated by up to two of
+# space ( ) . - / or, before a group of three digits or more, by " - " or " / "
+# ("089 / 1234 5678", but not "0152 00000000 - 18 uhr"), maybe after "+" or "(". Only
+# these stretches are handed to phonenumbers, which keeps the detector linear and cheap
+# on long messages full of digits.
+_STRETCH = re.compile(
+    r"(?<![\w+])(?:\+|\(\+?)?\d(?:(?:[ ().\-/]{1,2}| [-/] (?=\d{3}))?\d)*(?![\w])"
 )
-_NATIONAL = re.compile(r"(?<![\w+.,])\(?\d(?:[ ().\-/]{0,2}\d)+(?![\w])")
+_SPACED_SEPARATOR = re.compile(r" [-/] ")
+# More digits than three phone numbers' worth is a list or a reference.
+_MAX_STRETCH_DIGITS = 45
+# Digits this close to a number belong to it ("0152 00000000 12" is one 14-digit
+# number), so a number phonenumbers cuts out of such a run is not one the prospect wrote.
+_GLUED_BEFORE = re.compile(r"\d[ ().\-/]{0,2}$")
+_GLUED_AFTER = re.compile(r"[ ().\-/]{0,2}\d")
+# National formats are judged against the countries whose people write to the firm in
+# its four languages, each in turn (phonenumbers only judges a national number against
+# a region). "+..." and "00..." numbers carry their country; a region whose
+# international prefix is 00, as everywhere in Europe, reads both.
+_NATIONAL_REGIONS = ("DE", "FR", "ES", "GB", "AT", "CH", "BE", "LU", "IE", "US")
+_INTERNATIONAL_REGIONS = ("DE",)
 _NUMERIC_DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2}")
 _MONEY_NEXT = re.compile(
     r"^\s*(?:[€$£%]|eur|euros?|usd|dollars?|gbp|pounds?|chf|k\b|mio|million)", re.I
@@ -250,39 +269,92 @@ def _digit_count(s: str) -> int:
     return sum(c.isdigit() for c in s)
 
 
+def _international(number: str) -> bool:
+    return number.lstrip("(").startswith(("+", "00"))
+
+
 def find_phone_number(text: str) -> list[Found]:
     """A phone number the prospect gives: any +/00 international number, or a national
     one of at least 8 digits next to "my number", "ruf mich an", "appelez-moi au",
     "llamame al" ... Amounts, dates, references, IBANs and card numbers are not phones.
+
+    A number must be possible for phonenumbers (a known country code, a length that
+    country uses), not valid: the ranges reserved for fiction and tests are possible
+    but not valid, and the prospect who types one is still giving a number.
     """
     folded = fold(text)
     taken = [(s, e) for s, e, _ in find_iban_shaped(text) + find_payment_card(text)]
     found: list[Found] = []
-
-    def free(start: int, end: int) -> bool:
-        spans = taken + [(s, e) for s, e, _ in found]
-        return not any(s < end and start < e for s, e in spans)
-
-    for m in _INTERNATIONAL.finditer(folded):
-        digits = _digit_count(m.group()) - (2 if m.group(1) == "00" else 0)
-        if 8 <= digits <= 15 and free(m.start(), m.end()) and not _looks_like_money(folded, m):
-            context = near(PHONE_GIVING_WORDS, folded, m.start(), m.end(), before=40, after=30)
-            if not context and _received(folded, m.start(), m.end()):
-                continue  # someone else's number the prospect asks about
-            found.append((m.start(), m.end(), 0.95 if context else 0.9))
-    for m in _NATIONAL.finditer(folded):
-        value = m.group()
-        if not 8 <= _digit_count(value) <= 15 or not free(m.start(), m.end()):
+    for stretch in _STRETCH.finditer(folded):
+        if not 8 <= _digit_count(stretch.group()) <= _MAX_STRETCH_DIGITS:
             continue
-        if _NUMERIC_DATE.fullmatch(value) or _looks_like_money(folded, m):
-            continue
-        if near(_REFERENCE_BEFORE, folded, m.start(), m.start(), before=20, after=0):
-            continue
-        if near(_FIRM_NUMBER_BEFORE, folded, m.start(), m.start(), before=25, after=0):
-            continue
-        if _given(folded, m.start(), m.end()):
-            found.append((m.start(), m.end(), 0.8))
+        international = _international(stretch.group())
+        if not international and not _giving_within_reach(folded, stretch):
+            continue  # a national number counts only when given: spare phonenumbers
+        regions = _INTERNATIONAL_REGIONS if international else _NATIONAL_REGIONS
+        for start, end in _possible_numbers(folded, stretch, regions):
+            if any(s < end and start < e for s, e in taken):
+                continue
+            if _looks_like_money(folded, start, end):
+                continue
+            if _international(folded[start:end]):
+                context = near(PHONE_GIVING_WORDS, folded, start, end, before=40, after=30)
+                if not context and _received(folded, start, end):
+                    continue  # someone else's number the prospect asks about
+                found.append((start, end, 0.95 if context else 0.9))
+            elif _national_given(folded, start, end):
+                found.append((start, end, 0.8))
     return found
+
+
+def _possible_numbers(
+    folded: str, stretch: re.Match[str], regions: tuple[str, ...]
+) -> list[tuple[int, int]]:
+    """The spans of 8 to 15 digits (after any 00) in ``stretch`` that phonenumbers finds
+    possible, for the first of ``regions`` that has any, leaving out pieces it cut
+    from a longer run of digits."""
+    for region in regions:
+        spans: list[tuple[int, int]] = []
+        matcher = PhoneNumberMatcher(stretch.group(), region, leniency=Leniency.POSSIBLE)
+        for match in matcher:
+            start, end = stretch.start() + match.start, stretch.start() + match.end
+            digits = _digit_count(match.raw_string)
+            if match.raw_string.lstrip("(").startswith("00"):
+                digits -= 2
+            if 8 <= digits <= 15 and not _glued(folded, start, end):
+                spans.append((start, end))
+        if spans:
+            return spans
+    return []
+
+
+def _glued(folded: str, start: int, end: int) -> bool:
+    # A "+" starts a number wherever it stands ("9-5 +44 ..."); digits do not.
+    plus = folded[start:end].lstrip("(").startswith("+")
+    before = not plus and _GLUED_BEFORE.search(folded, max(0, start - 3), start)
+    return bool(before or _GLUED_AFTER.match(folded, end, end + 3))
+
+
+def _giving_within_reach(folded: str, stretch: re.Match[str]) -> bool:
+    """Whether a giving phrase is near enough to the stretch for ``_given`` to find it
+    next to any number inside it."""
+    lo, hi = max(0, stretch.start() - 40), min(len(folded), stretch.end() + 25)
+    return PHONE_GIVING_WORDS.search(folded, lo, hi) is not None
+
+
+def _national_given(folded: str, start: int, end: int) -> bool:
+    """Whether a national number is the prospect's own, given as such: not a decimal's
+    tail, a date (or one before " - "), a reference, the firm's number, and with a
+    giving phrase."""
+    if start > 0 and folded[start - 1] in ".,":
+        return False
+    if any(_NUMERIC_DATE.fullmatch(part) for part in _SPACED_SEPARATOR.split(folded[start:end])):
+        return False
+    if near(_REFERENCE_BEFORE, folded, start, start, before=20, after=0):
+        return False
+    if near(_FIRM_NUMBER_BEFORE, folded, start, start, before=25, after=0):
+        return False
+    return _given(folded, start, end)
 
 
 def _received(folded: str, start: int, end: int) -> bool:
@@ -304,10 +376,10 @@ def _given(folded: str, start: int, end: int) -> bool:
     return PHONE_GIVING_WORDS.search(folded, end, min(clause_end, end + 25)) is not None
 
 
-def _looks_like_money(folded: str, m: re.Match[str]) -> bool:
-    value = m.group()
+def _looks_like_money(folded: str, start: int, end: int) -> bool:
+    value = folded[start:end]
     if re.search(r"[.,]\d{2}$", value) and not re.search(r"[.,]\d{2}[.,]", value):
         return True  # a decimal part: 1.234.567,89
-    after = folded[m.end() : m.end() + 12]
-    before = folded[max(0, m.start() - 5) : m.start()]
+    after = folded[end : end + 12]
+    before = folded[max(0, start - 5) : start]
     return bool(_MONEY_NEXT.match(after) or _MONEY_BEFORE.search(before))
