@@ -138,6 +138,11 @@ class Scores:
     def accuracy(self) -> float | None:
         return _ratio(self.correct, self.count)
 
+    def under(self, level: Level | None = None) -> int:
+        """Messages predicted below their label (of ``level``, or of any level)."""
+        rows = [level] if level is not None else list(_LEVELS)
+        return sum(self.confusion[row][col] for row in rows for col in range(row))
+
     @property
     def sensitive_predicted(self) -> int:
         """Messages predicted above public: the ones that start the transition protocol."""
@@ -183,7 +188,8 @@ class TargetCheck:
 
 @dataclass(frozen=True)
 class Targets:
-    """The quality bar of issue 3: a missed disclosure costs more than a false alarm."""
+    """The quality bar: a missed disclosure costs more than a false alarm, and most
+    messages should get exactly their level."""
 
     min_recall: tuple[tuple[Level, float], ...] = (
         (Level.IDENTITY, 0.98),
@@ -191,6 +197,7 @@ class Targets:
         (Level.ORDER, 0.98),
     )
     min_sensitive_precision: float = 0.95
+    min_accuracy: float = 0.95
 
 
 DEFAULT_TARGETS = Targets()
@@ -229,6 +236,14 @@ class EvalReport:
                 self.overall.sensitive_precision,
                 targets.min_sensitive_precision,
                 detail,
+            )
+        )
+        checks.append(
+            TargetCheck(
+                "exact level",
+                self.overall.accuracy,
+                targets.min_accuracy,
+                f"{self.overall.correct} of {self.overall.count} messages got exactly their level",
             )
         )
         return tuple(checks)
@@ -273,8 +288,29 @@ def _mismatch_lines(title: str, mismatches: Sequence[Mismatch]) -> list[str]:
     return lines
 
 
-def format_report(report: EvalReport, targets: Targets = DEFAULT_TARGETS) -> str:
-    """The report as a plain-text table, for a terminal or a closing note."""
+def _language_table(report: EvalReport) -> list[str]:
+    """Precision, recall and messages judged below their level, per level and language."""
+    groups = [*report.by_language, ("all", report.overall)]
+    head = f"{'level':<10}" + "".join(f"{name:>20}" for name, _ in groups)
+    out = [
+        "per level and language: precision / recall / judged below their level",
+        head,
+    ]
+    for level in _LEVELS:
+        cells = []
+        for _, scores in groups:
+            s = scores.level(level)
+            cells.append(f"{_fmt(s.precision)} / {_fmt(s.recall)} / {scores.under(level)}")
+        out.append(f"{level.label:<10}" + "".join(f"{c:>20}" for c in cells))
+    return out
+
+
+def format_report(
+    report: EvalReport, targets: Targets = DEFAULT_TARGETS, *, messages: bool = True
+) -> str:
+    """The report as a plain-text table, for a terminal or a closing note. With
+    ``messages`` False the misses and false alarms are counted but not shown: a blind
+    set's texts stay unread."""
     overall, hard = report.overall, report.hard
     out = [f"sensitivity evaluation: {overall.count} messages, {hard.count} of them hard", ""]
 
@@ -315,13 +351,19 @@ def format_report(report: EvalReport, targets: Targets = DEFAULT_TARGETS) -> str
             f"{_fmt(scores.sensitive_precision):>23}{misses:>8}"
         )
 
+    out += ["", *_language_table(report)]
+    out += ["", f"judged below their level (compliance failures): {overall.under()}"]
+
     out += ["", "targets"]
     for check in report.check_targets(targets):
         out.append(f"  {'ok' if check.passed else 'FAIL':<5}{check.describe()}")
 
-    out += [
-        "",
-        *_mismatch_lines("misses (predicted below the label: compliance failures)", report.misses),
-    ]
-    out += ["", *_mismatch_lines("false alarms (predicted above the label)", report.false_alarms)]
+    under = "misses (predicted below the label: compliance failures)"
+    over = "false alarms (predicted above the label)"
+    if not messages:
+        out += ["", f"{under}: {len(report.misses)}", f"{over}: {len(report.false_alarms)}"]
+        out.append("(messages not shown)")
+        return "\n".join(out) + "\n"
+    out += ["", *_mismatch_lines(under, report.misses)]
+    out += ["", *_mismatch_lines(over, report.false_alarms)]
     return "\n".join(out) + "\n"

@@ -132,7 +132,28 @@ def test_failed_targets_are_named_in_plain_words(report: EvalReport) -> None:
         "recall for order is 0.500, below the target 0.98 (1 of 2 order messages predicted order)",
         "precision over sensitive predictions is 0.571, below the target 0.95 "
         "(4 of 7 messages predicted above public had exactly their labelled level)",
+        "exact level is 0.600, below the target 0.95 (6 of 10 messages got exactly their level)",
     ]
+
+
+def test_messages_judged_below_their_level_are_counted_per_level_and_language(
+    report: EvalReport,
+) -> None:
+    """The report counts under-classified messages on a line of its own and per language."""
+    text = format_report(report)
+    assert report.overall.under() == 2
+    assert report.overall.under(ORD) == 1 and report.overall.under(IDN) == 1
+    assert report.overall.under(ADV) == 0
+    assert "judged below their level (compliance failures): 2" in text
+    assert "per level and language: precision / recall / judged below their level" in text
+
+
+def test_a_blind_report_counts_misses_without_showing_them(report: EvalReport) -> None:
+    """With messages hidden, the report gives the counts and never a message's text."""
+    text = format_report(report, messages=False)
+    assert "misses (predicted below the label: compliance failures): 2" in text
+    for message, _ in PAIRS:
+        assert message.text not in text
 
 
 def test_perfect_predictions_meet_the_targets() -> None:
