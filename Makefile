@@ -1,7 +1,8 @@
 # gangway: `make up` starts the whole stack on embedded defaults, `make test` runs the
 # whole test suite. Both install what is missing first (see scripts/setup.sh), and skip
 # what is already up to date: pip runs only when pyproject.toml or
-# bot/rasa/requirements.txt changed, Rasa trains only when bot/rasa/ or data/ changed.
+# bot/rasa/requirements.txt changed, Rasa trains only when bot/rasa/ or data/ changed, the
+# sensitivity model only when data/sensitivity/ or its training code changed.
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -18,7 +19,7 @@ help:
 	@echo "make up       install everything, train the Rasa model if needed, start the stack"
 	@echo "make test     install everything, train if needed, then ruff, mypy and pytest"
 	@echo "make install  the two virtual environments: .venv (service) and .venv-rasa (Rasa)"
-	@echo "make model    train the Rasa model into var/models/ if bot/rasa/ or data/ changed"
+	@echo "make model    train the Rasa and sensitivity models into var/models/ if their data changed"
 	@echo "make graphviz Debian's graphviz, which draws the statechart (gangway flows diagram)"
 	@echo "make lint     ruff check . and mypy"
 	@echo "make clean    remove var/ (models, local database), .venv and .venv-rasa"

@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
 from bot.adapters.migrate import upgrade
+from bot.adapters.model_files import ModelFileError, load_model, model_path
 from bot.adapters.routing_file import RoutingStore
-from bot.config import Settings
+from bot.config import REPO_ROOT, Settings
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.entrypoints.scheduler import TimerScheduler
 from bot.entrypoints.worker import Worker
@@ -36,6 +37,7 @@ from bot.service_layer.ports import (
     Dialogue,
     MediaFetcher,
     MessageSender,
+    SensitivityScorer,
     SystemClock,
     Understanding,
 )
@@ -212,6 +214,25 @@ def _crm_pusher(
     )
 
 
+def sensitivity_model(settings: Settings, flows: FlowStore) -> SensitivityScorer | None:
+    """The trained sensitivity model: GANGWAY_SENSITIVITY_MODEL, else the one `make model`
+    trains from the current data. Without one, the service refuses to start when the flow
+    gives the model a say (``min_score``), rather than quietly catching less."""
+    path = settings.gangway_sensitivity_model or model_path(REPO_ROOT)
+    try:
+        model = load_model(path)
+    except ModelFileError as exc:
+        if flows.current().min_scores():
+            raise MissingConfiguration(
+                f"{exc}.\nThe flow {flows.path} sets `min_score` for the sensitivity "
+                "model, so gangway does not run without it."
+            ) from exc
+        log.warning("no sensitivity model (%s); the flow sets no min_score", exc)
+        return None
+    log.info("sensitivity model %s loaded from %s (%d n-grams)", model.name, path, model.size)
+    return model
+
+
 def build(
     settings: Settings,
     *,
@@ -219,6 +240,7 @@ def build(
     dialogue: Dialogue | None = None,
     sender: MessageSender | None = None,
     understanding: Understanding | None = None,
+    model: SensitivityScorer | None = None,
     templates: ContentTemplates | None = None,
     media: MediaFetcher | None = None,
     migrate: bool = True,
@@ -293,7 +315,7 @@ def build(
         crm_scheduler = TimerScheduler(crm_pusher, interval_seconds=settings.gangway_crm_interval)
     handover = Handover(RulesRouter(routing), events, settings.gangway_public_url)
     screening = Screening(
-        classifier=Classifier(flows, understanding),
+        classifier=Classifier(flows, understanding, model or sensitivity_model(settings, flows)),
         flows=flows,
         invites=invite_settings,
         media=media,

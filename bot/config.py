@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     gangway_log_level: str = "INFO"
     # The flow in force (see flows/README.md); re-read when the file changes.
     gangway_flow: Path = REPO_ROOT / "flows" / "default.yml"
+    # The trained sensitivity model, loaded at start. Unset: the one `make model` trains
+    # from data/sensitivity/ (var/models/sensitivity-<fingerprint>.json.gz).
+    gangway_sensitivity_model: Path | None = None
     # Signs the secure-channel invite links (at least 16 bytes; `openssl rand -hex 32`).
     # Unset: a random one is made once and kept in the state directory (invite-secret),
     # so links survive a restart. Several service processes must share one.

@@ -11,8 +11,9 @@ it before or beside either virtual environment:
 The fingerprint covers everything that changes the trained model: the Rasa project files
 under bot/rasa/ (config, domain, endpoints, and requirements.txt, because it pins the Rasa
 release that trains and loads the model) and the training data under data/. Rasa test
-stories under data/tests/ are not training data and are left out, so editing them never
-triggers a retrain.
+stories under data/tests/ are not training data, and data/sensitivity/ trains gangway's
+own sensitivity model (bot.adapters.model_files): both are left out, so editing them never
+triggers a Rasa retrain.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ __all__ = ["fingerprint", "main", "model_path", "training_data_paths"]
 RASA_DIR = Path("bot") / "rasa"
 DATA_DIR = Path("data")
 TEST_STORIES_DIR = DATA_DIR / "tests"
+# The sensitivity model's training data: gangway's own model, not Rasa's.
+SENSITIVITY_DIR = DATA_DIR / "sensitivity"
 MODELS_DIR = Path("var") / "models"
 MODEL_PREFIX = "gangway-"
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -42,10 +45,11 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
 
 
 def training_data_paths(root: Path) -> list[Path]:
-    """The training data files under data/ (YAML, outside data/tests/), sorted."""
+    """Rasa's training data files under data/ (YAML, outside data/tests/ and
+    data/sensitivity/), sorted."""
     root = Path(root)
-    tests = root / TEST_STORIES_DIR
-    return sorted(p for p in _yaml_files(root / DATA_DIR) if tests not in p.parents)
+    apart = (root / TEST_STORIES_DIR, root / SENSITIVITY_DIR)
+    return sorted(p for p in _yaml_files(root / DATA_DIR) if not any(d in p.parents for d in apart))
 
 
 def _model_inputs(root: Path) -> list[Path]:

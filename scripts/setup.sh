@@ -5,7 +5,9 @@
 #   scripts/setup.sh install      both virtual environments (service, then Rasa)
 #   scripts/setup.sh service      .venv:      Python >= 3.11, pip install -e ".[dev]"
 #   scripts/setup.sh rasa         .venv-rasa: Python 3.10,   pip install -r bot/rasa/requirements.txt
-#   scripts/setup.sh model        train the Rasa model, only when bot/rasa/ or data/ changed
+#   scripts/setup.sh model        train the Rasa model, only when bot/rasa/ or data/ changed,
+#                                 and the sensitivity model, only when data/sensitivity/ or
+#                                 its training code changed
 #   scripts/setup.sh chromium     Debian's chromium for the browser tests (installed when root)
 #   scripts/setup.sh graphviz     Debian's graphviz, whose `dot` draws the statechart (when root)
 #   scripts/setup.sh rasa-python  print the Python 3.10 that .venv-rasa would be made with
@@ -311,6 +313,10 @@ cmd_model() {
             rm -f "$old"
         fi
     done
+
+    # gangway's own sensitivity model: skipped when its data and code are unchanged.
+    "$VENV/bin/gangway" model train --if-needed ||
+        die "training the sensitivity model failed (see its messages above)."
 }
 
 # Debian's apt-get, waiting for another apt/dpkg run to release its lock rather than failing.

@@ -80,7 +80,7 @@ _TOP = (
     "timers",
     "responses",
 )
-_RULE_KEYS = ("intents", "entities", "detectors", "keywords", "patterns")
+_RULE_KEYS = ("intents", "entities", "detectors", "keywords", "patterns", "min_score")
 _TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
 log = logging.getLogger(__name__)
 
@@ -180,9 +180,30 @@ def _levels(r: Reader, node: Node | None, languages: Sequence[str]) -> dict[Leve
                 compiled.append(pattern)
             patterns[lang] = tuple(compiled)
         rules[level] = LevelRules(
-            level, names["intents"], names["entities"], names["detectors"], keywords, patterns
+            level,
+            names["intents"],
+            names["entities"],
+            names["detectors"],
+            keywords,
+            patterns,
+            _min_score(r, body.get("min_score"), key),
         )
     return rules
+
+
+def _min_score(r: Reader, node: Node | None, key: str) -> float | None:
+    """The sensitivity model's score from which a message counts as at least ``key``."""
+    if node is None:
+        return None
+    value = _number(node)
+    if value is None or not 0 < value < 1:
+        r.error(
+            node,
+            f"`levels.{key}.min_score` should be a number between 0 and 1 (not 0 or 1), "
+            "such as 0.5, written without quotes; lower catches more, with more false alarms",
+        )
+        return None
+    return value
 
 
 def _media(r: Reader, node: Node | None) -> dict[str, Level]:

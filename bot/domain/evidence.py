@@ -19,7 +19,9 @@ __all__ = ["SOURCES", "Evidence", "highest_level"]
 # intent / entity: the Rasa NLU result
 # keyword / pattern: a flow's per-language word list or regular expression
 # media: an attachment (image, document, voice note, location, contact card)
-SOURCES = ("detector", "intent", "entity", "keyword", "pattern", "media")
+# model: the learned sensitivity model's score, at or above the flow's min_score
+# context: a follow-up judged with the previous messages (bot.domain.follow_ups)
+SOURCES = ("detector", "intent", "entity", "keyword", "pattern", "media", "model", "context")
 
 
 @dataclass(frozen=True)

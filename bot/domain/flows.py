@@ -178,9 +178,10 @@ def _keyword_regex(phrase: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class LevelRules:
-    """What raises a message to ``level``: Rasa intents and entities, named detectors, and
+    """What raises a message to ``level``: Rasa intents and entities, named detectors,
     per-language keywords (whole words, ignoring case and accents) and regular expressions
-    (matched as written, ignoring case)."""
+    (matched as written, ignoring case), and the sensitivity model's score at or above
+    ``min_score`` (None: the model does not count for this level)."""
 
     level: Level
     intents: tuple[str, ...] = ()
@@ -188,6 +189,7 @@ class LevelRules:
     detectors: tuple[str, ...] = ()
     keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     patterns: Mapping[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)
+    min_score: float | None = None
     _keyword_regexes: Mapping[str, tuple[tuple[str, re.Pattern[str]], ...]] = field(
         init=False, repr=False, compare=False
     )
@@ -304,6 +306,14 @@ class Flow:
 
     def intent_levels(self) -> dict[str, Level]:
         return {name: level for level, rules in self.rules.items() for name in rules.intents}
+
+    def min_scores(self) -> dict[Level, float]:
+        """The sensitivity model's minimum score per level, for the levels that use it."""
+        return {
+            level: rules.min_score
+            for level, rules in self.rules.items()
+            if rules.min_score is not None
+        }
 
     def entity_levels(self) -> dict[str, Level]:
         return {name: level for level, rules in self.rules.items() for name in rules.entities}

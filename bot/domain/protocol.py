@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from bot.domain.commands import Command, CommandMatch
 from bot.domain.conversation_chart import ConversationChart, ConversationModel, try_send
 from bot.domain.flows import Flow
+from bot.domain.levels import Level
 from bot.domain.sensitivity import Assessment
 
 __all__ = [
@@ -90,8 +91,9 @@ def decide(model: ConversationModel, flow: Flow, inbound: Inbound) -> Decision:
             try_send(chart, "opt_in")
         return Decision(forward=False)
 
-    level = inbound.assessment.level
-    model.raise_level(level.label)
+    assessment = inbound.assessment
+    level = assessment.fresh_level(Level.parse(model.level))
+    model.raise_level(assessment.level.label)
     if level >= flow.transition_at:
         try_send(chart, "threshold_reached")
         return Decision(forward=False)

@@ -11,6 +11,7 @@ import typer
 from bot.config import Settings, load_settings
 from bot.entrypoints.eval_cli import classify, eval_
 from bot.entrypoints.flows_cli import flows_app
+from bot.entrypoints.model_cli import model_app
 from bot.entrypoints.users_cli import users_app
 
 __all__ = ["app", "main"]
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(flows_app, name="flows")
 app.add_typer(users_app, name="users")
+app.add_typer(model_app, name="model")
 app.command("classify")(classify)
 app.command("eval")(eval_)
 

@@ -1,15 +1,18 @@
 """`gangway classify` and `gangway eval`: the sensitivity pipeline from a terminal.
 
-Both build the same `Classifier` as the live service (the flow in force plus Rasa's NLU)
-and treat every message as the first of a conversation: its language is the one
-`Classifier.language_of` finds in it, unless a `classify` input line names one.
+Both build the same `Classifier` as the live service (the flow in force, Rasa's NLU and
+the trained sensitivity model) and treat every message as the first of a conversation:
+its language is the one `Classifier.language_of` finds in it, unless a `classify` input
+line names one. A `classify` line may also give the messages before it (`context`), to
+judge a follow-up such as "yes, do it" as the service does.
 
 Exit codes, shared by both commands:
 
     0  classify: every line classified      eval: every quality target met
     1  classify: some line was unusable      eval: a target missed
-    2  nothing could be measured: Rasa unreachable or without a model, a flow or an
-       evaluation set that cannot be used (said in plain words on stderr)
+    2  nothing could be measured: Rasa unreachable or without a model, no sensitivity
+       model, a flow or an evaluation set that cannot be used (said in plain words on
+       stderr)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import typer
 
 from bot.adapters.eval_set import SHIPPED_EVAL_SET, EvalSetError, load_eval_set
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
+from bot.adapters.model_files import ModelFileError, load_model, model_path
 from bot.config import REPO_ROOT, load_settings
 from bot.domain.evaluation import (
     DEFAULT_TARGETS,
@@ -36,7 +40,8 @@ from bot.domain.evaluation import (
     format_report,
 )
 from bot.domain.levels import Level
-from bot.service_layer.classification import Classifier
+from bot.domain.sensitivity_model import LinearModel
+from bot.service_layer.classification import Classifier, Previous
 from integrations.errors import IntegrationError
 from integrations.rasa import RasaClient
 
@@ -61,7 +66,12 @@ RasaUrlOption = Annotated[
     typer.Option("--rasa-url", help="Rasa server to ask (default: RASA_URL from the settings)."),
 ]
 NoNluOption = Annotated[
-    bool, typer.Option("--no-nlu", help="Deterministic rules only; Rasa is not asked.")
+    bool,
+    typer.Option("--no-nlu", help="Without Rasa's NLU: the rules and the sensitivity model only."),
+]
+NoModelOption = Annotated[
+    bool,
+    typer.Option("--no-model", help="Without the sensitivity model (to measure what it adds)."),
 ]
 
 
@@ -74,6 +84,12 @@ class _Pipeline:
     classifier: Classifier
     flows: FlowStore
     rasa: RasaClient | None
+    model: LinearModel | None
+
+    def describe(self) -> str:
+        nlu = "rules only (--no-nlu)" if self.rasa is None else self.rasa.base_url
+        model = "none (--no-model)" if self.model is None else self.model.name
+        return f"classifier: flow {self.flows.path}, NLU {nlu}, sensitivity model {model}"
 
     def close(self) -> None:
         if self.rasa is not None:
@@ -110,16 +126,35 @@ def _connect_rasa(rasa_url: str | None) -> RasaClient:
     return client
 
 
+def _load_model() -> LinearModel:
+    """The sensitivity model the service would load; _CannotRun if there is none."""
+    path = load_settings().gangway_sensitivity_model or model_path(REPO_ROOT)
+    try:
+        return load_model(path)
+    except ModelFileError as exc:
+        raise _CannotRun(f"{exc}, or pass --no-model to classify without it") from exc
+
+
 @contextmanager
-def _pipeline(flow: Path | None, rasa_url: str | None, no_nlu: bool) -> Iterator[_Pipeline]:
+def _pipeline(
+    flow: Path | None, rasa_url: str | None, no_nlu: bool, no_model: bool = False
+) -> Iterator[_Pipeline]:
     """The classifier, or exit 2 with the reason on stderr."""
     try:
         store = _flow_store(flow or load_settings().gangway_flow)
+        model = None if no_model else _load_model()
         rasa = None if no_nlu else _connect_rasa(rasa_url)
     except _CannotRun as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_CANNOT_RUN) from exc
-    pipeline = _Pipeline(Classifier(store, rasa), store, rasa)
+    if no_nlu:
+        typer.echo(
+            "classifying without Rasa's NLU (--no-nlu): detectors, flow rules"
+            + (" and the sensitivity model" if model else "")
+            + " only",
+            err=True,
+        )
+    pipeline = _Pipeline(Classifier(store, rasa, model), store, rasa, model)
     try:
         yield pipeline
     except IntegrationError as exc:
@@ -133,22 +168,33 @@ def _pipeline(flow: Path | None, rasa_url: str | None, no_nlu: bool) -> Iterator
 # --- gangway classify ------------------------------------------------------------------
 
 
-def _request(raw: str, languages: tuple[str, ...]) -> tuple[str, str | None]:
-    """(text, language or None) of one input line; ValueError saying what is wrong."""
+@dataclass(frozen=True)
+class _Request:
+    text: str
+    language: str | None = None
+    context: tuple[str, ...] = ()
+
+
+def _request(raw: str, languages: tuple[str, ...]) -> _Request:
+    """The message of one input line; ValueError saying what is wrong."""
     if not raw.lstrip().startswith("{"):
-        return raw, None
+        return _Request(raw)
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(item, dict):
         raise ValueError("a JSON line should be an object with a text field")
-    text, language = item.get("text"), item.get("language")
+    text, language, context = item.get("text"), item.get("language"), item.get("context", [])
     if not isinstance(text, str):
         raise ValueError('a JSON line needs a "text" field holding a string')
     if language is not None and language not in languages:
         raise ValueError(f"unknown language {language!r}: the flow has {', '.join(languages)}")
-    return text, language
+    if isinstance(context, str):
+        context = [context]
+    if not isinstance(context, list) or not all(isinstance(c, str) for c in context):
+        raise ValueError('"context" should be the previous message, or a list of them')
+    return _Request(text, language, tuple(context))
 
 
 def _emit(out: TextIO, result: dict[str, Any]) -> None:
@@ -156,22 +202,34 @@ def _emit(out: TextIO, result: dict[str, Any]) -> None:
     out.flush()  # one answer per line as it comes, for pipes
 
 
+def _previous(classifier: Classifier, request: _Request, language: str) -> list[Previous]:
+    """The context messages, each judged as the service judged it when it arrived."""
+    previous: list[Previous] = []
+    for text in request.context:
+        level = classifier.classify(text, language=language, previous=previous).level
+        previous.append(Previous(text, level))
+    return previous
+
+
 def classify(
     flow: FlowOption = None,
     rasa_url: RasaUrlOption = None,
     no_nlu: NoNluOption = False,
+    no_model: NoModelOption = False,
 ) -> None:
     """Classify messages read from stdin, one per line, writing one JSON object per line.
 
-    A line is the message itself, or a JSON object {"text": ..., "language": ...}
-    (language optional: found from the text otherwise). Each answer holds the line
-    number, language, level, evidence (rule, span, confidence; never the text) and
-    Rasa's intent. Blank lines are skipped; an unusable line gets {"line", "error"}
-    and the exit code is 1 at the end.
+    A line is the message itself, or a JSON object {"text": ..., "language": ...,
+    "context": [...]} (language optional: found from the text otherwise; context: the
+    prospect's messages just before, oldest first, for a follow-up such as "yes, do
+    it"). Each answer holds the line number, language, level, evidence (rule, span,
+    confidence or model score; never the text), the model's scores and Rasa's intent.
+    Blank lines are skipped; an unusable line gets {"line", "error"} and the exit code is
+    1 at the end.
     """
     out = sys.stdout
     failed = False
-    with _pipeline(flow, rasa_url, no_nlu) as pipeline:
+    with _pipeline(flow, rasa_url, no_nlu, no_model) as pipeline:
         classifier = pipeline.classifier
         languages = tuple(pipeline.flows.current().languages)
         for number, raw in enumerate(sys.stdin, start=1):
@@ -179,13 +237,14 @@ def classify(
             if not line.strip():
                 continue
             try:
-                text, language = _request(line, languages)
+                request = _request(line, languages)
             except ValueError as exc:
                 failed = True
                 _emit(out, {"line": number, "error": str(exc)})
                 continue
-            language = language or classifier.language_of(text)
-            assessment = classifier.classify(text, language=language)
+            language = request.language or classifier.language_of(request.text)
+            previous = _previous(classifier, request, language)
+            assessment = classifier.classify(request.text, language=language, previous=previous)
             _emit(out, {"line": number, "language": language, **assessment.as_dict()})
     if failed:
         raise typer.Exit(EXIT_UNUSABLE_LINE)
@@ -270,11 +329,21 @@ def report_as_dict(report: EvalReport) -> dict[str, Any]:
         },
         "accuracy": _ratio(overall.accuracy),
         "sensitive_precision": _ratio(overall.sensitive_precision),
+        "under": overall.under(),
         "by_language": {
             language: {
                 "messages": scores.count,
                 "accuracy": _ratio(scores.accuracy),
                 "sensitive_precision": _ratio(scores.sensitive_precision),
+                "under": scores.under(),
+                "levels": {
+                    s.level.label: {
+                        "precision": _ratio(s.precision),
+                        "recall": _ratio(s.recall),
+                        "under": scores.under(s.level),
+                    }
+                    for s in scores.per_level
+                },
             }
             for language, scores in report.by_language
         },
@@ -301,8 +370,16 @@ def eval_(
     flow: FlowOption = None,
     rasa_url: RasaUrlOption = None,
     no_nlu: NoNluOption = False,
+    no_model: NoModelOption = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as one JSON object.")
+    ] = False,
+    hide_messages: Annotated[
+        bool,
+        typer.Option(
+            "--hide-messages",
+            help="Count misses and false alarms without showing their texts (a blind set).",
+        ),
     ] = False,
 ) -> None:
     """Score the classifier on a labelled evaluation set: per-level precision and recall,
@@ -313,7 +390,7 @@ def eval_(
     except EvalSetError as exc:
         typer.echo(f"error: the evaluation set cannot be used: {exc}", err=True)
         raise typer.Exit(EXIT_CANNOT_RUN) from exc
-    with _pipeline(flow, rasa_url, no_nlu) as pipeline:
+    with _pipeline(flow, rasa_url, no_nlu, no_model) as pipeline:
         classifier = pipeline.classifier
         pairs: list[tuple[LabelledMessage, Level]] = []
         with _progress(len(messages)) as advance:
@@ -323,11 +400,14 @@ def eval_(
                 advance()
     report = evaluate(pairs)
     if as_json:
-        typer.echo(json.dumps(report_as_dict(report), ensure_ascii=False, indent=2))
+        document = report_as_dict(report)
+        if hide_messages:
+            document["misses"] = len(report.misses)
+            document["false_alarms"] = len(report.false_alarms)
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
     else:
-        source = "rules only (--no-nlu)" if pipeline.rasa is None else pipeline.rasa.base_url
-        typer.echo(f"classifier: flow {pipeline.flows.path}, NLU {source}")
-        typer.echo(format_report(report, DEFAULT_TARGETS), nl=False)
+        typer.echo(pipeline.describe())
+        typer.echo(format_report(report, DEFAULT_TARGETS, messages=not hide_messages), nl=False)
     failures = report.meets_targets(DEFAULT_TARGETS)  # one plain sentence per missed target
     if failures:
         raise typer.Exit(EXIT_TARGETS_MISSED)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.domain.flows import Flow
+from bot.domain.sensitivity_model import LevelScores
 from integrations.rasa import BotReply
 from integrations.twilio_media import FetchedMedia
 from integrations.twilio_whatsapp import SentMessage
@@ -21,6 +22,7 @@ __all__ = [
     "FlowSource",
     "MediaFetcher",
     "MessageSender",
+    "SensitivityScorer",
     "SentMessage",
     "SystemClock",
     "Understanding",
@@ -48,6 +50,12 @@ class Understanding(Protocol):
     """The NLU alone, without a dialogue turn (Rasa's ``/model/parse`` in production)."""
 
     def parse(self, text: str) -> dict[str, Any]: ...
+
+
+class SensitivityScorer(Protocol):
+    """The learned sensitivity model (``bot.domain.sensitivity_model`` in production)."""
+
+    def score(self, text: str) -> LevelScores: ...
 
 
 class FlowSource(Protocol):

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, InboxMessage, MediaItem, MessageClassification
 from bot.domain.commands import parse_command
+from bot.domain.follow_ups import PREVIOUS_MESSAGES, PREVIOUS_WITHIN
+from bot.domain.levels import Level
 from bot.domain.protocol import Inbound, decide
-from bot.service_layer.classification import Classifier
+from bot.service_layer.classification import Classifier, Previous
 from bot.service_layer.ports import (
     Clock,
     ContentTemplates,
@@ -76,8 +79,13 @@ class Screening:
         language = screening.classifier.language_of(body, language)
         items = media_items(params)
         fetched = [self._fetch(item.url) if item.url else None for item in items]
+        with sessions() as s:
+            previous = _previous(s, conversation_id, msg_id)
         assessment = screening.classifier.classify(
-            body, language=language, media_kinds=[item.kind for item in items]
+            body,
+            language=language,
+            media_kinds=[item.kind for item in items],
+            previous=previous,
         )
         flow = screening.flows.current()
         now = clock.now()
@@ -165,6 +173,24 @@ class Screening:
         except PermanentError as exc:
             log.warning("media %s could not be fetched: %r", url, exc)
             return exc
+
+
+def _previous(s: Session, conversation_id: str, msg_id: int) -> list[Previous]:
+    """The prospect's messages just before ``msg_id`` (oldest first) that a follow-up may
+    refer to: at most PREVIOUS_MESSAGES, received within PREVIOUS_WITHIN of it."""
+    received = s.get_one(InboxMessage, msg_id).received_at
+    rows = s.execute(
+        select(InboxMessage.body, MessageClassification.level)
+        .join(MessageClassification, MessageClassification.inbox_id == InboxMessage.id)
+        .where(
+            InboxMessage.conversation_id == conversation_id,
+            InboxMessage.id < msg_id,
+            InboxMessage.received_at >= received - PREVIOUS_WITHIN,
+        )
+        .order_by(InboxMessage.id.desc())
+        .limit(PREVIOUS_MESSAGES)
+    ).all()
+    return [Previous(body, Level.parse(level)) for body, level in reversed(rows) if body.strip()]
 
 
 def _media_row(

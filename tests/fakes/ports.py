@@ -6,6 +6,8 @@ import itertools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from bot.domain.levels import Level
+from bot.domain.sensitivity_model import LevelScores
 from integrations.errors import IntegrationError, TransientError
 from integrations.rasa import BotReply
 from integrations.twilio_whatsapp import SentMessage
@@ -39,6 +41,21 @@ class FakeUnderstanding:
         self.texts.append(text)
         top = {"name": self.intent, "confidence": self.confidence}
         return {"text": text, "intent": top, "entities": [], "intent_ranking": [top]}
+
+
+class FakeModel:
+    """A sensitivity model scoring by phrase: a text holding one of ``phrases`` gets its
+    scores, anything else scores 0 for every level (the model never fires)."""
+
+    def __init__(self, phrases: Mapping[str, Mapping[Level, float]] | None = None) -> None:
+        self.phrases = dict(phrases or {})
+        self.texts: list[str] = []
+
+    def score(self, text: str) -> LevelScores:
+        self.texts.append(text)
+        found = next((s for p, s in self.phrases.items() if p in text.lower()), {})
+        levels = (Level.IDENTITY, Level.FINANCIAL, Level.ADVICE, Level.ORDER)
+        return LevelScores("fake", {level: found.get(level, 0.0) for level in levels})
 
 
 class FakeSender:

@@ -20,7 +20,7 @@ from bot.domain.conversation_chart import ConversationChart, try_send
 from bot.entrypoints.app import create_app
 from bot.service_layer.transition import chart_model, save_model
 from tests.fakes.clock import FakeClock
-from tests.fakes.ports import FakeDialogue, FakeSender, FakeUnderstanding
+from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
 
 SERVICE_TOKEN = "service-token-for-tests"
 AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
@@ -46,6 +46,7 @@ def container(database_url: str, clock: FakeClock, tmp_path: Path) -> Container:
         clock=clock,
         dialogue=FakeDialogue(),
         understanding=FakeUnderstanding(),
+        model=FakeModel(),
         sender=FakeSender(clock.now),
     )
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -40,7 +41,7 @@ from bot.service_layer.transition import Handover, InviteSettings
 from integrations.errors import PermanentError, TransientError
 from integrations.twilio_media import FetchedMedia
 from tests.fakes.clock import FakeClock
-from tests.fakes.ports import FakeDialogue, FakeSender, FakeUnderstanding
+from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
 
 PROSPECT = "whatsapp:+12025550101"
 SECRET = b"protocol-tests-secret-0123456789"
@@ -80,10 +81,14 @@ class Stack:
         clock: FakeClock,
         handover: Handover | None = None,
         invite_settings: InviteSettings | None = None,
+        *,
+        flow: Path = DEFAULT_FLOW_PATH,
+        model: FakeModel | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
-        self.flows = FlowStore(DEFAULT_FLOW_PATH, DEFAULT_DOMAIN_PATH)
+        self.flows = FlowStore(flow, DEFAULT_DOMAIN_PATH)
         self.nlu = FakeUnderstanding()
+        self.model = model or FakeModel()
         self.dialogue = FakeDialogue()
         self.sender = FakeSender(clock.now)
         self.templates = FakeTemplates()
@@ -95,7 +100,7 @@ class Stack:
             self.sender,
             clock,
             screening=Screening(
-                Classifier(self.flows, self.nlu),
+                Classifier(self.flows, self.nlu, self.model),
                 self.flows,
                 settings,
                 self.media,

@@ -17,7 +17,7 @@ from bot.bootstrap import build
 from bot.config import load_settings
 from bot.entrypoints.app import create_app
 from tests.fakes.clock import FakeClock
-from tests.fakes.ports import FakeDialogue, FakeSender, FakeUnderstanding
+from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
 
 TOKEN = "test-auth-token-0123456789abcdef"
 PUBLIC = "https://gangway.example.com"
@@ -41,6 +41,7 @@ def client(database_url: str, clock: FakeClock, tmp_path: Path) -> Iterator[Test
         clock=clock,
         dialogue=FakeDialogue(),
         understanding=FakeUnderstanding(),
+        model=FakeModel(),
         sender=FakeSender(clock.now),
     )
     # Requests arrive at a different host than the public URL, as behind a proxy.

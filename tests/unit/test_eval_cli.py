@@ -20,6 +20,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from bot.entrypoints.eval_cli import classify, eval_
+from tests.fakes.models import tiny_model_file
 
 app = typer.Typer()
 app.command("classify")(classify)
@@ -154,6 +155,15 @@ def closed_url() -> str:
 ENV = {"RASA_URL": "http://127.0.0.1:9", "RASA_TOKEN": ""}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def sensitivity_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every command here loads a tiny model, as the service loads the trained one."""
+    path = tiny_model_file(tmp_path_factory.mktemp("model"))
+    ENV["GANGWAY_SENSITIVITY_MODEL"] = str(path)
+    yield path
+    del ENV["GANGWAY_SENSITIVITY_MODEL"]
+
+
 def run(args: list[str], stdin: str = "") -> Result:
     return CliRunner().invoke(app, args, input=stdin, env=ENV)
 
@@ -193,7 +203,7 @@ def test_classify_takes_json_lines_with_a_language(rasa: FakeRasa) -> None:
         json.dumps({"text": "hallo", "language": "es"}),
         json.dumps({"text": "meine email ist max@example.com"}),
     ]
-    result = run(["classify", "--rasa-url", rasa.url], "\n".join(lines) + "\n")
+    result = run(["classify", "--no-model", "--rasa-url", rasa.url], "\n".join(lines) + "\n")
     assert result.exit_code == 0, result.output
     first, second = answers(result)
     assert first["language"] == "es"
@@ -202,7 +212,9 @@ def test_classify_takes_json_lines_with_a_language(rasa: FakeRasa) -> None:
 
 def test_classify_counts_what_the_nlu_understood(rasa: FakeRasa) -> None:
     """An intent the flow lists for a level raises the message to it, as evidence."""
-    result = run(["classify", "--rasa-url", rasa.url], "call me maybe\nthe usual please\n")
+    result = run(
+        ["classify", "--no-model", "--rasa-url", rasa.url], "call me maybe\nthe usual please\n"
+    )
     assert result.exit_code == 0
     identity, order = answers(result)
     assert identity["level"] == "identity"
@@ -266,15 +278,69 @@ def test_classify_with_rasa_without_model_exits_2(rasa_without_model: FakeRasa) 
 
 def test_classify_no_nlu_uses_rules_alone(closed_url: str, rasa: FakeRasa) -> None:
     """--no-nlu needs no Rasa and asks none; the detectors still work."""
-    result = run(["classify", "--no-nlu", "--rasa-url", rasa.url], "call me maybe\n")
+    result = run(["classify", "--no-nlu", "--no-model", "--rasa-url", rasa.url], "call me maybe\n")
     assert result.exit_code == 0
     assert rasa.parsed == []
     (answer,) = answers(result)
     assert (answer["level"], answer["intent"]) == ("public", None)
 
-    result = run(["classify", "--no-nlu", "--rasa-url", closed_url], f"iban {IBAN}\n")
+    result = run(["classify", "--no-nlu", "--no-model", "--rasa-url", closed_url], f"iban {IBAN}\n")
     assert result.exit_code == 0
     assert answers(result)[0]["level"] == "financial"
+
+
+def test_classify_says_when_it_runs_without_rasa(closed_url: str) -> None:
+    """--no-nlu works with no Rasa running and says so on stderr, not in the answers."""
+    result = run(["classify", "--no-nlu", "--rasa-url", closed_url], "hello\n")
+    assert result.exit_code == 0, result.output
+    assert "without Rasa's NLU (--no-nlu)" in result.stderr
+    assert "sensitivity model" in result.stderr
+    assert answers(result)[0]["level"] == "public"
+
+
+def test_classify_gives_the_models_scores_and_evidence(closed_url: str) -> None:
+    """The answer carries the model's score per level, and its evidence when a score
+    reaches the flow's min_score."""
+    result = run(["classify", "--no-nlu", "--rasa-url", closed_url], "should i invest my savings\n")
+    assert result.exit_code == 0, result.output
+    (answer,) = answers(result)
+    assert set(answer["model_scores"]) == {"identity", "financial", "advice", "order"}
+    scores = answer["model_scores"]
+    assert scores["identity"] >= scores["financial"] >= scores["advice"] >= scores["order"]
+    (model,) = [e for e in answer["evidence"] if e["source"] == "model"]
+    assert model["name"] == "sensitivity_model"
+    assert model["confidence"] == scores[model["level"]]
+
+
+def test_classify_without_a_model_exits_2_saying_how_to_train_it(
+    closed_url: str, tmp_path: Path
+) -> None:
+    """No model file: exit 2 naming `make model` and --no-model, before reading input."""
+    env = {**ENV, "GANGWAY_SENSITIVITY_MODEL": str(tmp_path / "missing.json.gz")}
+    result = CliRunner().invoke(app, ["classify", "--no-nlu"], input="hi\n", env=env)
+    assert result.exit_code == 2
+    assert "make model" in result.stderr and "--no-model" in result.stderr
+    assert result.stdout == ""
+
+
+def test_classify_judges_a_follow_up_with_its_context(closed_url: str) -> None:
+    """A follow-up given with the messages before it gets at least their level; the same
+    words without context, or after a public question, stay public."""
+    lines = [
+        json.dumps({"text": "yes do it", "context": [f"my iban is {IBAN}"]}),
+        json.dumps({"text": "yes do it"}),
+        json.dumps({"text": "yes do it", "context": "what are your opening hours"}),
+        json.dumps({"text": "what are your opening hours", "context": [f"my iban is {IBAN}"]}),
+    ]
+    result = run(["classify", "--no-nlu", "--no-model", "--rasa-url", closed_url],
+                 "\n".join(lines) + "\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    after_iban, alone, after_question, standalone = answers(result)
+    assert after_iban["level"] == "financial"
+    assert ("context", "follow_up:proceed") in {
+        (e["source"], e["name"]) for e in after_iban["evidence"]
+    }
+    assert alone["level"] == after_question["level"] == standalone["level"] == "public"
 
 
 def test_classify_with_a_broken_flow_exits_2(rasa: FakeRasa, tmp_path: Path) -> None:
@@ -312,7 +378,7 @@ GOOD_ITEMS = [
 def test_eval_exits_0_when_the_targets_are_met(rasa: FakeRasa, tmp_path: Path) -> None:
     """A set the classifier gets right: the table, the matrix, the targets, exit 0."""
     eval_set = write_set(tmp_path / "set.yml", GOOD_ITEMS)
-    result = run(["eval", "--set", str(eval_set), "--rasa-url", rasa.url])
+    result = run(["eval", "--set", str(eval_set), "--no-model", "--rasa-url", rasa.url])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "precision" in out and "recall" in out
@@ -324,7 +390,7 @@ def test_eval_exits_0_when_the_targets_are_met(rasa: FakeRasa, tmp_path: Path) -
 def test_eval_exits_1_when_a_target_is_missed(rasa: FakeRasa, tmp_path: Path) -> None:
     """Without the NLU the disclosure only Rasa understands is missed: exit 1."""
     eval_set = write_set(tmp_path / "set.yml", GOOD_ITEMS)
-    result = run(["eval", "--set", str(eval_set), "--no-nlu"])
+    result = run(["eval", "--set", str(eval_set), "--no-nlu", "--no-model"])
     assert result.exit_code == 1
     assert "FAIL recall for identity is 0.500" in result.stdout
     assert 'expected identity  got public    "call me maybe"' in result.stdout
@@ -333,7 +399,7 @@ def test_eval_exits_1_when_a_target_is_missed(rasa: FakeRasa, tmp_path: Path) ->
 def test_eval_json_report(rasa: FakeRasa, tmp_path: Path) -> None:
     """--json prints one JSON object with the per-level figures and the targets."""
     eval_set = write_set(tmp_path / "set.yml", GOOD_ITEMS)
-    result = run(["eval", "--set", str(eval_set), "--no-nlu", "--json"])
+    result = run(["eval", "--set", str(eval_set), "--no-nlu", "--no-model", "--json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["messages"] == 5
@@ -351,6 +417,17 @@ def test_eval_without_rasa_exits_2(closed_url: str, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert closed_url in result.stderr and "gangway up" in result.stderr
     assert result.stdout == ""
+
+
+def test_eval_can_hide_the_messages_of_a_blind_set(rasa: FakeRasa, tmp_path: Path) -> None:
+    """--hide-messages counts misses and false alarms but never prints a message."""
+    eval_set = write_set(tmp_path / "set.yml", GOOD_ITEMS)
+    result = run(["eval", "--set", str(eval_set), "--no-nlu", "--no-model", "--hide-messages"])
+    assert result.exit_code == 1
+    assert "misses (predicted below the label: compliance failures): 2" in result.stdout
+    assert "judged below their level (compliance failures): 2" in result.stdout
+    for text, _, _ in GOOD_ITEMS:
+        assert text not in result.stdout
 
 
 def test_eval_with_an_unusable_set_exits_2(tmp_path: Path) -> None:

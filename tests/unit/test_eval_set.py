@@ -41,6 +41,8 @@ def iban_tokens(text: str) -> list[str]:
     found = []
     for match in IBAN_LIKE.finditer(text):
         expected = IBAN_LENGTHS.get(match.group()[:2].upper(), 0)
+        if not expected:
+            continue  # an ISIN or ticker, not an IBAN country
         compact = ""
         for group in match.group().upper().split():
             if len(compact) >= expected:
@@ -238,3 +240,41 @@ def test_a_missing_file_is_an_eval_set_error(tmp_path: Path) -> None:
     path = tmp_path / "nope.yml"
     with pytest.raises(EvalSetError, match=r"nope\.yml"):
         load_eval_set(path)
+
+
+# The 2026-12 sets: checked for their shape only. Assertion messages name counts and line
+# numbers, never a message: the blind set's texts stay unread, even on a failure.
+SETS_2026_12 = {
+    "blind": (SHIPPED.parent / "blind-2026-12.yml", 150),
+    "dev": (SHIPPED.parent / "dev-2026-12.yml", 120),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SETS_2026_12))
+def test_the_2026_12_sets_are_big_hard_and_cover_every_level_and_language(name: str) -> None:
+    """Each language has its share of messages, 40% of them hard, every level present."""
+    path, per_language = SETS_2026_12[name]
+    messages = load_eval_set(path)
+    counts = Counter(m.language for m in messages)
+    assert all(counts[lang] >= per_language for lang in EVAL_LANGUAGES), dict(counts)
+    for lang in EVAL_LANGUAGES:
+        items = [m for m in messages if m.language == lang]
+        assert sum(m.hard for m in items) >= 0.4 * len(items), lang
+        assert {m.level for m in items} == set(Level), lang
+    wrong = [m.line for m in messages if m.hard and m.category not in HARD_CATEGORIES]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("name", sorted(SETS_2026_12))
+def test_the_2026_12_sets_use_real_checksums_exactly_where_labelled(name: str) -> None:
+    """IBANs and card numbers pass their checks at financial or above, fail them in public."""
+    path, _ = SETS_2026_12[name]
+    wrong = []
+    for m in load_eval_set(path):
+        checks = [iban_valid(t) for t in iban_tokens(m.text)]
+        checks += [luhn_valid(d) for d in card_tokens(m.text)]
+        if (m.level >= Level.FINANCIAL and not all(checks)) or (
+            m.level == Level.PUBLIC and any(checks)
+        ):
+            wrong.append(m.line)
+    assert wrong == []

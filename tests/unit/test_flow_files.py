@@ -320,6 +320,24 @@ def test_unknown_key_suggests_the_closest(tmp_path: Path) -> None:
         ("min_confidence: 0.7", "min_confidence: 7", "min_confidence", "at most 1"),
         ("flow: small", "flow: [small]", "flow:", "should be a single text"),
         ("  location: public", "  location: secret", "location:", "unknown level"),
+        (
+            "    intents: [share_identity]",
+            "    min_score: 1\n    intents: [share_identity]",
+            "min_score",
+            "between 0 and 1",
+        ),
+        (
+            "    intents: [share_identity]",
+            "    min_score: 0\n    intents: [share_identity]",
+            "min_score",
+            "between 0 and 1",
+        ),
+        (
+            "    intents: [share_identity]",
+            "    min_score: high\n    intents: [share_identity]",
+            "min_score",
+            "without quotes",
+        ),
     ],
 )
 def test_wrong_types(tmp_path: Path, old: str, new: str, needle: str, reason: str) -> None:
@@ -327,6 +345,16 @@ def test_wrong_types(tmp_path: Path, old: str, new: str, needle: str, reason: st
     text = minimal_flow().replace(old, new)
     errors = [e for e in validate_file(write(tmp_path, text)) if reason in e.message]
     assert [e.line for e in errors][:1] == [line_of(text, needle)]
+
+
+def test_a_levels_min_score_is_the_models_minimum_for_it(tmp_path: Path, domain: Path) -> None:
+    """min_score under a level sets the model's minimum; levels without one leave it out."""
+    text = minimal_flow().replace(
+        "    intents: [share_identity]", "    min_score: 0.45\n    intents: [share_identity]"
+    )
+    flow = load_flow(write(tmp_path, text), domain)
+    assert flow.min_scores() == {Level.IDENTITY: 0.45}
+    assert load_flow(write(tmp_path, minimal_flow()), domain).min_scores() == {}
 
 
 def test_required_and_unknown_placeholders(tmp_path: Path) -> None:

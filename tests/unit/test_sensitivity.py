@@ -1,4 +1,4 @@
-"""A message's level: the higher of the NLU result and the flow's rules."""
+"""A message's level: the highest of the NLU, the model, the flow's rules and the context."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import pytest
 
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, load_flow
 from bot.domain.flows import Flow
+from bot.domain.follow_ups import FollowUp
 from bot.domain.levels import Level
-from bot.domain.sensitivity import NluResult, assess
+from bot.domain.sensitivity import Context, NluResult, assess
+from bot.domain.sensitivity_model import LevelScores
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +60,77 @@ def test_an_attachment_counts_at_the_flows_media_level(flow: Flow) -> None:
 
 def test_a_malformed_nlu_answer_counts_as_nothing_understood() -> None:
     assert NluResult.from_rasa({}) == NluResult(None, 0.0)
+
+
+def scores(**by_level: float) -> LevelScores:
+    levels = {"identity": Level.IDENTITY, "financial": Level.FINANCIAL,
+              "advice": Level.ADVICE, "order": Level.ORDER}  # fmt: skip
+    return LevelScores("m", {levels[name]: value for name, value in by_level.items()})
+
+
+def test_the_model_counts_at_the_highest_level_reaching_the_flows_min_score(flow: Flow) -> None:
+    """Model evidence names the model, the whole text as its span and the score."""
+    minimums = flow.min_scores()
+    assert set(minimums) == {Level.IDENTITY, Level.FINANCIAL, Level.ADVICE, Level.ORDER}
+    text = "born the day the wall fell"
+    high = scores(identity=0.99, financial=minimums[Level.FINANCIAL] - 0.01, advice=0, order=0)
+    result = assess(text, flow, scores=high)
+    assert result.level is Level.IDENTITY
+    (model,) = result.evidence
+    assert (model.source, model.name, model.start, model.end) == (
+        "model",
+        "sensitivity_model",
+        0,
+        len(text),
+    )
+    assert model.confidence == 0.99
+    assert result.as_dict()["model_scores"]["identity"] == 0.99
+
+
+def test_scores_under_every_minimum_are_no_evidence_but_are_reported(flow: Flow) -> None:
+    """Low scores leave the message public; the scores still appear in the answer."""
+    result = assess("hello", flow, scores=scores(identity=0.01, financial=0, advice=0, order=0))
+    assert (result.level, result.evidence) == (Level.PUBLIC, ())
+    assert result.as_dict()["model_scores"] == {
+        "identity": 0.01, "financial": 0.0, "advice": 0.0, "order": 0.0
+    }  # fmt: skip
+
+
+def test_a_follow_up_gets_at_least_the_level_it_follows(flow: Flow) -> None:
+    """ "yes" after a financial message is financial, with context evidence."""
+    result = assess("yes", flow, context=Context(FollowUp.CONFIRM, Level.FINANCIAL))
+    assert result.level is Level.FINANCIAL
+    assert [(e.source, e.name) for e in result.evidence] == [("context", "follow_up:confirm")]
+
+
+def test_a_go_ahead_after_advice_is_an_order(flow: Flow) -> None:
+    """ "do it" after a request for advice instructs the firm: order."""
+    result = assess("do it", flow, context=Context(FollowUp.PROCEED, Level.ADVICE))
+    assert result.level is Level.ORDER
+    assert result.evidence[0].name == "follow_up:go_ahead_after_advice"
+    confirm = assess("yes", flow, context=Context(FollowUp.CONFIRM, Level.ADVICE))
+    assert confirm.level is Level.ADVICE
+
+
+def test_the_models_reading_with_context_is_context_evidence(flow: Flow) -> None:
+    """The model's score of follow-up plus context counts as context, without a span."""
+    context = Context(FollowUp.PROCEED, Level.PUBLIC, scores(identity=1, financial=1,
+                      advice=1, order=0.99))  # fmt: skip
+    (evidence,) = assess("same as always", flow, context=context).evidence
+    assert (evidence.source, evidence.name, evidence.level) == (
+        "context",
+        "sensitivity_model",
+        Level.ORDER,
+    )
+    assert evidence.start is None
+
+
+def test_what_a_conversation_must_react_to_leaves_out_repeated_context(flow: Flow) -> None:
+    """Context at or below the level already reached is not new; above it, it is."""
+    repeated = assess("yes", flow, context=Context(FollowUp.CONFIRM, Level.IDENTITY))
+    assert repeated.level is Level.IDENTITY
+    assert repeated.fresh_level(Level.IDENTITY) is Level.PUBLIC
+    go_ahead = assess("do it", flow, context=Context(FollowUp.PROCEED, Level.ADVICE))
+    assert go_ahead.fresh_level(Level.ADVICE) is Level.ORDER
+    own = assess("DE89 3704 0044 0532 0130 00", flow)
+    assert own.fresh_level(Level.ORDER) is Level.FINANCIAL
