@@ -11,7 +11,8 @@ from sqlalchemy import text
 from bot.adapters.db import make_engine
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, validate_file
 from bot.adapters.migrate import current_revision, head_revision
-from bot.config import Settings
+from bot.adapters.model_files import ModelFileError, load_model, model_path, read_metadata
+from bot.config import REPO_ROOT, Settings
 from integrations.errors import IntegrationError
 from integrations.rasa import RasaClient
 
@@ -124,12 +125,25 @@ def _flow(settings: Settings) -> Check:
     return Check("flow", True, f"{path} is valid")
 
 
+def _model(settings: Settings) -> Check:
+    path = settings.gangway_sensitivity_model or model_path(REPO_ROOT)
+    try:
+        model = load_model(path)
+        trained = read_metadata(path)
+    except ModelFileError as exc:
+        return Check("sensitivity model", False, str(exc))
+    messages = trained.get("messages", "?")
+    detail = f"{path.name}: {model.size} n-grams, trained on {messages} messages"
+    return Check("sensitivity model", True, detail)
+
+
 def run_checks(settings: Settings, http: httpx.Client | None = None) -> list[Check]:
     own = http is None
     client = http or httpx.Client(timeout=5.0)
     checks: list[Callable[[], Check]] = [
         lambda: _database(settings),
         lambda: _flow(settings),
+        lambda: _model(settings),
         lambda: _rasa(settings, client),
         lambda: _actions(settings, client),
         lambda: _twilio(settings, client),

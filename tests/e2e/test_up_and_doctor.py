@@ -130,6 +130,9 @@ def test_doctor_says_plainly_what_is_missing(tmp_path: Path) -> None:
     assert "[FAIL] action server" in out
     assert re.search(r"\[FAIL\] whatsapp: no Twilio credentials.*sandbox", out), out
     assert "[ok  ] flow: " in out
+    assert "[ok  ] sensitivity model: sensitivity-" in out
+    missing = doctor({**env, "GANGWAY_SENSITIVITY_MODEL": str(tmp_path / "none.json.gz")}).stdout
+    assert re.search(r"\[FAIL\] sensitivity model: .*make model", missing), missing
     broken = tmp_path / "broken.yml"
     broken.write_text("flow: broken\ntransition_at: secret\n")
     out = doctor({**env, "GANGWAY_FLOW": str(broken)}).stdout
@@ -163,7 +166,8 @@ def test_doctor_passes_against_the_running_stack(up: tuple[Up, dict[str, str]]) 
         running.expect(r"gangway is up", timeout=240)
     result = doctor(env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("[ok  ]") == 5  # database, flow, rasa, action server, whatsapp
+    # database, flow, sensitivity model, rasa, action server, whatsapp
+    assert result.stdout.count("[ok  ]") == 6
 
 
 def test_ctrl_c_stops_every_part(up: tuple[Up, dict[str, str]]) -> None:
