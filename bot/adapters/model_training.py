@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.adapters.training_set import TrainingMessage
-from bot.domain.follow_ups import follow_up, joined
+from bot.domain.follow_ups import follow_up
 from bot.domain.levels import Level
 from bot.domain.model_features import Features
 from bot.domain.sensitivity_model import LinearModel
 
-__all__ = ["TrainingSettings", "cross_validate", "fit", "model_input"]
+__all__ = ["TrainingSettings", "cross_validate", "examples", "fit"]
 
 
 @dataclass(frozen=True)
@@ -44,19 +44,31 @@ class TrainingSettings:
         }
 
 
-def model_input(message: TrainingMessage) -> str:
-    """What the model reads for ``message``: a follow-up together with its context, as
-    the service reads it; anything else alone."""
-    if message.context and follow_up(message.text, message.language):
-        return joined([message.context], message.text)
-    return message.text
+def examples(messages: Sequence[TrainingMessage]) -> list[tuple[str, Level]]:
+    """What the model learns from: every message as it reads on its own, which is how
+    it scores a message in the service.
+
+    A message given with a context that stands on its own is learned at its label. A
+    follow-up ("yes, do it", see ``bot.domain.follow_ups``) is learned alone only when
+    its label is public: then it is public on its own too. One that takes a sensitive
+    level from its context is left out: alone it says nothing sensitive, and the rules
+    for follow-ups, not the model, carry its context's level over. (Learned together
+    with their context, such pairs taught the model that a bare "yes" is an order.)
+    """
+    out = []
+    for m in messages:
+        if m.context and m.level > Level.PUBLIC and follow_up(m.text, m.language):
+            continue
+        out.append((m.text, m.level))
+    return out
 
 
 def fit(
     messages: Sequence[TrainingMessage], settings: TrainingSettings, *, name: str
 ) -> LinearModel:
-    """A model trained on every message."""
-    return _fit([model_input(m) for m in messages], [m.level for m in messages], settings, name)
+    """A model trained on every message (see ``examples``)."""
+    texts, levels = zip(*examples(messages), strict=True)
+    return _fit(texts, levels, settings, name)
 
 
 def _fit(

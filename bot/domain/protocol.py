@@ -92,20 +92,24 @@ def decide(model: ConversationModel, flow: Flow, inbound: Inbound) -> Decision:
         return Decision(forward=False)
 
     assessment = inbound.assessment
-    level = assessment.fresh_level(Level.parse(model.level))
+    fresh = assessment.fresh_level(Level.parse(model.level))  # before the level rises
     model.raise_level(assessment.level.label)
-    if level >= flow.transition_at:
+    # A consent answer is the whole message and one of the flow's words or buttons, so
+    # it discloses nothing, whatever a classifier reads into a bare "yes": it answers.
+    offered = model.state == ConversationChart.terms_offered.id
+    answer = _consent_answer(flow, inbound) if offered and not inbound.media_kinds else None
+    if answer is True:
+        try_send(chart, "consent_given")
+        return Decision(forward=False, consent=True)
+    if answer is False:
+        try_send(chart, "consent_declined")
+        return Decision(forward=False, consent=False)
+
+    if fresh >= flow.transition_at:
         try_send(chart, "threshold_reached")
         return Decision(forward=False)
 
-    if model.state == ConversationChart.terms_offered.id:
-        answer = _consent_answer(flow, inbound)
-        if answer is True:
-            try_send(chart, "consent_given")
-            return Decision(forward=False, consent=True)
-        if answer is False:
-            try_send(chart, "consent_declined")
-            return Decision(forward=False, consent=False)
+    if offered:
         if _wants_human(flow, inbound):
             try_send(chart, "human_requested")
             return Decision(forward=False)

@@ -165,3 +165,16 @@ def test_yes_to_the_consent_question_is_an_answer_not_a_new_disclosure(
     assert [level for level, _ in classifications(stack)] == ["identity", "identity"]
     with sessions() as s:
         assert s.get_one(Conversation, stack.conversation_id).state == "invite_sent"
+
+
+def test_a_consent_answer_stays_an_answer_whatever_the_model_reads_into_it(
+    sessions: SessionFactory, clock: FakeClock, identity_flow: Path
+) -> None:
+    """Even a model that takes "ja" for an order cannot turn consent into a warning."""
+    eager = FakeModel({"ja": {level: 0.99 for level in Level if level > Level.PUBLIC}})
+    stack = Stack(sessions, clock, flow=identity_flow, model=eager)
+    stack.say("Meine Passnummer ist C01X00T47")
+    replies = stack.say("ja")
+    assert any("/secure/invite/" in r for r in replies)
+    with sessions() as s:
+        assert s.get_one(Conversation, stack.conversation_id).state == "invite_sent"

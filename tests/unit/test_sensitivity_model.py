@@ -20,8 +20,8 @@ from bot.adapters.model_files import (
 from bot.adapters.model_training import (
     TrainingSettings,
     cross_validate,
+    examples,
     fit,
-    model_input,
 )
 from bot.adapters.training_set import TrainingMessage
 from bot.domain.levels import Level
@@ -108,12 +108,18 @@ def test_the_highest_level_reaching_its_minimum_wins() -> None:
     assert scores.highest({}) is None
 
 
-def test_a_follow_up_is_trained_together_with_its_context() -> None:
-    """The model learns a follow-up as the service reads it: with its context."""
-    follow_up = TrainingMessage("yes, do it", "en", Level.ORDER, "w", context="sell my tesla?")
-    standalone = TrainingMessage("what time do you open?", "en", Level.PUBLIC, "w", "my iban")
-    assert model_input(follow_up) == "sell my tesla?\nyes, do it"
-    assert model_input(standalone) == "what time do you open?"
+def test_messages_are_learned_as_they_read_on_their_own() -> None:
+    """A standalone message is learned at its label; a follow-up only when it is public
+    in its context too; "yes, do it" that is an order only after a question is left out."""
+    sell = TrainingMessage("yes, do it", "en", Level.ORDER, "w", context="sell my tesla?")
+    thanks = TrainingMessage("ok thanks", "en", Level.PUBLIC, "w", context="what are the fees?")
+    hours = TrainingMessage("what time do you open?", "en", Level.PUBLIC, "w", "my iban is")
+    salary = TrainingMessage("about forty grand before tax", "en", Level.FINANCIAL, "w", "and you?")
+    assert examples([sell, thanks, hours, salary]) == [
+        ("ok thanks", Level.PUBLIC),
+        ("what time do you open?", Level.PUBLIC),
+        ("about forty grand before tax", Level.FINANCIAL),
+    ]
 
 
 def test_a_saved_model_loads_with_the_same_scores_and_metadata(tmp_path: Path) -> None:
