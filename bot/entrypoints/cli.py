@@ -9,7 +9,8 @@ import sys
 import typer
 
 from bot.config import Settings, load_settings
-from bot.entrypoints.eval_cli import classify, eval_
+from bot.entrypoints.classify_cli import classify
+from bot.entrypoints.eval_cli import eval_
 from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
 from bot.entrypoints.users_cli import users_app

@@ -7,7 +7,8 @@ import json
 import typer
 from typer.testing import CliRunner
 
-from bot.entrypoints.eval_cli import classify, eval_
+from bot.entrypoints.classify_cli import classify
+from bot.entrypoints.eval_cli import eval_
 from tests.e2e.conftest import Rasa
 
 app = typer.Typer()

@@ -19,7 +19,8 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from bot.entrypoints.eval_cli import classify, eval_
+from bot.entrypoints.classify_cli import classify
+from bot.entrypoints.eval_cli import eval_
 from tests.fakes.models import tiny_model_file
 
 app = typer.Typer()
