@@ -13,8 +13,8 @@ Each writer has a folder of their own; each file is a YAML list of items::
 ``context`` is the prospect's previous message, for a follow-up judged with it in view;
 ``note`` is a free remark. Files are parsed with PyYAML's safe loader, node by node, so
 every error names the file and line of the item at fault. The same text twice in one
-writer's files is an error (a slip); the same text from two writers is kept, once each,
-since they wrote it independently.
+writer's language is an error (a slip); the same text from two writers, or in two
+languages ("ok"), is kept, since each was written on its own.
 """
 
 from __future__ import annotations
@@ -86,11 +86,11 @@ def load_training_set(directory: Path) -> list[TrainingMessage]:
             directory, None, "no training data: expected <writer>/<language>.yml files"
         )
     messages: list[TrainingMessage] = []
-    seen: dict[tuple[str, str, str], tuple[Path, int]] = {}
+    seen: dict[tuple[str, str, str, str], tuple[Path, int]] = {}
     for path in files:
         writer = path.parent.name
         for message in _items(path, writer):
-            key = (writer, _normal(message.context or ""), _normal(message.text))
+            key = (writer, message.language, _normal(message.context or ""), _normal(message.text))
             if key in seen:
                 first, line = seen[key]
                 raise TrainingSetError(
