@@ -33,6 +33,12 @@ PUBLIC = [
     ("brauche ich meinen ausweis für die kontoeröffnung?", "de"),
     ("c'est combien les frais pour un virement à l'étranger ?", "fr"),
     ("prefiero no dar mi dni por aquí", "es"),
+    # bare replies, which the service sees after every question it asks
+    ("ja", "de"),
+    ("yes please", "en"),
+    ("d'accord", "fr"),
+    ("vale", "es"),
+    ("👍", "en"),
 ]
 
 
@@ -68,7 +74,7 @@ def test_the_model_catches_what_the_rules_miss(model: LinearModel, flows: FlowSt
 
 
 def test_public_questions_stay_public_with_the_model(model: LinearModel, flows: FlowStore) -> None:
-    """Questions about documents and fees, and a refusal, start no move."""
+    """Questions about documents and fees, a refusal and bare replies start no move."""
     classifier = Classifier(flows, None, model)
     for text, language in PUBLIC:
         assert classifier.classify(text, language=language).level is Level.PUBLIC, text

@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 
 from bot.entrypoints.classify_cli import classify
 from bot.entrypoints.eval_cli import eval_
+from tests.fakes.flows import flow_with_intents
 from tests.fakes.models import tiny_model_file
 
 app = typer.Typer()
@@ -211,10 +212,12 @@ def test_classify_takes_json_lines_with_a_language(rasa: FakeRasa) -> None:
     assert (second["language"], second["level"]) == ("de", "identity")
 
 
-def test_classify_counts_what_the_nlu_understood(rasa: FakeRasa) -> None:
+def test_classify_counts_what_the_nlu_understood(rasa: FakeRasa, tmp_path: Path) -> None:
     """An intent the flow lists for a level raises the message to it, as evidence."""
+    flow = str(flow_with_intents(tmp_path))
     result = run(
-        ["classify", "--no-model", "--rasa-url", rasa.url], "call me maybe\nthe usual please\n"
+        ["classify", "--flow", flow, "--no-model", "--rasa-url", rasa.url],
+        "call me maybe\nthe usual please\n",
     )
     assert result.exit_code == 0
     identity, order = answers(result)
@@ -379,7 +382,10 @@ GOOD_ITEMS = [
 def test_eval_exits_0_when_the_targets_are_met(rasa: FakeRasa, tmp_path: Path) -> None:
     """A set the classifier gets right: the table, the matrix, the targets, exit 0."""
     eval_set = write_set(tmp_path / "set.yml", GOOD_ITEMS)
-    result = run(["eval", "--set", str(eval_set), "--no-model", "--rasa-url", rasa.url])
+    flow = str(flow_with_intents(tmp_path))
+    result = run(
+        ["eval", "--set", str(eval_set), "--flow", flow, "--no-model", "--rasa-url", rasa.url]
+    )
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "precision" in out and "recall" in out

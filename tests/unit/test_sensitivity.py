@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, load_flow
@@ -10,6 +12,7 @@ from bot.domain.follow_ups import FollowUp
 from bot.domain.levels import Level
 from bot.domain.sensitivity import Context, NluResult, assess
 from bot.domain.sensitivity_model import LevelScores
+from tests.fakes.flows import flow_with_intents
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +30,26 @@ def test_a_plain_question_is_public(flow: Flow) -> None:
     assert assess("what are your fees?", flow, nlu=parse("ask_fees", 0.97)).level is Level.PUBLIC
 
 
-def test_a_confident_sensitive_intent_raises_the_level(flow: Flow) -> None:
+def test_a_confident_sensitive_intent_raises_the_level(tmp_path: Path) -> None:
+    """An intent the flow lists for a level counts, at its confidence."""
+    flow = load_flow(flow_with_intents(tmp_path), DEFAULT_DOMAIN_PATH)
     result = assess("it is about my pension pot", flow, nlu=parse("share_financial", 0.91))
     assert result.level is Level.FINANCIAL
     assert [e.source for e in result.evidence] == ["intent"]
 
 
-def test_an_unsure_intent_below_the_flow_minimum_is_ignored(flow: Flow) -> None:
+def test_an_unsure_intent_below_the_flow_minimum_is_ignored(tmp_path: Path) -> None:
+    flow = load_flow(flow_with_intents(tmp_path), DEFAULT_DOMAIN_PATH)
     nlu = parse("share_financial", flow.min_confidence - 0.05)
     assert assess("hmm", flow, nlu=nlu).level is Level.PUBLIC
+    sure = parse("share_financial", flow.min_confidence + 0.05)
+    assert assess("hmm", flow, nlu=sure).level is Level.FINANCIAL
+
+
+def test_the_default_flow_leaves_levels_to_the_model_not_rasas_intents(flow: Flow) -> None:
+    """Measured: the intents only added false alarms next to the model, so none is listed."""
+    assert flow.intent_levels() == {}
+    assert assess("hmm", flow, nlu=parse("share_financial", 0.99)).level is Level.PUBLIC
 
 
 def test_a_detector_wins_over_a_public_intent(flow: Flow) -> None:
