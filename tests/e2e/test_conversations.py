@@ -53,7 +53,9 @@ def test_a_passport_number_never_reaches_rasas_tracker(live: LiveStack, rasa: Ra
             "steps": [
                 {"say": "hello", "replies": [{"bot": "any"}]},
                 {"say": "my passport number is C01X00T47", "replies": [{"text": "consent"}]},
-                {"say": "C01X00T47", "replies": [{"text": "consent_unclear"}]},
+                # The number again, alone: the model knows it for what it is and the
+                # prospect is reminded not to share it here.
+                {"say": "C01X00T47", "replies": [{"text": "redirect_notice"}]},
             ],
         },
     )
