@@ -34,7 +34,7 @@ from bot.adapters.model_files import (
     read_metadata,
     save_model,
 )
-from bot.adapters.model_training import TrainingSettings, cross_validate, fit
+from bot.adapters.model_training import TrainingSettings, cross_validate, examples, fit
 from bot.adapters.threshold_search import RECALL_LEVELS, DevItem, choose_min_scores
 from bot.adapters.training_set import (
     TRAINING_DIR,
@@ -125,6 +125,7 @@ def train(
         "training_seconds": round(seconds, 1),
         "settings": settings.as_dict(),
         "n_grams": model.size,
+        "examples": len(examples(messages)),  # what it learned from (see examples)
         **_counts(messages),
     }
     save_model(model, path, metadata)
