@@ -48,8 +48,9 @@ def append(
     return record.seq
 
 
-def iter_records(session: Session, batch: int = 1000) -> Iterator[AuditRecord]:
-    last = 0
+def iter_records(session: Session, batch: int = 1000, after: int = 0) -> Iterator[AuditRecord]:
+    """The records in order, from the one after sequence number ``after``."""
+    last = after
     while True:
         rows = (
             session.execute(
@@ -67,31 +68,50 @@ def iter_records(session: Session, batch: int = 1000) -> Iterator[AuditRecord]:
         last = rows[-1].seq
 
 
+# How often verify reads on when the head moved while it read: a live service appends
+# while an operator verifies. Each round reads only the records appended meanwhile.
+_CATCH_UP_ROUNDS = 10
+
+
+def _head(session: Session) -> tuple[int, str]:
+    seq, digest = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+    ).one()
+    return int(seq), str(digest)
+
+
 def verify(
     session: Session, progress: Callable[[int], None] | None = None
 ) -> tuple[int, ChainBreak | None]:
     """Recompute the chain. Returns how many records were checked and the first break.
 
     A chain whose head row disagrees with the last record (records removed from
-    the end) is reported as broken too.
+    the end) is reported as broken too. A record and its head move in one
+    transaction, so a head beyond the last record read means records were appended
+    while verify read: it reads on from there, rather than report a break that is not.
     """
     count = 0
     last: AuditRecord | None = None
+    head = (0, "")
 
     def watched() -> Iterator[AuditRecord]:
-        nonlocal count, last
-        for last in iter_records(session):
-            count += 1
-            if progress is not None and count % 1000 == 0:
-                progress(count)
-            yield last
+        nonlocal count, last, head
+        after = 0
+        for _ in range(_CATCH_UP_ROUNDS):
+            for last in iter_records(session, after=after):
+                count += 1
+                if progress is not None and count % 1000 == 0:
+                    progress(count)
+                yield last
+            after = last.seq if last else 0
+            head = _head(session)
+            if head[0] <= after:
+                return
 
     broken = first_break(watched())
     if broken is not None:
         return count, broken
-    head_seq, head_hash = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
-    ).one()
+    head_seq, head_hash = head
     last_seq = last.seq if last else 0
     if head_seq != last_seq or (last is not None and head_hash != last.hash):
         return count, ChainBreak(

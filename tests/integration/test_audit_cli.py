@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
+from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.domain.inbound import parse_inbound
 from bot.entrypoints.cli import app
@@ -64,3 +65,49 @@ def test_verify_on_unreachable_database_fails_plainly(tmp_path: object) -> None:
     """A database that cannot be read gives a non-zero exit and a plain message."""
     code, out = verify("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert code == 2 and "could not read the audit log" in out
+
+
+def test_records_appended_while_verifying_are_no_break(
+    engine: Engine, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """A live service appends between verify's last record and its look at the head:
+    verify reads on to the new head instead of calling the chain broken."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("on SQLite verify's transaction holds the write lock: nobody appends")
+    fill(sessions, clock, 3)
+    appended: list[int] = []
+
+    def append_first(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        # The first look at the head, from the verifying connection: another writer
+        # commits one more record just before it.
+        if not appended and "audit_head" in statement and "audit_log" not in statement:
+            appended.append(1)
+            fill_more(sessions, clock)
+
+    event.listen(engine, "before_cursor_execute", append_first)
+    try:
+        with sessions() as s:
+            count, broken = audit_log.verify(s)
+    finally:
+        event.remove(engine, "before_cursor_execute", append_first)
+    assert appended and broken is None
+    assert count == 4
+
+
+def test_records_removed_from_the_end_are_still_a_break(
+    engine: Engine, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """A head beyond the last record that no reading on can reach is reported."""
+    fill(sessions, clock, 3)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_head SET seq = seq + 1"))
+    with sessions() as s:
+        count, broken = audit_log.verify(s)
+    assert count == 3 and broken is not None
+    assert "the chain ends at record 3 but its head says 4" in broken.reason
+
+
+def fill_more(sessions: SessionFactory, clock: FakeClock) -> None:
+    with sessions.begin() as s:
+        params = {"MessageSid": "SM" + "9" * 32, "From": "whatsapp:+12025550102", "Body": "late"}
+        record_inbound(s, parse_inbound(params), clock.now())
