@@ -6,7 +6,8 @@ tag), which keeps every value's line number, and every problem is reported as
 ``file:line: what is wrong and what to change`` in plain words. All problems are
 collected, not just the first. Plain values are read as the text written, so ``yes``,
 ``no`` or ``2026-11`` stay text instead of YAML 1.1 booleans and dates. The pure rules
-(placeholders, durations, limits) live in ``bot.domain.flows``.
+(placeholders, durations, limits) live in ``bot.domain.flows``; the sections that decide
+a message's level (``levels``, ``media``) are read by ``bot.adapters.flow_levels``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import TextIO
 
 import yaml
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import Node
 
+from bot.adapters import flow_levels
+from bot.adapters.flow_levels import known_detectors
 from bot.adapters.yaml_files import (
     FlowError,
     FlowFileError,
@@ -31,15 +34,12 @@ from bot.adapters.yaml_files import (
     hint,
 )
 from bot.config import REPO_ROOT
-from bot.domain.detectors import DETECTORS
 from bot.domain.flows import (
     BODY_LIMIT,
     CONSENT_PROMPT_LIMIT,
-    MEDIA_KINDS,
     REQUIRED_LANGUAGES,
     TEXT_RULES,
     Flow,
-    LevelRules,
     Protocol,
     Timers,
     format_duration,
@@ -47,7 +47,7 @@ from bot.domain.flows import (
     parse_duration,
     placeholders,
 )
-from bot.domain.levels import LEVEL_NAMES, Level
+from bot.domain.levels import Level
 
 __all__ = [
     "DEFAULT_DOMAIN_PATH",
@@ -80,14 +80,8 @@ _TOP = (
     "timers",
     "responses",
 )
-_RULE_KEYS = ("intents", "entities", "detectors", "keywords", "patterns", "min_score")
 _TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
 log = logging.getLogger(__name__)
-
-
-def known_detectors() -> frozenset[str]:
-    """The detector names a flow may use (bot.domain.detectors)."""
-    return frozenset(DETECTORS)
 
 
 def domain_responses(domain_path: Path) -> set[str]:
@@ -115,105 +109,6 @@ def _languages(r: Reader, top: dict[str, Node]) -> tuple[str, ...]:
             f"(all of {', '.join(REQUIRED_LANGUAGES)} are required)",
         )
     return tuple(codes) if not missing else (*codes, *missing)
-
-
-def _levels(r: Reader, node: Node | None, languages: Sequence[str]) -> dict[Level, LevelRules]:
-    rules: dict[Level, LevelRules] = {}
-    seen: dict[tuple[str, str], str] = {}  # (kind, name) -> level that has it
-    detectors = known_detectors()
-    for key, value in ((r.mapping(node, "levels") if node is not None else None) or {}).items():
-        try:
-            level = Level.parse(key)
-        except ValueError as exc:
-            r.error(value, f"`levels.{key}`: {exc}{hint(key, LEVEL_NAMES)}")
-            continue
-        if level is Level.PUBLIC:
-            r.error(value, "`levels.public`: rules for public would raise nothing; remove them")
-            continue
-        body = r.mapping(value, f"levels.{key}", _RULE_KEYS) or {}
-        names: dict[str, tuple[str, ...]] = {}
-        for kind in ("intents", "entities", "detectors"):
-            listed = r.strings(body[kind], f"levels.{key}.{kind}") if kind in body else []
-            for name, item in listed:
-                if kind == "detectors" and name not in detectors:
-                    r.error(
-                        item,
-                        f"`levels.{key}.detectors`: `{name}` is not a detector"
-                        f"{hint(name, detectors)} (known: {', '.join(sorted(detectors))})",
-                    )
-                elif (kind, name) in seen:
-                    r.error(
-                        item,
-                        f"`levels.{key}.{kind}`: `{name}` is already listed under "
-                        f"`{seen[kind, name]}`; keep it under one level only",
-                    )
-                seen.setdefault((kind, name), key)
-            names[kind] = tuple(name for name, _ in listed)
-        keywords: dict[str, tuple[str, ...]] = {}
-        patterns: dict[str, tuple[re.Pattern[str], ...]] = {}
-        where = f"levels.{key}.keywords"
-        for lang, lst in r.per_language(body.get("keywords"), where, languages, False).items():
-            words = r.strings(lst, f"{where}.{lang}")
-            for word, item in words:
-                if not re.search(r"\w", word):
-                    r.error(item, f"`{where}.{lang}`: {word!r} has no letters or digits")
-            keywords[lang] = tuple(word.strip() for word, _ in words)
-        where = f"levels.{key}.patterns"
-        for lang, lst in r.per_language(body.get("patterns"), where, languages, False).items():
-            compiled = []
-            for source, item in r.strings(lst, f"{where}.{lang}"):
-                try:
-                    pattern = re.compile(source, re.IGNORECASE)
-                except re.error as exc:
-                    r.error(
-                        item,
-                        f"`{where}.{lang}`: {source!r} is not a valid regular "
-                        f"expression ({exc.msg} at character {exc.pos}); fix or remove it",
-                    )
-                    continue
-                if pattern.search("") is not None:
-                    r.error(
-                        item,
-                        f"`{where}.{lang}`: {source!r} matches an empty message, so "
-                        "it would fire on every message; make it require some words",
-                    )
-                compiled.append(pattern)
-            patterns[lang] = tuple(compiled)
-        rules[level] = LevelRules(
-            level,
-            names["intents"],
-            names["entities"],
-            names["detectors"],
-            keywords,
-            patterns,
-            _min_score(r, body.get("min_score"), key),
-        )
-    return rules
-
-
-def _min_score(r: Reader, node: Node | None, key: str) -> float | None:
-    """The sensitivity model's score from which a message counts as at least ``key``."""
-    if node is None:
-        return None
-    value = _number(node)
-    if value is None or not 0 < value < 1:
-        r.error(
-            node,
-            f"`levels.{key}.min_score` should be a number between 0 and 1 (not 0 or 1), "
-            "such as 0.5, written without quotes; lower catches more, with more false alarms",
-        )
-        return None
-    return value
-
-
-def _media(r: Reader, node: Node | None) -> dict[str, Level]:
-    levels = {"default": Level.IDENTITY}
-    body = r.mapping(node, "media", ("default", *MEDIA_KINDS)) if node is not None else None
-    for kind, value in (body or {}).items():
-        level = r.level(value, f"media.{kind}")
-        if level is not None:
-            levels[kind] = level
-    return levels
 
 
 def _consent_words(
@@ -411,7 +306,7 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
     nlu = r.mapping(top["nlu"], "nlu", ("min_confidence",)) if "nlu" in top else None
     if nlu and "min_confidence" in nlu:
         value = nlu["min_confidence"]
-        confidence = _number(value)
+        confidence = flow_levels.number(value)
         if confidence is None or not 0 < confidence <= 1:
             r.error(
                 value,
@@ -419,8 +314,8 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
                 "such as 0.6, written without quotes",
             )
     flow_args = (
-        _levels(r, top.get("levels"), languages),
-        _media(r, top.get("media")),
+        flow_levels.levels(r, top.get("levels"), languages),
+        flow_levels.media(r, top.get("media")),
         _protocol(r, top.get("protocol"), languages),
         _timers(r, top.get("timers")),
         _responses(r, top.get("responses"), languages, domain),
@@ -443,15 +338,6 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
         r.file,
         digest,
     )
-
-
-def _number(node: Node) -> float | None:
-    if not isinstance(node, ScalarNode) or node.style is not None:
-        return None
-    try:
-        return float(node.value) if re.fullmatch(r"\d+(\.\d+)?|\.\d+", node.value) else None
-    except ValueError:
-        return None
 
 
 def _check(path: Path, domain_path: Path | None) -> tuple[Flow | None, list[FlowError]]:
