@@ -11,10 +11,10 @@ Each writer has a folder of their own; each file is a YAML list of items::
       level: order
 
 ``context`` is the prospect's previous message, for a follow-up judged with it in view;
-``note`` is a free remark. Files are parsed with PyYAML's safe loader, node by node, so
-every error names the file and line of the item at fault. The same text twice in one
-writer's language is an error (a slip); the same text from two writers, or in two
-languages ("ok"), is kept, since each was written on its own.
+``note`` is a free remark. Files are read by ``bot.adapters.yaml_items`` (PyYAML's safe
+loader, node by node), so every error names the file and line of the item at fault.
+The same text twice in one writer's language is an error (a slip); the same text from
+two writers, or in two languages ("ok"), is kept, since each was written on its own.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from bot.adapters.yaml_items import Item, ItemFileError, read_items
 from bot.domain.evaluation import EVAL_LANGUAGES
 from bot.domain.levels import LEVEL_NAMES, Level
 
@@ -55,20 +53,8 @@ class TrainingMessage:
     line: int = 0
 
 
-class TrainingSetError(ValueError):
+class TrainingSetError(ItemFileError):
     """The training data cannot be used: which file, which line and what is wrong."""
-
-    def __init__(self, path: Path, line: int | None, reason: str) -> None:
-        self.path = path
-        self.line = line
-        self.reason = reason
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {reason}")
-
-    def __repr__(self) -> str:
-        return (
-            f"TrainingSetError(path={str(self.path)!r}, line={self.line!r}, reason={self.reason!r})"
-        )
 
 
 def training_files(directory: Path) -> list[Path]:
@@ -108,44 +94,15 @@ def _normal(text: str) -> str:
 
 
 def _items(path: Path, writer: str) -> Iterator[TrainingMessage]:
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrainingSetError(path, None, f"cannot read the file ({exc})") from exc
-    loader = yaml.SafeLoader(source)
-    try:
-        try:
-            root = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else None
-            raise TrainingSetError(path, line, f"not valid YAML: {exc.problem}") from exc
-        except yaml.YAMLError as exc:
-            raise TrainingSetError(path, None, f"not valid YAML: {exc}") from exc
-        if not isinstance(root, yaml.SequenceNode):
-            raise TrainingSetError(path, 1, "the file should be a list of items (- text: ...)")
-        for node in root.value:
-            yield _item(path, writer, loader, node)
-    finally:
-        loader.dispose()
+    for item in read_items(path, _FIELDS, TrainingSetError):
+        yield _message(path, writer, item)
 
 
-def _item(path: Path, writer: str, loader: yaml.SafeLoader, node: yaml.Node) -> TrainingMessage:
-    line = node.start_mark.line + 1
+def _message(path: Path, writer: str, item: Item) -> TrainingMessage:
+    line, fields = item.line, item.fields
 
     def fail(reason: str) -> TrainingSetError:
         return TrainingSetError(path, line, reason)
-
-    if not isinstance(node, yaml.MappingNode):
-        raise fail("an item should be a mapping with text, language and level")
-    fields: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        if key not in _FIELDS:
-            raise fail(f"unknown field {key!r}: use {', '.join(_FIELDS)}")
-        try:
-            fields[key] = loader.construct_object(value_node, deep=True)
-        except yaml.YAMLError as exc:
-            raise fail(f"field {key!r} cannot be read: {exc}") from exc
 
     text = fields.get("text")
     if not isinstance(text, str) or not text.strip():
