@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from bot.adapters.eval_set import SHIPPED_EVAL_SET, load_eval_set  # noqa: E402
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, FlowStore  # noqa: E402
-from bot.adapters.model_files import load_model, model_path  # noqa: E402
+from bot.adapters.model_files import load_model, model_in_use  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.domain.sensitivity_model import LinearModel  # noqa: E402
 from bot.service_layer.classification import Classifier  # noqa: E402
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     texts = [m.text for m in load_eval_set(args.eval_set)]
     flows = FlowStore(args.flow, DEFAULT_DOMAIN_PATH)
-    model, memory = load_measured(settings.gangway_sensitivity_model or model_path(REPO))
+    model, memory = load_measured(model_in_use(settings.gangway_sensitivity_model))
     rasa = None
     if not args.no_rasa:
         rasa = RasaClient(url, token=token)

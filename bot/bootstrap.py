@@ -15,9 +15,9 @@ from sqlalchemy import Engine
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
 from bot.adapters.migrate import upgrade
-from bot.adapters.model_files import ModelFileError, load_model, model_path
+from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.routing_file import RoutingStore
-from bot.config import REPO_ROOT, Settings
+from bot.config import Settings
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.entrypoints.scheduler import TimerScheduler
 from bot.entrypoints.worker import Worker
@@ -218,7 +218,7 @@ def sensitivity_model(settings: Settings, flows: FlowStore) -> SensitivityScorer
     """The trained sensitivity model: GANGWAY_SENSITIVITY_MODEL, else the one `make model`
     trains from the current data. Without one, the service refuses to start when the flow
     gives the model a say (``min_score``), rather than quietly catching less."""
-    path = settings.gangway_sensitivity_model or model_path(REPO_ROOT)
+    path = model_in_use(settings.gangway_sensitivity_model)
     try:
         model = load_model(path)
     except ModelFileError as exc:

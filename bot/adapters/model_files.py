@@ -26,6 +26,7 @@ from typing import Any
 
 from bot.adapters.model_training import TrainingSettings
 from bot.adapters.training_set import TRAINING_DIR, training_files
+from bot.config import REPO_ROOT
 from bot.domain.levels import Level
 from bot.domain.model_features import Features
 from bot.domain.sensitivity_model import LinearModel
@@ -37,6 +38,7 @@ __all__ = [
     "ModelFileError",
     "fingerprint",
     "load_model",
+    "model_in_use",
     "model_path",
     "read_metadata",
     "save_model",
@@ -87,6 +89,12 @@ def model_path(root: Path, settings: TrainingSettings | None = None) -> Path:
     """The model the current files train: var/models/sensitivity-<fingerprint>.json.gz."""
     name = f"{MODEL_PREFIX}{fingerprint(root, settings)}.json.gz"
     return Path(root) / MODELS_DIR / name
+
+
+def model_in_use(configured: Path | None) -> Path:
+    """The model the service loads: ``configured`` (GANGWAY_SENSITIVITY_MODEL) when set,
+    else the one the current data and code train."""
+    return configured or model_path(REPO_ROOT)
 
 
 def _pack(values: array) -> str:

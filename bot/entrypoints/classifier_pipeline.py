@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
-from bot.adapters.model_files import ModelFileError, load_model, model_path
-from bot.config import REPO_ROOT, load_settings
+from bot.adapters.model_files import ModelFileError, load_model, model_in_use
+from bot.config import load_settings
 from bot.domain.sensitivity_model import LinearModel
 from bot.service_layer.classification import Classifier
 from integrations.errors import IntegrationError
@@ -110,7 +110,7 @@ def _connect_rasa(rasa_url: str | None) -> RasaClient:
 
 def _load_model() -> LinearModel:
     """The sensitivity model the service would load; _CannotRun if there is none."""
-    path = load_settings().gangway_sensitivity_model or model_path(REPO_ROOT)
+    path = model_in_use(load_settings().gangway_sensitivity_model)
     try:
         return load_model(path)
     except ModelFileError as exc:

@@ -11,8 +11,13 @@ from sqlalchemy import text
 from bot.adapters.db import make_engine
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, validate_file
 from bot.adapters.migrate import current_revision, head_revision
-from bot.adapters.model_files import ModelFileError, load_model, model_path, read_metadata
-from bot.config import REPO_ROOT, Settings
+from bot.adapters.model_files import (
+    ModelFileError,
+    load_model,
+    model_in_use,
+    read_metadata,
+)
+from bot.config import Settings
 from integrations.errors import IntegrationError
 from integrations.rasa import RasaClient
 
@@ -126,7 +131,7 @@ def _flow(settings: Settings) -> Check:
 
 
 def _model(settings: Settings) -> Check:
-    path = settings.gangway_sensitivity_model or model_path(REPO_ROOT)
+    path = model_in_use(settings.gangway_sensitivity_model)
     try:
         model = load_model(path)
         trained = read_metadata(path)

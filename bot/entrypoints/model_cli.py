@@ -30,6 +30,7 @@ from bot.adapters.model_files import (
     ModelFileError,
     fingerprint,
     load_model,
+    model_in_use,
     model_path,
     read_metadata,
     save_model,
@@ -45,7 +46,6 @@ from bot.adapters.training_set import (
 from bot.config import REPO_ROOT, load_settings
 from bot.domain.evaluation import LabelledMessage, evaluate, format_report
 from bot.domain.levels import Level
-from bot.domain.sensitivity import assess
 from bot.domain.sensitivity_model import LinearModel
 from bot.service_layer.classification import Classifier, Previous
 
@@ -149,10 +149,6 @@ def info() -> None:
     typer.echo(json.dumps({"path": str(path), **metadata}, indent=2, ensure_ascii=False))
 
 
-def _rules_level(flows: FlowStore, text: str, language: str) -> Level:
-    return assess(text, flows.current(), language=language).level
-
-
 def _most_probable(model: LinearModel, text: str) -> Level:
     probabilities = model.probabilities(text)
     return max(probabilities, key=lambda level: probabilities[level])
@@ -200,6 +196,7 @@ def cv(
     models = cross_validate(messages, TrainingSettings())
     rules_only = Classifier(flows, None)
     alone, rules, combined = [], [], []
+    writers: list[str] = []  # of the messages in combined, in order
     follow_ups = _Tally()
     for number, message in enumerate(messages, 1):
         classifier = Classifier(flows, None, models[message.writer])
@@ -218,6 +215,7 @@ def cv(
         alone.append((labelled, _most_probable(models[message.writer], message.text)))
         rules.append((labelled, rules_only.classify(message.text, language=language).level))
         combined.append((labelled, classifier.classify(message.text, language=language).level))
+        writers.append(message.writer)
     seconds = time.perf_counter() - start
     typer.echo(f"cross-validation by writer: {len(messages)} messages, {seconds:.0f}s")
     typer.echo("\n== the model alone (its most probable level) ==")
@@ -230,11 +228,7 @@ def cv(
     typer.echo("\n".join(follow_ups.lines()))
     typer.echo("\nper writer (rules + model): exact level, messages judged below their level")
     for writer in sorted(models):
-        pairs = [
-            p
-            for p, m in zip(combined, (m for m in messages if not m.context), strict=True)
-            if m.writer == writer
-        ]
+        pairs = [p for p, w in zip(combined, writers, strict=True) if w == writer]
         exact = sum(lm.level == pred for lm, pred in pairs) / len(pairs)
         under = sum(pred < lm.level for lm, pred in pairs)
         typer.echo(f"  {writer:<16} {exact:.3f}  {under:>4} of {len(pairs)}")
@@ -260,18 +254,19 @@ def thresholds(
     level's messages judged at that level or above on the development data, then the
     most messages at exactly their level."""
     flows = _flows(flow)
+    rules = Classifier(flows, None)
     items: list[DevItem] = []
     if use_cv:
         messages = _training_set()
         models = cross_validate(messages, TrainingSettings())
         for message in messages:
             if message.context is None:
-                rules = _rules_level(flows, message.text, message.language)
+                level = rules.classify(message.text, language=message.language).level
                 scores = models[message.writer].score(message.text).scores
-                items.append(DevItem(message.level, rules, scores))
+                items.append(DevItem(message.level, level, scores))
     sets = dev_set or [Path("eval") / "dev-2026-12.yml"]
     try:
-        model = load_model(load_settings().gangway_sensitivity_model or model_path(REPO_ROOT))
+        model = load_model(model_in_use(load_settings().gangway_sensitivity_model))
     except ModelFileError as exc:
         raise _fail(str(exc)) from exc
     for path in sets:
@@ -280,8 +275,8 @@ def thresholds(
         except EvalSetError as exc:
             raise _fail(f"the development set cannot be used: {exc}") from exc
         for m in labelled:
-            rules = _rules_level(flows, m.text, m.language)
-            items.append(DevItem(m.level, rules, model.score(m.text).scores))
+            level = rules.classify(m.text, language=m.language).level
+            items.append(DevItem(m.level, level, model.score(m.text).scores))
     choice = choose_min_scores(items, target=target, levels=RECALL_LEVELS)
     typer.echo(f"development data: {len(items)} messages")
     typer.echo("levels:")

@@ -43,14 +43,6 @@ class Classifier:
         self._understanding = understanding
         self._model = model
 
-    @property
-    def uses_nlu(self) -> bool:
-        return self._understanding is not None
-
-    @property
-    def uses_model(self) -> bool:
-        return self._model is not None
-
     def language_of(self, text: str, current: str | None = None) -> str:
         """The conversation's language after ``text`` (see bot.domain.language)."""
         flow = self._flows.current()

@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Screening:
-    """What gangway needs to screen each message before the bot sees it (issue 3's
-    protocol). Without it every message goes to the bot, as in the walking skeleton."""
+    """What gangway needs to screen each message before the bot sees it: the classifier,
+    the flow, and what the transition protocol's effects need. Without it every message
+    goes to the bot."""
 
     classifier: Classifier
     flows: FlowSource

@@ -38,13 +38,17 @@ _EXAMPLES: dict[Level, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def tiny_model(name: str = "sensitivity-tiny") -> LinearModel:
-    messages = [
+def tiny_messages() -> list[TrainingMessage]:
+    """The handful of invented messages, split between two writers."""
+    return [
         TrainingMessage(text, "en", level, writer=f"w{i % 2}")
         for level, texts in _EXAMPLES.items()
         for i, text in enumerate(texts)
     ]
-    return fit(messages, TrainingSettings(min_df=1), name=name)
+
+
+def tiny_model(name: str = "sensitivity-tiny") -> LinearModel:
+    return fit(tiny_messages(), TrainingSettings(min_df=1), name=name)
 
 
 def tiny_model_file(directory: Path) -> Path:

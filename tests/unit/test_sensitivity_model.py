@@ -27,7 +27,7 @@ from bot.adapters.training_set import TrainingMessage
 from bot.domain.levels import Level
 from bot.domain.model_features import Features, normalise
 from bot.domain.sensitivity_model import LevelScores
-from tests.fakes.models import tiny_model
+from tests.fakes.models import tiny_messages, tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 TEXTS = [
@@ -73,7 +73,7 @@ def test_scoring_from_weights_gives_scikit_learns_probabilities() -> None:
     from sklearn.linear_model import LogisticRegression
 
     model = tiny_model()
-    messages = [m for m in _tiny_messages()]
+    messages = tiny_messages()
     settings = TrainingSettings(min_df=1)
     vectoriser = TfidfVectorizer(analyzer=settings.features, min_df=1, sublinear_tf=True)
     matrix = vectoriser.fit_transform([m.text for m in messages])
@@ -84,16 +84,6 @@ def test_scoring_from_weights_gives_scikit_learns_probabilities() -> None:
         got = model.probabilities(text)
         for column, level in enumerate(classifier.classes_):
             assert got[Level(int(level))] == pytest.approx(row[column], abs=1e-12)
-
-
-def _tiny_messages() -> list[TrainingMessage]:
-    from tests.fakes.models import _EXAMPLES
-
-    return [
-        TrainingMessage(text, "en", level, writer=f"w{i % 2}")
-        for level, texts in _EXAMPLES.items()
-        for i, text in enumerate(texts)
-    ]
 
 
 def test_the_highest_level_reaching_its_minimum_wins() -> None:
@@ -192,7 +182,7 @@ def test_the_fingerprint_follows_the_training_data_and_code_only(tmp_path: Path)
 
 def test_cross_validation_holds_each_writer_out() -> None:
     """Each writer gets a model trained on the others' messages only."""
-    messages = _tiny_messages()
+    messages = tiny_messages()
     models = cross_validate(messages, TrainingSettings(min_df=1))
     assert sorted(models) == ["w0", "w1"]
     assert models["w0"].name == "without-w0"
@@ -202,7 +192,7 @@ def test_cross_validation_holds_each_writer_out() -> None:
 
 def test_training_learns_the_levels_it_was_shown() -> None:
     """Messages seen in training come back at their level from the trained model."""
-    model = fit(_tiny_messages(), TrainingSettings(min_df=1), name="tiny")
-    for message in _tiny_messages():
+    model = fit(tiny_messages(), TrainingSettings(min_df=1), name="tiny")
+    for message in tiny_messages():
         probabilities = model.probabilities(message.text)
         assert max(probabilities, key=lambda level: probabilities[level]) == message.level
