@@ -6,17 +6,20 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from bot.adapters.db import SessionFactory, make_engine, make_session_factory
+from bot.adapters.db import SessionFactory, make_engine, make_session_factory, scrub_freed_space
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
+from bot.adapters.keyring import Keyring, KeyringError, default_key_file, keyring_from
 from bot.adapters.migrate import upgrade
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.routing_file import RoutingStore
+from bot.adapters.vault import Vault
 from bot.config import Settings
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.entrypoints.scheduler import TimerScheduler
@@ -42,6 +45,7 @@ from bot.service_layer.ports import (
     Understanding,
 )
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
+from bot.service_layer.retention import RetentionRunner
 from bot.service_layer.routing import RulesRouter
 from bot.service_layer.screening import Screening
 from bot.service_layer.timers import TimerRunner
@@ -54,7 +58,15 @@ from integrations.twilio_content import TwilioContent
 from integrations.twilio_media import TwilioMediaFetcher
 from integrations.twilio_whatsapp import TwilioWhatsApp
 
-__all__ = ["NO_TWILIO", "Container", "MissingConfiguration", "build", "webhook_path"]
+__all__ = [
+    "NO_TWILIO",
+    "Container",
+    "MissingConfiguration",
+    "build",
+    "keyring",
+    "open_records",
+    "webhook_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +108,33 @@ def invite_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
+def keyring(settings: Settings, now: datetime) -> Keyring:
+    """The records' keys: from the environment, a key file, or one made in var/."""
+    given = settings.gangway_master_keys or settings.gangway_key_file
+    key_file = settings.gangway_key_file
+    if not given:
+        key_file = default_key_file(settings.state_dir, now)
+    try:
+        return keyring_from(
+            master_keys=_secret(settings.gangway_master_keys),
+            lookup_key=_secret(settings.gangway_lookup_key),
+            audit_key=_secret(settings.gangway_audit_key),
+            key_file=key_file,
+        )
+    except KeyringError as exc:
+        raise MissingConfiguration(str(exc)) from exc
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def open_records(settings: Settings, now: datetime) -> tuple[Engine, SessionFactory]:
+    """The database and sessions carrying the vault, for commands that read records."""
+    engine = make_engine(settings.database_url)
+    return engine, make_session_factory(engine, Vault(keyring(settings, now)))
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -112,6 +151,7 @@ class Container:
     handover: Handover
     crm_scheduler: TimerScheduler | None = None
     invite_scheduler: TimerScheduler | None = None
+    retention_scheduler: TimerScheduler | None = None
     _http: list[httpx.Client] = field(default_factory=list)
 
     @property
@@ -153,7 +193,7 @@ class Container:
     @property
     def background(self) -> list[TimerScheduler]:
         """The schedulers the app starts and stops with the worker."""
-        extra = [self.crm_scheduler, self.invite_scheduler]
+        extra = [self.crm_scheduler, self.invite_scheduler, self.retention_scheduler]
         return [self.scheduler, *(s for s in extra if s is not None)]
 
     def close(self) -> None:
@@ -251,7 +291,7 @@ def build(
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, Vault(keyring(settings, clock.now())))
     clients: list[httpx.Client] = []
     if dialogue is None:
         rasa_http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
@@ -366,5 +406,18 @@ def build(
         handover,
         crm_scheduler,
         invite_scheduler,
+        _retention_scheduler(settings, sessions, clock, flows, engine),
         clients,
     )
+
+
+def _retention_scheduler(
+    settings: Settings, sessions: SessionFactory, clock: Clock, flows: FlowStore, engine: Engine
+) -> TimerScheduler | None:
+    """The daily retention run (its beat is hourly; it runs when a day has passed)."""
+    if settings.gangway_retention_check_seconds <= 0:
+        return None
+    runner = RetentionRunner(
+        sessions, clock, lambda: flows.current().retention, lambda: scrub_freed_space(engine)
+    )
+    return TimerScheduler(runner, interval_seconds=settings.gangway_retention_check_seconds)

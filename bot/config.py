@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     # Unset: a random one is made once and kept in the state directory (invite-secret),
     # so links survive a restart. Several service processes must share one.
     gangway_invite_secret: SecretStr | None = None
+    # The keys that protect the records (see README "Keys"): master keys as
+    # ID:BASE64 pairs, comma-separated, the first wrapping new data keys (make a key with
+    # `openssl rand -base64 32`); the lookup key (keyed hashes of phone numbers) and the
+    # audit key (the audit chain's HMAC). GANGWAY_KEY_FILE names a file holding them
+    # instead. None of them set: a key file made once in the state directory (keys).
+    gangway_master_keys: SecretStr | None = None
+    gangway_lookup_key: SecretStr | None = None
+    gangway_audit_key: SecretStr | None = None
+    gangway_key_file: Path | None = None
+    # How often (seconds) the service looks whether the daily retention run is due (the
+    # flow's `retention` periods; flows/README.md). 0: never (run `gangway retention run`).
+    gangway_retention_check_seconds: float = 3600.0
     # How often (seconds) the durable timers (reminders, invite expiry) are checked.
     gangway_timer_interval: float = 1.0
     # Who gets a handoff (queues, licences, SLA; see flows/README.md "Routing").

@@ -12,7 +12,9 @@ from sqlalchemy import Engine, text
 
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory, normalise_url
 from bot.adapters.migrate import upgrade
+from bot.adapters.vault import Vault
 from tests.fakes.clock import FakeClock
+from tests.fakes.keys import fake_vault
 
 PG_URL = os.environ.get("GANGWAY_TEST_DATABASE_URL")
 
@@ -62,8 +64,13 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> SessionFactory:
-    return make_session_factory(engine)
+def vault() -> Vault:
+    return fake_vault()
+
+
+@pytest.fixture
+def sessions(engine: Engine, vault: Vault) -> SessionFactory:
+    return make_session_factory(engine, vault)
 
 
 @pytest.fixture

@@ -12,7 +12,15 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["SessionFactory", "make_engine", "make_session_factory", "normalise_url"]
+from bot.adapters.vault import Vault
+
+__all__ = [
+    "SessionFactory",
+    "make_engine",
+    "make_session_factory",
+    "normalise_url",
+    "scrub_freed_space",
+]
 
 SessionFactory = sessionmaker[Session]
 
@@ -53,6 +61,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # Overwrite deleted and replaced content with zeros, so an erased data key does
+        # not linger in free pages of the file.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     # SQLite has one writer at a time, and a thread that finds the database locked
@@ -102,5 +113,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def make_session_factory(engine: Engine) -> SessionFactory:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, vault: Vault) -> SessionFactory:
+    """Sessions that carry the vault (``Session.info["vault"]``): whatever writes or
+    reads a sealed field reaches the keys through the session it already holds."""
+    return sessionmaker(engine, expire_on_commit=False, info={"vault": vault})
+
+
+def scrub_freed_space(engine: Engine) -> None:
+    """Make the database drop old copies of changed rows now, not some day.
+
+    After an erasure the destroyed data keys must not survive in the files: SQLite's
+    write-ahead log still holds earlier page images until a checkpoint empties it, and
+    PostgreSQL keeps dead row versions until a vacuum.
+    """
+    if engine.dialect.name == "sqlite":
+        # Outside any transaction: SQLite cannot checkpoint from inside one.
+        raw = engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+        finally:
+            raw.close()
+    elif engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM data_keys")

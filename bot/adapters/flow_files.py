@@ -48,6 +48,7 @@ from bot.domain.flows import (
     placeholders,
 )
 from bot.domain.levels import Level
+from bot.domain.retention import Retention, parse_period
 
 __all__ = [
     "DEFAULT_DOMAIN_PATH",
@@ -79,7 +80,9 @@ _TOP = (
     "protocol",
     "timers",
     "responses",
+    "retention",
 )
+_RETENTION = ("transcripts", "media", "declined")
 _TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
 log = logging.getLogger(__name__)
 
@@ -277,8 +280,20 @@ def _responses(
     return out
 
 
+def _retention(r: Reader, node: Node | None) -> Retention:
+    body = r.mapping(node, "retention", _RETENTION) if node is not None else None
+    values = {}
+    for name, value in (body or {}).items():
+        text = r.string(value, f"retention.{name}")
+        try:
+            values[name] = parse_period(text or "")
+        except ValueError as exc:
+            r.error(value, f"`retention.{name}`: {exc}")
+    return Retention(**values)
+
+
 def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow | None:
-    required = [key for key in _TOP if key not in ("nlu", "levels", "media")]
+    required = [key for key in _TOP if key not in ("nlu", "levels", "media", "retention")]
     top = r.mapping(root, "the file", _TOP, required)
     if top is None:
         return None
@@ -320,6 +335,7 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
         _timers(r, top.get("timers")),
         _responses(r, top.get("responses"), languages, domain),
     )
+    retention = _retention(r, top.get("retention"))
     if any(e.severity == "error" for e in r.errors) or None in (name, default, at, confidence):
         return None
     rules, media, protocol, timers, responses = flow_args
@@ -337,6 +353,7 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
         responses,
         r.file,
         digest,
+        retention,
     )
 
 

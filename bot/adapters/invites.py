@@ -31,6 +31,7 @@ __all__ = [
     "find_invite",
     "issue_invite",
     "redeem_invite",
+    "revoke_invites",
     "schedule_activation_backstop",
 ]
 
@@ -76,7 +77,7 @@ def issue_invite(
         session.scalars(
             update(Invite)
             .where(Invite.conversation_id == conversation_id, Invite.status == "active")
-            .values(status="superseded")
+            .values(status="superseded", link_sealed=None)
             .returning(Invite.id)
         )
     )
@@ -150,7 +151,7 @@ def redeem_invite(session: Session, *, token: str, secret: bytes, now: datetime)
     claimed = session.execute(
         update(Invite)
         .where(Invite.id == invite.id, Invite.status == "active")
-        .values(status="used", used_at=now)
+        .values(status="used", used_at=now, link_sealed=None)
         .returning(Invite.id)
     ).first()
     session.refresh(invite)
@@ -226,13 +227,31 @@ def _standing(invite: Invite, now: datetime) -> RedemptionOutcome:
         return "used"
     if invite.status == "superseded":
         return "superseded"
-    if invite.status == "expired" or now >= invite.expires_at:
+    # A revoked link reads as expired to whoever opens it: it no longer works.
+    if invite.status in ("expired", "revoked") or now >= invite.expires_at:
         return "expired"
     return "activated"
 
 
+def revoke_invites(session: Session, *, conversation_id: str, now: datetime) -> list[int]:
+    """Withdraw the conversation's open invites (the prospect opted out, or people took
+    over by other means). Their ids; the caller records why."""
+    return sorted(
+        session.scalars(
+            update(Invite)
+            .where(
+                Invite.conversation_id == conversation_id,
+                Invite.status.in_(["active", "pending"]),
+            )
+            .values(status="revoked", link_sealed=None)
+            .returning(Invite.id)
+        )
+    )
+
+
 def _mark_expired(session: Session, invite: Invite, now: datetime) -> None:
     invite.status = "expired"
+    invite.link_sealed = None
     session.flush()
     audit_log.append(
         session,

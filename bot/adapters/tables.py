@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "ApiToken",
+    "AuditContent",
     "AuditHead",
     "AuditLog",
     "Base",
@@ -32,10 +33,12 @@ __all__ = [
     "Consent",
     "Conversation",
     "CrmDelivery",
+    "DataKey",
     "Handoff",
     "HumanRequest",
     "InboxMessage",
     "Invite",
+    "LegalHold",
     "MediaItem",
     "MessageClassification",
     "OutboxMessage",
@@ -71,8 +74,11 @@ class Conversation(Base):
 
     # Opaque id: what Rasa sees as the sender, so the phone number stays in gangway.
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    wa_number: Mapped[str] = mapped_column(String(64), unique=True)
-    profile_name: Mapped[str | None] = mapped_column(String(200))
+    # The WhatsApp number's keyed hash, by which the conversation is found (NULL once
+    # erased: the number then starts a new conversation), and the number itself, sealed.
+    number_hmac: Mapped[str | None] = mapped_column(String(64), unique=True)
+    number_sealed: Mapped[str | None] = mapped_column(Text)
+    profile_name: Mapped[str | None] = mapped_column(Text)  # sealed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when the "one moment" message went out; cleared when a real reply follows.
@@ -87,6 +93,37 @@ class Conversation(Base):
     resume_state: Mapped[str | None] = mapped_column(String(32))
     # The conversation's language (en, de, fr, es), detected from the prospect's messages.
     language: Mapped[str | None] = mapped_column(String(8))
+    # When its data key was destroyed (erasure or retention): its sealed fields are gone.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DataKey(Base):
+    """A conversation's data key, wrapped by the master key ``key_id`` (bot.adapters.vault).
+
+    ``wrapped`` is NULL once the conversation is erased.
+    """
+
+    __tablename__ = "data_keys"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40), index=True)
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LegalHold(Base):
+    """A conversation no erasure or retention run may touch while the hold lasts."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    release_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class InboxMessage(Base):
@@ -96,8 +133,8 @@ class InboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_sid: Mapped[str] = mapped_column(String(64), unique=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
-    body: Mapped[str] = mapped_column(Text, default="")
-    params: Mapped[str] = mapped_column(Text)  # every webhook parameter, as JSON
+    body: Mapped[str] = mapped_column(Text, default="")  # sealed
+    params: Mapped[str] = mapped_column(Text)  # every webhook parameter, as JSON, sealed
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -119,11 +156,14 @@ class OutboxMessage(Base):
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"))
     kind: Mapped[str] = mapped_column(String(16))  # reply|holding|protocol|timer
     seq: Mapped[int] = mapped_column(Integer, default=0)
-    to_number: Mapped[str] = mapped_column(String(64))
-    body: Mapped[str] = mapped_column(Text)
+    to_number: Mapped[str] = mapped_column(Text)  # sealed
+    body: Mapped[str] = mapped_column(Text)  # sealed
     # A Twilio Content API template (quick-reply buttons); body is its plain-text rendering.
     content_sid: Mapped[str | None] = mapped_column(String(64))
-    content_variables: Mapped[str | None] = mapped_column(Text)  # JSON object
+    content_variables: Mapped[str | None] = mapped_column(Text)  # JSON object, sealed
+    # The invite whose link the message carries: the body holds a placeholder for it,
+    # and the link is put in only to send (bot.service_layer.outbox).
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[str | None] = mapped_column(String(16))
@@ -153,18 +193,21 @@ class HumanRequest(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
-    text: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")  # sealed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditLog(Base):
-    """Append-only (database triggers refuse UPDATE and DELETE)."""
+    """Append-only (database triggers refuse UPDATE and DELETE).
+
+    ``hash`` is an HMAC keyed by the audit key, which is not in the database.
+    """
 
     __tablename__ = "audit_log"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     recorded_at: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40), index=True)
     conversation_id: Mapped[str | None] = mapped_column(String(40), index=True)
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -180,6 +223,23 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    # A keyed MAC of (seq, hash): cutting records off the end and moving the head back
+    # needs the audit key.
+    mac: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AuditContent(Base):
+    """Append-only: the content an audit record refers to by digest, sealed with the
+    conversation's data key. The record keeps the digest; erasure leaves the digest
+    and makes the content unreadable."""
+
+    __tablename__ = "audit_contents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class MessageClassification(Base):
@@ -210,7 +270,7 @@ class Consent(Base):
     terms_version: Mapped[str] = mapped_column(String(64))
     terms_url: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8))
-    # The exact text shown (terms summary + consent question) and its SHA-256.
+    # The exact text shown (terms summary + consent question), sealed, and its SHA-256.
     shown_text: Mapped[str] = mapped_column(Text)
     shown_sha256: Mapped[str] = mapped_column(String(64))
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -233,8 +293,10 @@ class Invite(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # active | used | expired | superseded
+    # active | used | expired | superseded | revoked
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # The link, sealed, while it can still be sent; NULL once the invite is spent.
+    link_sealed: Mapped[str | None] = mapped_column(Text)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The invite's id at an external secure-channel provider (None for the built-in one).
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
@@ -278,11 +340,11 @@ class MediaItem(Base):
     # image | document | audio | video | location | contact
     kind: Mapped[str] = mapped_column(String(16))
     content_type: Mapped[str | None] = mapped_column(String(200))
-    provider_url: Mapped[str | None] = mapped_column(Text)
+    provider_url: Mapped[str | None] = mapped_column(Text)  # sealed
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|stored|failed
     sha256: Mapped[str | None] = mapped_column(String(64))
     size: Mapped[int | None] = mapped_column(Integer)
-    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -377,7 +439,8 @@ class CrmDelivery(Base):
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"), index=True)
     event: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as signed and sent
+    # The JSON body, exactly as signed and sent (it names rules and ids, never values).
+    payload: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -396,5 +459,5 @@ class ChannelCallback(Base):
     event_id: Mapped[str] = mapped_column(String(200), unique=True)
     provider: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"))
-    payload: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)  # sealed
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from bot.domain.evidence import Evidence
 from bot.domain.levels import Level
+from bot.domain.retention import KEEP_ALL, Retention
 
 __all__ = [
     "BODY_LIMIT",
@@ -256,6 +257,8 @@ class Flow:
     responses: Mapping[str, Mapping[str, str]]  # utter_* -> language -> wording
     source: str
     digest: str
+    # How long its records are kept (bot.domain.retention); nothing said: for good.
+    retention: Retention = KEEP_ALL
     _answers: Mapping[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

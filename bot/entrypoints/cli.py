@@ -13,6 +13,7 @@ from bot.entrypoints.classify_cli import classify
 from bot.entrypoints.eval_cli import eval_
 from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
+from bot.entrypoints.records_cli import erase, export, hold_app, keys_app, retention_app
 from bot.entrypoints.users_cli import users_app
 
 __all__ = ["app", "main"]
@@ -27,8 +28,13 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(flows_app, name="flows")
 app.add_typer(users_app, name="users")
 app.add_typer(model_app, name="model")
+app.add_typer(hold_app, name="hold")
+app.add_typer(retention_app, name="retention")
+app.add_typer(keys_app, name="keys")
 app.command("classify")(classify)
 app.command("eval")(eval_)
+app.command("erase")(erase)
+audit_app.command("export")(export)
 
 
 def _logging(level: str) -> None:
@@ -147,10 +153,14 @@ def db_upgrade() -> None:
 def audit_verify() -> None:
     """Recompute the audit chain; exit 1 naming the first broken record."""
     from bot.adapters import audit_log
-    from bot.adapters.db import make_engine, make_session_factory
+    from bot.bootstrap import MissingConfiguration, open_records
+    from bot.service_layer.ports import SystemClock
 
-    engine = make_engine(load_settings().database_url)
-    sessions = make_session_factory(engine)
+    try:
+        engine, sessions = open_records(load_settings(), SystemClock().now())
+    except MissingConfiguration as exc:
+        typer.echo(f"cannot open the records: {exc}", err=True)
+        raise typer.Exit(2) from exc
     try:
         with sessions() as s:
             count, broken = audit_log.verify(

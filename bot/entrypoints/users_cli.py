@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import accounts
 from bot.adapters.accounts import AccountError
-from bot.adapters.db import make_engine, make_session_factory
 from bot.adapters.migrate import upgrade
+from bot.bootstrap import MissingConfiguration, open_records
 from bot.config import load_settings
 from bot.domain.access import Role
 from bot.service_layer.ports import SystemClock
@@ -33,10 +33,10 @@ T = TypeVar("T")
 @contextmanager
 def _unit_of_work() -> Iterator[Session]:
     settings = load_settings()
-    engine = make_engine(settings.database_url)
+    engine, sessions = open_records(settings, SystemClock().now())
     try:
         upgrade(engine)  # as the service does on start: `users add` may come first
-        with make_session_factory(engine).begin() as session:
+        with sessions.begin() as session:
             yield session
     finally:
         engine.dispose()
@@ -52,6 +52,9 @@ def _run(work: Callable[[Session], T]) -> T:
         raise typer.Exit(1) from exc
     except SQLAlchemyError as exc:
         typer.echo(f"error: the database could not be used: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except MissingConfiguration as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 

@@ -124,7 +124,7 @@ def timer_handlers(
             and (invite.status == "active" and invite.expires_at > now)
         ):
             effects(s, conv, now).send_text(
-                "invite_reminder", kind="timer", link=payload["link"], expires=payload["expires"]
+                "invite_reminder", kind="timer", invite_id=invite.id, expires=payload["expires"]
             )
 
     def invite_expiry(s: Session, timer: Timer, now: datetime) -> None:

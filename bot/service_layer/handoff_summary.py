@@ -18,6 +18,7 @@ from bot.adapters.tables import (
     MessageClassification,
     OutboxMessage,
 )
+from bot.adapters.vault import vault_of
 
 __all__ = ["TranscriptLine", "summarise", "transcript"]
 
@@ -90,7 +91,11 @@ class TranscriptLine:
 
 
 def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
-    """The conversation as the prospect saw it, in order, with each message's level."""
+    """The conversation as the prospect saw it, in order, with each message's level.
+
+    Opened for the reader; an invite's link shows as its placeholder, an erased
+    conversation's messages as "[erased]".
+    """
     # Rows into a dict by hand: a Result has keys(), so dict(result) would misread it.
     levels = {
         inbox_id: level
@@ -100,14 +105,23 @@ def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
             )
         )
     }
+    vault = vault_of(session)
+
+    def opened(field: str, sealed: str) -> str:
+        return vault.read(session, conversation_id, field, sealed)
+
     lines = [
-        TranscriptLine(m.received_at, "inbound", m.body, levels.get(m.id), None, m.status)
+        TranscriptLine(
+            m.received_at, "inbound", opened("body", m.body), levels.get(m.id), None, m.status
+        )
         for m in session.execute(
             select(InboxMessage).where(InboxMessage.conversation_id == conversation_id)
         ).scalars()
     ]
     lines += [
-        TranscriptLine(o.created_at, "outbound", o.body, None, o.kind, o.status)
+        TranscriptLine(
+            o.created_at, "outbound", opened("outbox_body", o.body), None, o.kind, o.status
+        )
         for o in session.execute(
             select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
         ).scalars()

@@ -40,6 +40,7 @@ from bot.domain.access import Actor, HandoffFacts, Role, can_act, can_read
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.levels import Level
 from bot.service_layer.handoff_summary import summarise
+from bot.service_layer.outbox import new_outbox_row
 
 __all__ = [
     "OPEN_STATUSES",
@@ -370,20 +371,7 @@ def reply(
     refused = reply_refusal(conv, transition_at)
     if refused is not None:
         raise AboveThreshold(refused)
-    row = OutboxMessage(
-        conversation_id=conv.id,
-        inbox_id=None,
-        kind=ADVISOR_REPLY_KIND,
-        seq=0,
-        to_number=conv.wa_number,
-        body=body,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
+    row = new_outbox_row(session, conv, kind=ADVISOR_REPLY_KIND, body=body, now=now)
     session.flush()
     _audit(session, handoff, "advisor_reply", now, user_id=actor.user_id, outbox_id=row.id)
     return row

@@ -34,9 +34,11 @@ from bot.adapters.tables import (
     OutboxMessage,
     StatusEvent,
 )
+from bot.adapters.vault import vault_of
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.delivery import UNSENT_STATUSES, advance_status
 from bot.domain.retry import backoff_seconds
+from bot.service_layer.outbox import new_outbox_row, outgoing
 from bot.service_layer.ports import (
     BotReply,
     Clock,
@@ -152,8 +154,14 @@ class ConversationProcessor:
                 row.status = "cancelled"
                 row.updated_at = now
                 return True
-            out_id, to, body = row.id, row.to_number, row.body
-            variables = json.loads(row.content_variables) if row.content_variables else None
+            opened = outgoing(s, row)
+            if opened.body is None:
+                # Its conversation was erased, or the invite whose link it carries is
+                # spent: a dead link, or nothing at all, is not worth sending.
+                row.status = "cancelled"
+                row.updated_at = now
+                return True
+            out_id, to, body, variables = row.id, opened.to, opened.body, opened.content_variables
             template = row.kind == CONSENT_KIND and variables is not None
             language = conv.language
             unconfirmed = row.status == "sending"
@@ -247,8 +255,6 @@ class ConversationProcessor:
                 payload={
                     "outbox_id": row.id,
                     "provider_sid": sent.sid,
-                    "to": row.to_number,
-                    "body": row.body,
                     "kind": row.kind,
                     "inbox_id": row.inbox_id,
                     "attempts": row.attempts,
@@ -257,6 +263,7 @@ class ConversationProcessor:
                     "content_sid": row.content_sid,
                 },
                 now=now,
+                content=_kept_content(s, row),
             )
 
     def _retry_later(self, out_id: int, exc: IntegrationError) -> None:
@@ -286,13 +293,12 @@ class ConversationProcessor:
                 conversation_id=row.conversation_id,
                 payload={
                     "outbox_id": row.id,
-                    "to": row.to_number,
-                    "body": row.body,
                     "http_status": exc.status,
                     "error_code": row.error_code,
                     "error": exc.message,
                 },
                 now=now,
+                content=_kept_content(s, row),
             )
         log.error("outbox %s failed for good: %r", out_id, exc)
 
@@ -314,7 +320,10 @@ class ConversationProcessor:
                 return False
             if msg.next_attempt_at > now:
                 return self._maybe_hold(s, msg, now)
-            msg_id, sid, body, params = msg.id, msg.message_sid, msg.body, msg.params
+            vault = vault_of(s)
+            msg_id, sid = msg.id, msg.message_sid
+            body = vault.read(s, conversation_id, "body", msg.body)
+            params = vault.read(s, conversation_id, "params", msg.params)
             screened = s.execute(
                 select(MessageClassification.forwarded).where(
                     MessageClassification.inbox_id == msg_id
@@ -373,7 +382,9 @@ class ConversationProcessor:
                 return True
             conv = s.get_one(Conversation, conversation_id)
             for seq, text in enumerate(texts):
-                s.add(_outbox_row(conv, msg.id, "reply", seq, text, done_at))
+                new_outbox_row(
+                    s, conv, kind="reply", body=text, now=done_at, inbox_id=msg.id, seq=seq
+                )
             msg.status = "done"
             msg.processed_at = done_at
             msg.last_error = None
@@ -398,7 +409,7 @@ class ConversationProcessor:
         text = self._policy.holding_text
         if self._screening is not None:  # the flow's wording, in the prospect's language
             text = self._screening.flows.current().text("holding", conv.language)
-        s.add(_outbox_row(conv, msg.id, "holding", 0, text, now))
+        new_outbox_row(s, conv, kind="holding", body=text, now=now, inbox_id=msg.id)
         audit_log.append(
             s,
             kind="holding_reply_queued",
@@ -412,27 +423,19 @@ class ConversationProcessor:
         return True
 
 
+def _kept_content(s: Session, row: OutboxMessage) -> dict[str, object]:
+    """What the audit keeps (sealed) of a sent message: its number and its body as
+    stored, with an invite's link still a placeholder."""
+    vault = vault_of(s)
+    return {
+        "to": vault.read(s, row.conversation_id, "to_number", row.to_number),
+        "body": vault.read(s, row.conversation_id, "outbox_body", row.body),
+    }
+
+
 def _mark_sending(row: OutboxMessage, now: datetime) -> None:
     """Committed before the send: if we die during it, the next attempt asks first."""
     row.status = "sending"
     row.attempts += 1
     row.first_attempt_at = row.first_attempt_at or now
     row.updated_at = now
-
-
-def _outbox_row(
-    conv: Conversation, inbox_id: int, kind: str, seq: int, body: str, now: datetime
-) -> OutboxMessage:
-    return OutboxMessage(
-        conversation_id=conv.id,
-        inbox_id=inbox_id,
-        kind=kind,
-        seq=seq,
-        to_number=conv.wa_number,
-        body=body,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, StatusEvent
+from bot.adapters.vault import vault_of
 from bot.domain.delivery import advance_status
 from bot.domain.inbound import InboundMessage
 
@@ -23,20 +24,29 @@ __all__ = ["conversation_for", "record_inbound", "record_status"]
 
 
 def conversation_for(session: Session, wa_number: str, now: datetime) -> Conversation:
-    """The conversation with this WhatsApp number, created on first contact."""
+    """The conversation with this WhatsApp number, created on first contact.
+
+    It is found by the number's keyed hash; a new one gets its own data key, and its
+    number is kept sealed with it.
+    """
+    vault = vault_of(session)
+    lookup = vault.lookup(wa_number)
     conv = session.execute(
-        select(Conversation).where(Conversation.wa_number == wa_number)
+        select(Conversation).where(Conversation.number_hmac == lookup)
     ).scalar_one_or_none()
     if conv is not None:
         return conv
-    conv = Conversation(id="c-" + secrets.token_hex(16), wa_number=wa_number, created_at=now)
+    conv = Conversation(id="c-" + secrets.token_hex(16), number_hmac=lookup, created_at=now)
     try:
         with session.begin_nested():
             session.add(conv)
+            session.flush()
+            vault.create_key(session, conv.id, now)
+            conv.number_sealed = vault.seal(session, conv.id, "number", wa_number)
     except IntegrityError:
         # Another request created it first.
         return session.execute(
-            select(Conversation).where(Conversation.wa_number == wa_number)
+            select(Conversation).where(Conversation.number_hmac == lookup)
         ).scalar_one()
     return conv
 
@@ -49,14 +59,15 @@ def record_inbound(session: Session, msg: InboundMessage, now: datetime) -> bool
     if exists:
         return False
     conv = conversation_for(session, msg.from_number, now)
+    vault = vault_of(session)
     conv.last_inbound_at = now
     if msg.profile_name:
-        conv.profile_name = msg.profile_name
+        conv.profile_name = vault.seal(session, conv.id, "profile_name", msg.profile_name)
     row = InboxMessage(
         message_sid=msg.message_sid,
         conversation_id=conv.id,
-        body=msg.body,
-        params=json.dumps(msg.params, sort_keys=True),
+        body=vault.seal(session, conv.id, "body", msg.body),
+        params=vault.seal(session, conv.id, "params", json.dumps(msg.params, sort_keys=True)),
         received_at=now,
         status="pending",
         attempts=0,
@@ -71,7 +82,8 @@ def record_inbound(session: Session, msg: InboundMessage, now: datetime) -> bool
         session,
         kind="inbound_message",
         conversation_id=conv.id,
-        payload={"message_sid": msg.message_sid, "params": msg.params},
+        payload={"message_sid": msg.message_sid, "num_media": msg.num_media},
+        content={"params": msg.params},
         now=now,
     )
     return True

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, InboxMessage, MediaItem, MessageClassification
+from bot.adapters.vault import vault_of
 from bot.domain.commands import parse_command
 from bot.domain.follow_ups import PREVIOUS_MESSAGES, PREVIOUS_WITHIN
 from bot.domain.levels import Level
@@ -102,7 +103,7 @@ class Screening:
             conv = s.get_one(Conversation, conversation_id)
             conv.language = language
             for idx, (item, result) in enumerate(zip(items, fetched, strict=True)):
-                s.add(_media_row(msg, idx, item.kind, item.content_type, item.url, result, now))
+                s.add(_media_row(s, msg, idx, item.kind, item.content_type, item.url, result, now))
             model = chart_model(conv)
             decision = decide(
                 model,
@@ -191,10 +192,13 @@ def _previous(s: Session, conversation_id: str, msg_id: int) -> list[Previous]:
         .order_by(InboxMessage.id.desc())
         .limit(PREVIOUS_MESSAGES)
     ).all()
-    return [Previous(body, Level.parse(level)) for body, level in reversed(rows) if body.strip()]
+    vault = vault_of(s)
+    bodies = [(vault.read(s, conversation_id, "body", b), level) for b, level in reversed(rows)]
+    return [Previous(body, Level.parse(level)) for body, level in bodies if body.strip()]
 
 
 def _media_row(
+    s: Session,
     msg: InboxMessage,
     idx: int,
     kind: str,
@@ -203,18 +207,20 @@ def _media_row(
     result: FetchedMedia | IntegrationError | None,
     now: datetime,
 ) -> MediaItem:
+    vault = vault_of(s)
+    conv_id = msg.conversation_id
     row = MediaItem(
         inbox_id=msg.id,
-        conversation_id=msg.conversation_id,
+        conversation_id=conv_id,
         idx=idx,
         kind=kind,
         content_type=content_type,
-        provider_url=url or None,
+        provider_url=vault.seal(s, conv_id, "media_url", url) if url else None,
         attempts=0 if result is None else 1,
     )
     if isinstance(result, FetchedMedia):
         row.status = "stored"
-        row.data = result.content
+        row.data = vault.seal_bytes(s, conv_id, f"media:{msg.id}:{idx}", result.content)
         row.size = len(result.content)
         row.sha256 = hashlib.sha256(result.content).hexdigest()
         row.content_type = result.content_type or content_type

@@ -22,7 +22,6 @@ Choices worth knowing:
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +38,7 @@ from bot.adapters.tables import (
     Invite,
     OutboxMessage,
 )
+from bot.adapters.vault import vault_of
 from bot.domain.conversation_chart import ConversationModel, Recorded
 from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.flows import Flow
@@ -46,6 +46,7 @@ from bot.domain.phone_country import country_of
 from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
 from bot.service_layer import handoffs
 from bot.service_layer.handoffs import HandoffEvents, Router
+from bot.service_layer.outbox import link_placeholder, new_outbox_row
 
 __all__ = [
     "CONSENT_KIND",
@@ -136,31 +137,38 @@ class Effects:
 
     # -- outbox ---------------------------------------------------------------
 
-    def send_text(self, key: str, *, kind: str = "protocol", **values: str) -> None:
+    def send_text(
+        self, key: str, *, kind: str = "protocol", invite_id: int | None = None, **values: str
+    ) -> None:
+        """Queue the flow's text ``key``. With ``invite_id``, its link stands in the text as
+        a placeholder, put in only when the message is sent (bot.service_layer.outbox)."""
+        if invite_id is not None:
+            values = {**values, "link": link_placeholder(invite_id)}
         body = self._flow.text(key, self._conv.language, **values)
-        self._queue(kind, body)
+        self._queue(kind, body, invite_id=invite_id)
 
-    def _queue(self, kind: str, body: str, content_variables: dict[str, str] | None = None) -> None:
+    def _queue(
+        self,
+        kind: str,
+        body: str,
+        content_variables: dict[str, str] | None = None,
+        invite_id: int | None = None,
+    ) -> None:
         if self._inbox_id is not None:
             seq = self._seq
             self._seq += 1
         else:
             seq = 0
-        self._s.add(
-            OutboxMessage(
-                conversation_id=self._conv.id,
-                inbox_id=self._inbox_id,
-                kind=kind,
-                seq=seq,
-                to_number=self._conv.wa_number,
-                body=body,
-                content_variables=json.dumps(content_variables) if content_variables else None,
-                status="pending",
-                attempts=0,
-                next_attempt_at=self._now,
-                created_at=self._now,
-                updated_at=self._now,
-            )
+        new_outbox_row(
+            self._s,
+            self._conv,
+            kind=kind,
+            body=body,
+            now=self._now,
+            inbox_id=self._inbox_id,
+            seq=seq,
+            content_variables=content_variables,
+            invite_id=invite_id,
         )
 
     # -- events ---------------------------------------------------------------
@@ -186,7 +194,7 @@ class Effects:
             terms_version=self._flow.protocol.terms_version,
             terms_url=self._flow.terms_url(language),
             language=language,
-            shown_text=body,
+            shown_text="",
             shown_sha256=hashlib.sha256(body.encode()).hexdigest(),
             offered_at=self._now,
             trigger_inbox_id=self._inbox_id,
@@ -194,6 +202,7 @@ class Effects:
         )
         self._s.add(consent)
         self._s.flush()
+        consent.shown_text = vault_of(self._s).seal(self._s, self._conv.id, "consent_text", body)
         self._queue(CONSENT_KIND, body, {"1": self._flow.consent_prompt(language)})
         timers.schedule(
             self._s,
@@ -279,7 +288,7 @@ class Effects:
             .where(
                 Invite.conversation_id == self._conv.id, Invite.status.in_(["active", "pending"])
             )
-            .values(status="superseded")
+            .values(status="superseded", link_sealed=None)
             .execution_options(synchronize_session=False)
         )
         invite = Invite(
@@ -302,10 +311,15 @@ class Effects:
         )
 
     def deliver_invite(self, invite_id: int, link: str, expires_at: datetime) -> None:
-        """The invite message, its reminder and its expiry, for an invite that exists."""
+        """The invite message, its reminder and its expiry, for an invite that exists.
+
+        The link is kept only sealed on the invite; messages and timers name the invite.
+        """
+        invite = self._s.get_one(Invite, invite_id)
+        invite.link_sealed = vault_of(self._s).seal(self._s, self._conv.id, "invite_link", link)
         expires = _expires(expires_at)
-        self.send_text("invite", link=link, expires=expires)
-        payload = {"invite_id": invite_id, "link": link, "expires": expires}
+        self.send_text("invite", invite_id=invite_id, expires=expires)
+        payload = {"invite_id": invite_id, "expires": expires}
         for kind, due in (
             ("invite_reminder", self._now + self._flow.timers.invite_reminder),
             ("invite_expiry", expires_at),
@@ -330,7 +344,11 @@ class Effects:
 
     def _on_handoff_requested(self, data: dict[str, Any]) -> None:
         request = HumanRequest(
-            conversation_id=self._conv.id, text=self.human_request_text, created_at=self._now
+            conversation_id=self._conv.id,
+            text=vault_of(self._s).seal(
+                self._s, self._conv.id, "human_request", self.human_request_text
+            ),
+            created_at=self._now,
         )
         self._s.add(request)
         self._s.flush()
@@ -352,6 +370,9 @@ class Effects:
     def open_handoff(self, reason: str) -> None:
         if self._handover is None:
             return
+        if reason != "threshold":
+            # People take over by other means: a link still open would lead nowhere.
+            self._revoke_invites(reason)
         handoffs.open_handoff(
             self._s,
             conversation_id=self._conv.id,
@@ -360,10 +381,31 @@ class Effects:
             router=self._handover.router,
             events=self._handover.events,
             public_url=self._handover.public_url,
-            country=country_of(self._conv.wa_number),
+            country=country_of(self._number()),
         )
 
+    def _number(self) -> str:
+        return vault_of(self._s).read(self._s, self._conv.id, "number", self._conv.number_sealed)
+
+    def _revoke_invites(self, reason: str) -> None:
+        revoked = invites.revoke_invites(self._s, conversation_id=self._conv.id, now=self._now)
+        if revoked:
+            timers.cancel(
+                self._s,
+                conversation_id=self._conv.id,
+                now=self._now,
+                kinds=["invite_reminder", "invite_expiry"],
+            )
+            audit_log.append(
+                self._s,
+                kind="invites_revoked",
+                conversation_id=self._conv.id,
+                payload={"invite_ids": revoked, "reason": reason},
+                now=self._now,
+            )
+
     def _on_opted_out(self, data: dict[str, Any]) -> None:
+        self._revoke_invites("opted_out")
         cancelled_timers = timers.cancel(self._s, conversation_id=self._conv.id, now=self._now)
         result = self._s.execute(
             update(OutboxMessage)

@@ -19,6 +19,9 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from bot.adapters.db import SessionFactory, make_engine, make_session_factory
+from bot.adapters.keyring import Keyring
+from bot.adapters.vault import Vault
 from bot.entrypoints.supervisor import (
     RASA_BIN,
     action_server_argv,
@@ -27,6 +30,7 @@ from bot.entrypoints.supervisor import (
 )
 from bot.rasa_project import model_path
 from tests.e2e.processes import REPO, Proc, free_port, wait_until
+from tests.fakes.keys import fake_keyring, keys_env
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +90,7 @@ class Stack:
     sandbox_url: str
     logs: Path
     database_url: str
+    keyring: Keyring
     service: Proc | None = None
     sandbox: Proc | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=20.0))
@@ -93,6 +98,10 @@ class Stack:
     @property
     def auth_token(self) -> str:
         return self.env["TWILIO_AUTH_TOKEN"]
+
+    def sessions(self) -> SessionFactory:
+        """Sessions on the stack's database, with its keys."""
+        return make_session_factory(make_engine(self.database_url), Vault(self.keyring))
 
     def start_service(self) -> None:
         self.service = Proc(
@@ -145,8 +154,10 @@ class Stack:
 def stack(rasa: Rasa, database_url: str, logs_dir: Path, tmp_path: Path) -> Iterator[Stack]:
     sandbox_port = free_port()
     service_url = f"http://127.0.0.1:{rasa.service_port}"
+    keyring = fake_keyring()
     env = {
         **os.environ,
+        **keys_env(keyring),
         "DATABASE_URL": database_url,
         "GANGWAY_PUBLIC_URL": service_url,
         "GANGWAY_HOST": "127.0.0.1",
@@ -163,7 +174,9 @@ def stack(rasa: Rasa, database_url: str, logs_dir: Path, tmp_path: Path) -> Iter
     }
     test_logs = tmp_path / "logs"
     test_logs.mkdir()
-    st = Stack(env, service_url, f"http://127.0.0.1:{sandbox_port}", test_logs, database_url)
+    st = Stack(
+        env, service_url, f"http://127.0.0.1:{sandbox_port}", test_logs, database_url, keyring
+    )
     st.sandbox = Proc(
         "sandbox", [sys.executable, "-m", "bot.entrypoints.cli", "sandbox"], env, test_logs
     )

@@ -43,6 +43,7 @@ import yaml
 from sqlalchemy import select
 
 from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, Timer
+from bot.adapters.vault import vault_of
 from bot.bootstrap import Container, build
 from bot.config import load_settings
 from bot.domain.flows import Flow, parse_duration
@@ -90,7 +91,7 @@ class LiveStack:
     def conversation(self, number: str) -> Conversation | None:
         with self.sessions() as s:
             conv = s.execute(
-                select(Conversation).where(Conversation.wa_number == number)
+                select(Conversation).where(Conversation.number_hmac == vault_of(s).lookup(number))
             ).scalar_one_or_none()
             if conv is not None:
                 s.expunge(conv)
@@ -101,7 +102,7 @@ class LiveStack:
         now = self.clock.now()
         with self.sessions() as s:
             conv = s.execute(
-                select(Conversation).where(Conversation.wa_number == number)
+                select(Conversation).where(Conversation.number_hmac == vault_of(s).lookup(number))
             ).scalar_one_or_none()
             if conv is None:
                 return False

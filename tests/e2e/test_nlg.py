@@ -11,28 +11,25 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.adapters.db import make_engine, make_session_factory
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH, load_flow
 from bot.adapters.tables import Conversation
 from tests.e2e.conftest import Rasa, Stack
+from tests.fakes.prospects import add_prospect
 
 pytestmark = pytest.mark.e2e
 
 
 def add_conversation(stack: Stack, conversation_id: str, number: str, language: str) -> None:
-    engine = make_engine(stack.database_url)
+    sessions = stack.sessions()
     try:
-        with make_session_factory(engine).begin() as s:
-            s.add(
-                Conversation(
-                    id=conversation_id,
-                    wa_number=number,
-                    created_at=datetime.now(UTC),
-                    language=language,
-                )
+        with sessions.begin() as s:
+            add_prospect(
+                s,
+                number,
+                Conversation(id=conversation_id, created_at=datetime.now(UTC), language=language),
             )
     finally:
-        engine.dispose()
+        sessions.kw["bind"].dispose()
 
 
 def talk_to_rasa(rasa: Rasa, sender: str, text: str) -> list[dict[str, Any]]:

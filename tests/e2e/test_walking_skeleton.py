@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.adapters import audit_log
-from bot.adapters.db import make_engine, make_session_factory
 from bot.adapters.tables import AuditLog, HumanRequest, InboxMessage, OutboxMessage
 from tests.e2e.conftest import Stack
 from tests.e2e.processes import wait_until
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def db(stack: Stack):  # type: ignore[no-untyped-def]
-    return make_session_factory(make_engine(stack.database_url))
+    return stack.sessions()
 
 
 def test_hi_gets_the_greeting_back_and_is_delivered(stack: Stack) -> None:

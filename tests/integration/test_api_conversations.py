@@ -21,6 +21,7 @@ from bot.entrypoints.app import create_app
 from bot.service_layer.transition import chart_model, save_model
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
+from tests.fakes.prospects import add_prospect, opened
 
 SERVICE_TOKEN = "service-token-for-tests"
 AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
@@ -61,13 +62,14 @@ def client(container: Container) -> Iterator[TestClient]:
 def conversation(container: Container, clock: FakeClock) -> str:
     """A prospect who has written to us and is still qualifying."""
     with container.sessions.begin() as s:
-        s.add(
+        add_prospect(
+            s,
+            "whatsapp:+12025550141",
             Conversation(
                 id=CONVERSATION,
-                wa_number="whatsapp:+12025550141",
                 created_at=clock.now(),
                 language="en",
-            )
+            ),
         )
     return CONVERSATION
 
@@ -168,7 +170,9 @@ def test_a_request_for_a_person_opens_a_handoff_and_lets_the_bot_word_the_reply(
         outbox = s.execute(select(OutboxMessage)).scalars().all()
     assert resp.json() == {"id": request.id, "conversation_id": conversation}
     assert conv.state == "handoff_requested"
-    assert request.text == "can someone call me back?"
+    with container.sessions() as s:
+        text = opened(s, conversation, "human_request", request.text)
+    assert text == "can someone call me back?"
     assert (handoff.conversation_id, handoff.reason) == (conversation, "human_request")
     assert outbox == []
     body = status_of(client, conversation)

@@ -9,10 +9,12 @@ from typer.testing import CliRunner
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
+from bot.adapters.vault import Vault
 from bot.domain.inbound import parse_inbound
 from bot.entrypoints.cli import app
 from bot.service_layer.receiving import record_inbound
 from tests.fakes.clock import FakeClock
+from tests.fakes.keys import keys_env
 
 
 def fill(sessions: SessionFactory, clock: FakeClock, n: int) -> None:
@@ -23,15 +25,20 @@ def fill(sessions: SessionFactory, clock: FakeClock, n: int) -> None:
         clock.advance(1)
 
 
-def verify(database_url: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["audit", "verify"], env={"DATABASE_URL": database_url})
+def verify(database_url: str, vault: Vault | None = None) -> tuple[int, str]:
+    keys = keys_env(vault.keyring) if vault else {}
+    result = CliRunner().invoke(
+        app, ["audit", "verify"], env={"DATABASE_URL": database_url, **keys}
+    )
     return result.exit_code, result.output
 
 
-def test_intact_log_verifies(database_url: str, sessions: SessionFactory, clock: FakeClock) -> None:
+def test_intact_log_verifies(
+    database_url: str, sessions: SessionFactory, clock: FakeClock, vault: Vault
+) -> None:
     """An untouched log passes and says how many records it checked."""
     fill(sessions, clock, 3)
-    code, out = verify(database_url)
+    code, out = verify(database_url, vault)
     assert code == 0 and "3 records" in out
 
 
@@ -46,7 +53,7 @@ def test_database_refuses_to_update_or_delete_audit_records(
 
 
 def test_tampered_record_is_named(
-    database_url: str, engine: Engine, sessions: SessionFactory, clock: FakeClock
+    database_url: str, engine: Engine, sessions: SessionFactory, clock: FakeClock, vault: Vault
 ) -> None:
     """Someone who disables the guard and edits record 2 is caught: exit 1 naming record 2."""
     fill(sessions, clock, 4)
@@ -56,7 +63,7 @@ def test_tampered_record_is_named(
         else:
             conn.execute(text("DROP TRIGGER audit_log_no_update"))
         conn.exec_driver_sql("UPDATE audit_log SET payload = 'edited' WHERE seq = 2")
-    code, out = verify(database_url)
+    code, out = verify(database_url, vault)
     assert code == 1
     assert "record 2" in out
 

@@ -30,6 +30,7 @@ from bot.sandbox.messenger import create_app as create_messenger
 from bot.sandbox.server import ServerThread
 from integrations.secure_messenger import PROVIDER, SecureMessengerClient
 from tests.fakes.clock import FakeClock
+from tests.fakes.prospects import add_prospect, opened
 
 SECRET = "channel-webhook-secret-0123456789abcdef"
 PATH = "/webhooks/secure-channel/activated"
@@ -85,7 +86,7 @@ def add_invite(
 ) -> int:
     """A conversation with one invite made at the external messenger."""
     with sessions.begin() as s:
-        s.add(Conversation(id="conv-1", wa_number="whatsapp:+12025550101", created_at=clock.now()))
+        add_prospect(s, "whatsapp:+12025550101", Conversation(id="conv-1", created_at=clock.now()))
         invite = Invite(
             conversation_id="conv-1",
             provider=PROVIDER,
@@ -158,7 +159,7 @@ def test_a_signed_callback_activates_the_invite_and_hands_the_conversation_off(
             PROVIDER,
             "conv-1",
         )
-        assert stored.payload == body.decode()
+        assert opened(s, "conv-1", "channel_callback", stored.payload) == body.decode()
     assert audit_kinds(sessions)[-1] == "channel_activated"
     assert container.activated == ["conv-1"]
 
@@ -394,7 +395,7 @@ def test_pressing_open_secure_chat_in_the_stand_in_activates_gangways_invite(
 ) -> None:
     """Invite made through the client, opened on the stand-in's page: gangway hands off."""
     with sessions.begin() as s:
-        s.add(Conversation(id="conv-1", wa_number="whatsapp:+12025550101", created_at=clock.now()))
+        add_prospect(s, "whatsapp:+12025550101", Conversation(id="conv-1", created_at=clock.now()))
     with ServerThread(gangway_app(container)) as gangway:
         config = MessengerConfig(
             auth_header_value="Bearer loopback-key",

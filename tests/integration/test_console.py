@@ -35,6 +35,7 @@ from bot.entrypoints.routes import console, console_api
 from bot.service_layer import handoffs
 from bot.service_layer.handoffs import Route
 from tests.fakes.clock import FakeClock
+from tests.fakes.prospects import add_prospect, opened, sealed
 
 PASSWORD = "correct horse battery staple"
 PASSPORT = "C01X00T47"
@@ -121,23 +122,24 @@ def add_handoff(
     now = container.clock.now()
     cid = f"conv-{n}"
     with container.sessions.begin() as s:
-        s.add(
+        add_prospect(
+            s,
+            f"whatsapp:+120255501{n:02d}",
             Conversation(
                 id=cid,
-                wa_number=f"whatsapp:+120255501{n:02d}",
                 created_at=now,
                 state="handoff_requested" if reason == "human_request" else "handed_off",
                 level=level,
                 language="en",
-            )
+            ),
         )
         s.flush()
         for i, (text, msg_level) in enumerate(messages):
             inbox = InboxMessage(
                 message_sid=f"SM{n:02d}{i:030d}",
                 conversation_id=cid,
-                body=text,
-                params="{}",
+                body=sealed(s, cid, "body", text),
+                params=sealed(s, cid, "params", "{}"),
                 received_at=now + timedelta(seconds=i),
                 status="done",
                 next_attempt_at=now,
@@ -225,7 +227,14 @@ def handoff_status(container: FakeContainer, handoff_id: int) -> tuple[str, int 
 def outbox(container: FakeContainer) -> list[tuple[str, str, str]]:
     with container.sessions.begin() as s:
         rows = s.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars()
-        return [(o.kind, o.body, o.to_number) for o in rows]
+        return [
+            (
+                o.kind,
+                opened(s, o.conversation_id, "outbox_body", o.body),
+                opened(s, o.conversation_id, "to_number", o.to_number),
+            )
+            for o in rows
+        ]
 
 
 # -- the browser's side -----------------------------------------------------------------

@@ -16,11 +16,13 @@ from sqlalchemy import select
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.tables import Conversation, CrmDelivery, Handoff
+from bot.adapters.vault import Vault
 from bot.sandbox.crm import CrmStandIn, create_app
 from bot.sandbox.server import ServerThread
 from bot.service_layer.crm_outbox import CrmPusher, CrmSender, enqueue
 from integrations.crm_webhook import CrmWebhook
 from tests.fakes.clock import FakeClock
+from tests.fakes.prospects import add_prospect
 
 SECRET = b"crm-shared-secret-for-tests-0001"
 LEASE_SECONDS = 60.0
@@ -88,10 +90,8 @@ def make_pusher(
 
 def add_handoff(sessions: SessionFactory, clock: FakeClock, n: int) -> int:
     with sessions.begin() as s:
-        s.add(
-            Conversation(
-                id=f"conv-{n}", wa_number=f"whatsapp:+120255501{n:02d}", created_at=clock.now()
-            )
+        add_prospect(
+            s, f"whatsapp:+120255501{n:02d}", Conversation(id=f"conv-{n}", created_at=clock.now())
         )
         handoff = Handoff(
             conversation_id=f"conv-{n}",
@@ -322,7 +322,12 @@ def test_an_answer_lost_after_the_crm_stored_the_event_is_resent_with_the_same_k
 
 
 def test_nothing_is_lost_across_a_restart(
-    database_url: str, sessions: SessionFactory, clock: FakeClock, crm: Crm, make_pusher: Any
+    database_url: str,
+    sessions: SessionFactory,
+    clock: FakeClock,
+    crm: Crm,
+    make_pusher: Any,
+    vault: Vault,
 ) -> None:
     """Events left pending by one process are delivered by the next, once each."""
     keys = [record(sessions, clock, None, f"lead.step{i}") for i in range(4)]
@@ -333,7 +338,7 @@ def test_nothing_is_lost_across_a_restart(
     crm.recover()
     engine = make_engine(database_url)  # a new process: its own engine and client
     try:
-        restarted = make_pusher(on=make_session_factory(engine))
+        restarted = make_pusher(on=make_session_factory(engine, vault))
         clock.advance(600)
         assert restarted.push_due() == 4
     finally:

@@ -17,6 +17,7 @@ from bot.domain.levels import Level
 from bot.service_layer import handoffs
 from bot.service_layer.handoffs import AboveThreshold, HandoffError, NotAllowed, NotFound, Route
 from tests.fakes.clock import FakeClock
+from tests.fakes.prospects import add_prospect, opened
 
 PUBLIC = "https://gangway.example.com"
 
@@ -65,15 +66,16 @@ def _user(s: Session, uid: int, role: str, team: str | None, now: datetime) -> A
 def world(sessions: SessionFactory, clock: FakeClock) -> dict[str, Actor]:
     now = clock.now()
     with sessions.begin() as s:
-        s.add(
+        add_prospect(
+            s,
+            "whatsapp:+12025550101",
             Conversation(
                 id="c-1",
-                wa_number="whatsapp:+12025550101",
                 created_at=now,
                 level="public",
                 state="handoff_requested",
                 language="de",
-            )
+            ),
         )
         return {
             "anna": _user(s, 1, "advisor", "berlin", now),
@@ -166,7 +168,11 @@ def test_replies_only_below_the_threshold(
     with sessions.begin() as s:
         handoffs.claim(s, world["anna"], hid, clock.now(), events)
         row = handoffs.reply(s, world["anna"], hid, "Guten Tag!", clock.now(), Level.IDENTITY)
-        assert (row.kind, row.body, row.to_number) == (
+        assert (
+            row.kind,
+            opened(s, "c-1", "outbox_body", row.body),
+            opened(s, "c-1", "to_number", row.to_number),
+        ) == (
             "advisor",
             "Guten Tag!",
             "whatsapp:+12025550101",
@@ -175,4 +181,5 @@ def test_replies_only_below_the_threshold(
     with sessions.begin() as s, pytest.raises(AboveThreshold, match="secure channel"):
         handoffs.reply(s, world["anna"], hid, "Ihre IBAN?", clock.now(), Level.IDENTITY)
     with sessions() as s:
-        assert [o.body for o in s.execute(select(OutboxMessage)).scalars()] == ["Guten Tag!"]
+        bodies = [o.body for o in s.execute(select(OutboxMessage)).scalars()]
+        assert [opened(s, "c-1", "outbox_body", b) for b in bodies] == ["Guten Tag!"]

@@ -29,6 +29,7 @@ from bot.adapters.tables import Base, Conversation, Invite
 from bot.domain.invite_tokens import mint_token
 from bot.entrypoints.routes import secure_channel
 from tests.fakes.clock import FakeClock
+from tests.fakes.prospects import add_prospect
 
 SECRET = b"test-invite-secret-0123456789abcdef"
 BASE_URL = "https://gangway.example.com"
@@ -44,13 +45,14 @@ def add_conversation(
     language: str | None = None,
 ) -> str:
     with sessions.begin() as s:
-        s.add(
+        add_prospect(
+            s,
+            f"whatsapp:+120255501{n:02d}",
             Conversation(
                 id=cid,
-                wa_number=f"whatsapp:+120255501{n:02d}",
                 created_at=clock.now(),
                 language=language,
-            )
+            ),
         )
     return cid
 

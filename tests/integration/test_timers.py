@@ -15,6 +15,7 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Timer
 from bot.service_layer.timers import TimerHandler, TimerRunner
 from tests.fakes.clock import FakeClock
+from tests.fakes.prospects import add_prospect
 
 LEASE = timedelta(seconds=60)
 
@@ -47,7 +48,7 @@ def runner(
 
 def add_conversation(sessions: SessionFactory, clock: FakeClock, cid: str, n: int = 1) -> str:
     with sessions.begin() as s:
-        s.add(Conversation(id=cid, wa_number=f"whatsapp:+120255501{n:02d}", created_at=clock.now()))
+        add_prospect(s, f"whatsapp:+120255501{n:02d}", Conversation(id=cid, created_at=clock.now()))
     return cid
 
 

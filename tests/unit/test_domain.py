@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 
-from bot.domain.audit import GENESIS_HASH, AuditRecord, first_break, record_hash
+from bot.domain.audit import (
+    GENESIS_HASH,
+    AuditRecord,
+    canonical_json,
+    first_break,
+    record_hash,
+)
 from bot.domain.delivery import advance_status
 from bot.domain.inbound import InvalidInbound, parse_inbound
 from bot.domain.retry import backoff_seconds
@@ -48,7 +55,12 @@ def test_inbound_without_sid_or_sender_is_refused(params: dict[str, str]) -> Non
         parse_inbound(params)
 
 
-def _chain(n: int) -> list[AuditRecord]:
+KEY = b"k" * 32
+
+
+def _chain(n: int, key: bytes = KEY, plain: int = 0) -> list[AuditRecord]:
+    """A chain of n records keyed by ``key``; its first ``plain`` ones hashed unkeyed,
+    as a chain begun before keying has them."""
     records, prev = [], GENESIS_HASH
     for seq in range(1, n + 1):
         fields = dict(
@@ -59,7 +71,11 @@ def _chain(n: int) -> list[AuditRecord]:
             payload=f'{{"n":{seq}}}',
             prev_hash=prev,
         )
-        digest = record_hash(**fields)  # type: ignore[arg-type]
+        if seq <= plain:
+            content = canonical_json(fields).encode()
+            digest = hashlib.sha256(content).hexdigest()
+        else:
+            digest = record_hash(key, **fields)  # type: ignore[arg-type]
         records.append(AuditRecord(hash=digest, **fields))  # type: ignore[arg-type]
         prev = digest
     return records
@@ -67,14 +83,28 @@ def _chain(n: int) -> list[AuditRecord]:
 
 def test_intact_chain_verifies() -> None:
     """An untouched chain has no break."""
-    assert first_break(_chain(5)) is None
+    assert first_break(KEY, _chain(5)) is None
+
+
+def test_chain_recomputed_without_the_audit_key_is_found() -> None:
+    """Whoever rewrites the chain and computes it again without the key is caught,
+    whether with another key or with plain hashes from start to end."""
+    assert first_break(KEY, _chain(4, key=b"x" * 32)) is not None
+    broken = first_break(KEY, _chain(4, plain=4))
+    assert broken is not None and "recomputed" in broken.reason
+
+
+def test_unkeyed_start_of_a_chain_verifies_when_keyed_records_follow() -> None:
+    """Records written before the chain was keyed still verify, once a keyed one
+    follows them."""
+    assert first_break(KEY, _chain(5, plain=2)) is None
 
 
 def test_edited_payload_is_found() -> None:
     """Changing one record's content is reported at that record."""
     records = _chain(5)
     records[2] = dataclasses.replace(records[2], payload='{"n":99}')
-    broken = first_break(records)
+    broken = first_break(KEY, records)
     assert broken is not None and broken.seq == 3
 
 
@@ -82,7 +112,7 @@ def test_removed_record_is_found() -> None:
     """Deleting a record from the middle is reported where the gap is."""
     records = _chain(5)
     del records[1]
-    broken = first_break(records)
+    broken = first_break(KEY, records)
     assert broken is not None and broken.seq == 3
 
 
@@ -92,6 +122,7 @@ def test_rehashed_record_breaks_the_next_link() -> None:
     r = records[1]
     new_payload = '{"n":"forged"}'
     forged_hash = record_hash(
+        KEY,
         seq=r.seq,
         recorded_at=r.recorded_at,
         kind=r.kind,
@@ -100,5 +131,5 @@ def test_rehashed_record_breaks_the_next_link() -> None:
         prev_hash=r.prev_hash,
     )
     records[1] = dataclasses.replace(r, payload=new_payload, hash=forged_hash)
-    broken = first_break(records)
+    broken = first_break(KEY, records)
     assert broken is not None and broken.seq == 3

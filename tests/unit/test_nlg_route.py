@@ -18,6 +18,7 @@ from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, Flow
 from bot.adapters.tables import Conversation
 from bot.config import Settings, load_settings
 from bot.entrypoints.routes import nlg
+from tests.fakes.prospects import add_prospect
 
 TOKEN = "nlg-test-token"
 PHONE_SUFFIXES = itertools.count(101)  # 555-0101, 555-0102, ...: fictional numbers
@@ -60,13 +61,14 @@ def client(sessions: SessionFactory, flow_file: Path) -> TestClient:
 
 def add_conversation(sessions: SessionFactory, conversation_id: str, language: str | None) -> None:
     with sessions.begin() as s:
-        s.add(
+        add_prospect(
+            s,
+            f"whatsapp:+12025550{next(PHONE_SUFFIXES)}",
             Conversation(
                 id=conversation_id,
-                wa_number=f"whatsapp:+12025550{next(PHONE_SUFFIXES)}",
                 created_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
                 language=language,
-            )
+            ),
         )
 
 

@@ -9,8 +9,13 @@ from typer.testing import CliRunner
 
 from bot.adapters import accounts
 from bot.adapters.db import make_engine, make_session_factory
+from bot.adapters.vault import Vault
 from bot.entrypoints.users_cli import users_app
 from tests.fakes.clock import FakeClock
+from tests.fakes.keys import fake_keyring, keys_env
+
+# One set of keys for the commands and the checks of this module.
+KEYRING = fake_keyring()
 
 PASSWORD = "correct horse battery staple"
 
@@ -22,7 +27,9 @@ def database(tmp_path: Path) -> str:
 
 def run(database: str, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
     runner = CliRunner()
-    result = runner.invoke(users_app, list(args), input=stdin, env={"DATABASE_URL": database})
+    result = runner.invoke(
+        users_app, list(args), input=stdin, env={"DATABASE_URL": database, **keys_env(KEYRING)}
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -44,7 +51,7 @@ def add(database: str, email: str = "anna@example.com", *extra: str) -> tuple[in
 def signs_in(database: str, email: str, password: str = PASSWORD) -> bool:
     engine = make_engine(database)
     try:
-        with make_session_factory(engine).begin() as s:
+        with make_session_factory(engine, Vault(KEYRING)).begin() as s:
             return accounts.authenticate(s, email, password, FakeClock().now()) is not None
     finally:
         engine.dispose()
@@ -142,7 +149,7 @@ def test_token_prints_a_working_token_once(database: str) -> None:
     assert token.startswith("gw_")
     engine = make_engine(database)
     try:
-        with make_session_factory(engine).begin() as s:
+        with make_session_factory(engine, Vault(KEYRING)).begin() as s:
             user = accounts.token_user(s, token, FakeClock().now())
             assert user is not None and user.email == "anna@example.com"
     finally:

@@ -37,6 +37,7 @@ from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.invites import schedule_activation_backstop
 from bot.adapters.tables import ChannelCallback, Invite
+from bot.adapters.vault import vault_of
 from bot.service_layer.ports import Clock
 from integrations.secure_messenger import callback_signature, parse_time
 
@@ -117,7 +118,8 @@ def _record(session: Session, event: dict[str, Any], text: str, now: datetime) -
         event_id=event_id,
         provider=invite.provider,
         conversation_id=invite.conversation_id,
-        payload=text,  # as received and signed: the evidence
+        # As received and signed, the evidence; sealed, as it may name the prospect.
+        payload=vault_of(session).seal(session, invite.conversation_id, "channel_callback", text),
         received_at=now,
     )
     session.add(callback)

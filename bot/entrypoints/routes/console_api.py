@@ -388,5 +388,8 @@ def reply_to_handoff(request: Request, actor: ApiActor, handoff_id: int, body: R
         except HandoffError as exc:
             raise _refused(exc) from exc
         return ReplyOut(
-            outbox_id=row.id, conversation_id=row.conversation_id, status=row.status, text=row.body
+            outbox_id=row.id,
+            conversation_id=row.conversation_id,
+            status=row.status,
+            text=body.text.strip(),
         )

@@ -1,0 +1,75 @@
+"""Writing an evidence bundle: one JSON file per part, a readable transcript.html,
+and a manifest.json with every file's SHA-256 and the chain's verification."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bot.service_layer.evidence import Evidence
+
+__all__ = ["bundle_files", "bundle_zip", "write_bundle"]
+
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_env = Environment(
+    loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"]), trim_blocks=True
+)
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+
+def bundle_files(evidence: Evidence) -> dict[str, bytes]:
+    """The bundle's files by name, manifest.json last."""
+    data = asdict(evidence)
+    files = {
+        "conversation.json": _json(data["conversation"]),
+        "transcript.json": _json(data["transcript"]),
+        "events.json": _json(data["events"]),
+        "consent.json": _json(data["consents"]),
+        "invites.json": _json(data["invites"]),
+        "handoffs.json": _json(data["handoffs"]),
+        "transcript.html": _env.get_template("evidence_transcript.html")
+        .render(ev=evidence)
+        .encode(),
+    }
+    manifest = {
+        "conversation_id": evidence.conversation_id,
+        "exported_at": evidence.exported_at.isoformat(),
+        "erased": evidence.erased,
+        "chain": evidence.chain,
+        "files": {name: hashlib.sha256(body).hexdigest() for name, body in files.items()},
+    }
+    files["manifest.json"] = _json(manifest)
+    return files
+
+
+def write_bundle(evidence: Evidence, out_dir: Path) -> dict[str, bytes]:
+    """Write the bundle into ``out_dir`` (made if missing; existing bundle files are
+    refused rather than overwritten)."""
+    files = bundle_files(evidence)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clashes = [name for name in files if (out_dir / name).exists()]
+    if clashes:
+        raise FileExistsError(f"{out_dir} already holds {', '.join(sorted(clashes))}")
+    for name, body in files.items():
+        (out_dir / name).write_bytes(body)
+    return files
+
+
+def bundle_zip(evidence: Evidence) -> bytes:
+    """The same bundle as one zip file, for a download."""
+    buffer = io.BytesIO()
+    folder = f"evidence-{evidence.conversation_id}"
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, body in bundle_files(evidence).items():
+            archive.writestr(f"{folder}/{name}", body)
+    return buffer.getvalue()

@@ -1,0 +1,223 @@
+"""The evidence bundle of one conversation, for compliance and regulators.
+
+Everything gangway knows of the conversation, opened with its keys: the transcript
+in both directions with provider ids and delivery statuses, every audit record
+about it (state transitions, level changes with their evidence, consent, invites,
+activation, handoffs) with its content checked against the digest the record
+keeps, the consent with the exact terms text shown and its hash, and the chain's
+verification. An erased conversation exports its skeleton (ids, times, kinds,
+levels, statuses) and the record of its erasure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.adapters import audit_log
+from bot.adapters.tables import (
+    AuditLog,
+    Consent,
+    Conversation,
+    Handoff,
+    InboxMessage,
+    Invite,
+    MediaItem,
+    MessageClassification,
+    OutboxMessage,
+    StatusEvent,
+)
+from bot.adapters.vault import vault_of
+
+__all__ = ["Evidence", "gather_evidence"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    conversation_id: str
+    exported_at: datetime
+    erased: bool
+    conversation: dict[str, Any]
+    transcript: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    consents: list[dict[str, Any]]
+    invites: list[dict[str, Any]]
+    handoffs: list[dict[str, Any]]
+    chain: dict[str, Any]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _transcript(s: Session, conv_id: str) -> list[dict[str, Any]]:
+    vault = vault_of(s)
+    levels = dict(
+        s.execute(
+            select(MessageClassification.inbox_id, MessageClassification.level).where(
+                MessageClassification.conversation_id == conv_id
+            )
+        ).tuples()
+    )
+    media: dict[int, list[dict[str, Any]]] = {}
+    for m in s.execute(select(MediaItem).where(MediaItem.conversation_id == conv_id)).scalars():
+        media.setdefault(m.inbox_id, []).append(
+            {"kind": m.kind, "content_type": m.content_type, "sha256": m.sha256, "size": m.size}
+        )
+    lines: list[dict[str, Any]] = []
+    for msg in s.execute(
+        select(InboxMessage).where(InboxMessage.conversation_id == conv_id)
+    ).scalars():
+        lines.append(
+            {
+                "direction": "inbound",
+                "at": _iso(msg.received_at),
+                "provider_sid": msg.message_sid,
+                "text": vault.read(s, conv_id, "body", msg.body),
+                "level": levels.get(msg.id),
+                "status": msg.status,
+                "media": media.get(msg.id, []),
+            }
+        )
+    for out in s.execute(
+        select(OutboxMessage).where(OutboxMessage.conversation_id == conv_id)
+    ).scalars():
+        statuses = []
+        if out.provider_sid:
+            statuses = [
+                {"status": e.status, "error_code": e.error_code, "at": _iso(e.received_at)}
+                for e in s.execute(
+                    select(StatusEvent)
+                    .where(StatusEvent.provider_sid == out.provider_sid)
+                    .order_by(StatusEvent.id)
+                ).scalars()
+            ]
+        lines.append(
+            {
+                "direction": "outbound",
+                "at": _iso(out.created_at),
+                "provider_sid": out.provider_sid,
+                "kind": out.kind,
+                "text": vault.read(s, conv_id, "outbox_body", out.body),
+                "status": out.status,
+                "error_code": out.error_code,
+                "delivery": statuses,
+            }
+        )
+    return sorted(lines, key=lambda line: (line["at"], line["direction"] != "inbound"))
+
+
+def _events(s: Session, conv_id: str) -> list[dict[str, Any]]:
+    events = []
+    for rec in s.execute(
+        select(AuditLog).where(AuditLog.conversation_id == conv_id).order_by(AuditLog.seq)
+    ).scalars():
+        payload = json.loads(rec.payload)
+        event: dict[str, Any] = {
+            "seq": rec.seq,
+            "recorded_at": rec.recorded_at,
+            "kind": rec.kind,
+            "payload": payload,
+            "hash": rec.hash,
+        }
+        ref = payload.get("content") if isinstance(payload, dict) else None
+        if isinstance(ref, dict) and "id" in ref:
+            kept = audit_log.open_content(s, int(ref["id"]))
+            event["content"] = kept.content
+            event["content_matches_digest"] = kept.matches and kept.sha256 == ref.get("sha256")
+        events.append(event)
+    return events
+
+
+def _consents(s: Session, conv_id: str) -> list[dict[str, Any]]:
+    vault = vault_of(s)
+    out = []
+    for c in s.execute(
+        select(Consent).where(Consent.conversation_id == conv_id).order_by(Consent.id)
+    ).scalars():
+        text = vault.read(s, conv_id, "consent_text", c.shown_text)
+        out.append(
+            {
+                "id": c.id,
+                "terms_version": c.terms_version,
+                "terms_url": c.terms_url,
+                "language": c.language,
+                "shown_text": text,
+                "shown_sha256": c.shown_sha256,
+                "text_matches_hash": hashlib.sha256(text.encode()).hexdigest() == c.shown_sha256,
+                "offered_at": _iso(c.offered_at),
+                "decision": c.decision,
+                "decided_at": _iso(c.decided_at),
+                "decision_message_sid": c.decision_message_sid,
+            }
+        )
+    return out
+
+
+def gather_evidence(s: Session, conversation_id: str, now: datetime) -> Evidence:
+    conv = s.get_one(Conversation, conversation_id)
+    vault = vault_of(s)
+    count, broken = audit_log.verify(s)
+    chain = {
+        "records_checked": count,
+        "intact": broken is None,
+        "first_break": None if broken is None else {"seq": broken.seq, "reason": broken.reason},
+    }
+    invites = [
+        {
+            "id": i.id,
+            "provider": i.provider,
+            "status": i.status,
+            "issued_at": _iso(i.issued_at),
+            "expires_at": _iso(i.expires_at),
+            "used_at": _iso(i.used_at),
+        }
+        for i in s.execute(
+            select(Invite).where(Invite.conversation_id == conversation_id).order_by(Invite.id)
+        ).scalars()
+    ]
+    handoffs = [
+        {
+            "id": h.id,
+            "reason": h.reason,
+            "status": h.status,
+            "queue": h.queue,
+            "claimed_by": h.claimed_by,
+            "created_at": _iso(h.created_at),
+            "closed_at": _iso(h.closed_at),
+        }
+        for h in s.execute(
+            select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id)
+        ).scalars()
+    ]
+    erased = conv.erased_at is not None
+    return Evidence(
+        conversation_id=conversation_id,
+        exported_at=now,
+        erased=erased,
+        conversation={
+            "id": conv.id,
+            "number": vault.read(s, conv.id, "number", conv.number_sealed) if not erased else None,
+            "profile_name": (
+                vault.read(s, conv.id, "profile_name", conv.profile_name) if not erased else None
+            ),
+            "created_at": _iso(conv.created_at),
+            "last_inbound_at": _iso(conv.last_inbound_at),
+            "state": conv.state,
+            "level": conv.level,
+            "language": conv.language,
+            "erased_at": _iso(conv.erased_at),
+        },
+        transcript=_transcript(s, conversation_id),
+        events=_events(s, conversation_id),
+        consents=_consents(s, conversation_id),
+        invites=invites,
+        handoffs=handoffs,
+        chain=chain,
+    )
