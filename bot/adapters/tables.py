@@ -158,7 +158,8 @@ class HumanRequest(Base):
 
 
 class AuditLog(Base):
-    """Append-only (database triggers refuse UPDATE and DELETE)."""
+    """Append-only: database triggers refuse UPDATE, DELETE, TRUNCATE and an insert
+    that would overwrite a record (migrations 0001 and 0005)."""
 
     __tablename__ = "audit_log"
 
