@@ -13,8 +13,8 @@ import httpx
 from sqlalchemy import Engine
 
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
+from bot.adapters.db_roles import migrate_database, triggers_only_warning
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
-from bot.adapters.migrate import upgrade
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.routing_file import RoutingStore
 from bot.config import Settings
@@ -250,7 +250,10 @@ def build(
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     if migrate:
-        upgrade(engine)
+        migrate_database(engine, settings.migration_database_url)
+        warning = triggers_only_warning(engine)
+        if warning:
+            log.warning(warning)
     sessions = make_session_factory(engine)
     clients: list[httpx.Client] = []
     if dialogue is None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.adapters import accounts
 from bot.adapters.accounts import AccountError
 from bot.adapters.db import make_engine, make_session_factory
-from bot.adapters.migrate import upgrade
+from bot.adapters.db_roles import MigrationSetupError, migrate_database
 from bot.config import load_settings
 from bot.domain.access import Role
 from bot.service_layer.ports import SystemClock
@@ -35,7 +35,8 @@ def _unit_of_work() -> Iterator[Session]:
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)  # as the service does on start: `users add` may come first
+        # As the service does on start: `users add` may come first.
+        migrate_database(engine, settings.migration_database_url)
         with make_session_factory(engine).begin() as session:
             yield session
     finally:
@@ -50,7 +51,7 @@ def _run(work: Callable[[Session], T]) -> T:
     except AccountError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, MigrationSetupError) as exc:
         typer.echo(f"error: the database could not be used: {exc}", err=True)
         raise typer.Exit(2) from exc
 
