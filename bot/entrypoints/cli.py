@@ -128,7 +128,7 @@ def doctor() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the database migrations (also done when the service starts)."""
+    """Apply the migrations (also done at start), as the migration role when one is set."""
     from bot.adapters.db import make_engine
     from bot.adapters.db_roles import migrate_database
     from bot.adapters.migrate import current_revision

@@ -217,6 +217,19 @@ def test_service_owning_the_tables_is_warned_once(
     assert "triggers only" in warnings[0]
 
 
+@needs_postgres
+def test_service_without_the_owner_url_starts_on_a_migrated_schema(
+    roles: Roles, service: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once the owner migrated, the service starts with DATABASE_URL alone: nothing is
+    left to migrate, and it is not warned about."""
+    caplog.set_level(logging.WARNING)
+    container = _build(roles.service_url, tmp_path)
+    container.close()
+    assert current_revision(service) == head_revision()
+    assert "Database roles" not in caplog.text
+
+
 def test_no_warning_on_sqlite(tmp_path: Path) -> None:
     """SQLite has no roles to keep anyone from the triggers: nothing to warn about."""
     engine = make_engine(f"sqlite:///{tmp_path / 'gangway.db'}")
