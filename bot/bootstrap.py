@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory, scrub_freed_space
+from bot.adapters.db_roles import migrate_database, triggers_only_warning
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
 from bot.adapters.keyring import Keyring, KeyringError, default_key_file, keyring_from
-from bot.adapters.migrate import upgrade
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.routing_file import RoutingStore
 from bot.adapters.vault import Vault
@@ -290,7 +290,10 @@ def build(
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     if migrate:
-        upgrade(engine)
+        migrate_database(engine, settings.migration_database_url)
+        warning = triggers_only_warning(engine)
+        if warning:
+            log.warning(warning)
     sessions = make_session_factory(engine, Vault(keyring(settings, clock.now())))
     clients: list[httpx.Client] = []
     if dialogue is None:

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default_factory=lambda: f"sqlite:///{REPO_ROOT / 'var' / 'gangway.db'}"
     )
+    # PostgreSQL: the role that runs the migrations and so owns the tables; the
+    # service's role (DATABASE_URL) then gets only what it needs, and may not change
+    # or remove audit records (README.md, "Database roles"). Unset: DATABASE_URL's
+    # role migrates and owns the tables. Ignored on SQLite, which has no roles.
+    gangway_migration_database_url: SecretStr | None = None
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -110,6 +115,11 @@ class Settings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.gangway_state_dir or REPO_ROOT / "var"
+
+    @property
+    def migration_database_url(self) -> str | None:
+        url = self.gangway_migration_database_url
+        return url.get_secret_value() if url else None
 
     @property
     def twilio_configured(self) -> bool:

@@ -198,7 +198,8 @@ class HumanRequest(Base):
 
 
 class AuditLog(Base):
-    """Append-only (database triggers refuse UPDATE and DELETE).
+    """Append-only: database triggers refuse UPDATE, DELETE, TRUNCATE and an insert
+    that would overwrite a record (migrations 0001 and 0005).
 
     ``hash`` is an HMAC keyed by the audit key, which is not in the database.
     """

@@ -134,13 +134,16 @@ def doctor() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the database migrations (also done when the service starts)."""
+    """Apply the migrations (also done at start), as the migration role when one is set."""
     from bot.adapters.db import make_engine
-    from bot.adapters.migrate import current_revision, upgrade
+    from bot.adapters.db_roles import migrate_database
+    from bot.adapters.migrate import current_revision
 
-    engine = make_engine(load_settings().database_url)
+    settings = load_settings()
+    _logging(settings.gangway_log_level)
+    engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        migrate_database(engine, settings.migration_database_url)
         typer.echo(f"database at revision {current_revision(engine)}")
     except Exception as exc:
         typer.echo(f"could not upgrade {engine.url!r}: {exc}", err=True)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import accounts
 from bot.adapters.accounts import AccountError
-from bot.adapters.migrate import upgrade
+from bot.adapters.db_roles import MigrationSetupError, migrate_database
 from bot.bootstrap import MissingConfiguration, open_records
 from bot.config import load_settings
 from bot.domain.access import Role
@@ -35,7 +35,8 @@ def _unit_of_work() -> Iterator[Session]:
     settings = load_settings()
     engine, sessions = open_records(settings, SystemClock().now())
     try:
-        upgrade(engine)  # as the service does on start: `users add` may come first
+        # As the service does on start: `users add` may come first.
+        migrate_database(engine, settings.migration_database_url)
         with sessions.begin() as session:
             yield session
     finally:
@@ -50,7 +51,7 @@ def _run(work: Callable[[Session], T]) -> T:
     except AccountError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, MigrationSetupError) as exc:
         typer.echo(f"error: the database could not be used: {exc}", err=True)
         raise typer.Exit(2) from exc
     except MissingConfiguration as exc:

@@ -37,3 +37,12 @@ def test_auth_token_is_not_printed() -> None:
     """The Twilio auth token does not show up in the settings' repr (logs, tracebacks)."""
     s = load_settings({"TWILIO_AUTH_TOKEN": "very-secret-token"})
     assert "very-secret-token" not in repr(s)
+
+
+def test_migration_url_is_not_printed() -> None:
+    """The owner role's URL, password included, stays out of the settings' repr."""
+    url = "postgresql+psycopg://gangway_owner:owner-password@db.example.com/gangway"
+    s = load_settings({"GANGWAY_MIGRATION_DATABASE_URL": url})
+    assert "owner-password" not in repr(s)
+    assert s.migration_database_url == url
+    assert load_settings({"GANGWAY_MIGRATION_DATABASE_URL": ""}).migration_database_url is None
