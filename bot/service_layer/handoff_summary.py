@@ -87,6 +87,7 @@ class TranscriptLine:
     level: str | None  # inbound: the message's classified level
     kind: str | None  # outbound: reply | protocol | consent | timer | advisor ...
     status: str | None
+    error: str | None = None  # outbound: why it failed, when it did
 
 
 def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
@@ -107,7 +108,15 @@ def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
         ).scalars()
     ]
     lines += [
-        TranscriptLine(o.created_at, "outbound", o.body, None, o.kind, o.status)
+        TranscriptLine(
+            o.created_at,
+            "outbound",
+            o.body,
+            None,
+            o.kind,
+            o.status,
+            o.last_error if o.status in ("failed", "undelivered") else None,
+        )
         for o in session.execute(
             select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
         ).scalars()

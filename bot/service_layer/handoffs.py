@@ -39,6 +39,7 @@ from bot.adapters.tables import (
 from bot.domain.access import Actor, HandoffFacts, Role, can_act, can_read
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.levels import Level
+from bot.domain.whatsapp_window import window_refusal
 from bot.service_layer.handoff_summary import summarise
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "HandoffEvents",
     "NotAllowed",
     "NotFound",
+    "OutsideWindow",
     "Route",
     "Router",
     "actor_of",
@@ -84,6 +86,12 @@ class NotAllowed(HandoffError):
 
 
 class AboveThreshold(HandoffError):
+    status = 409
+
+
+class OutsideWindow(HandoffError):
+    """WhatsApp's 24-hour window is closed: only a template may be sent."""
+
     status = 409
 
 
@@ -359,7 +367,9 @@ def reply(
     now: datetime,
     transition_at: Level,
 ) -> OutboxMessage:
-    """An advisor's WhatsApp reply, only while the conversation is below the threshold."""
+    """An advisor's WhatsApp reply, only while the conversation is below the threshold and
+    within WhatsApp's 24-hour window (``OutsideWindow`` otherwise: see
+    ``window_messages.send_follow_up`` for what may be sent instead)."""
     handoff = _actionable(session, actor, handoff_id)
     body = text.strip()
     if not body:
@@ -370,6 +380,9 @@ def reply(
     refused = reply_refusal(conv, transition_at)
     if refused is not None:
         raise AboveThreshold(refused)
+    closed = window_refusal(conv.last_inbound_at, now)
+    if closed is not None:
+        raise OutsideWindow(closed)
     row = OutboxMessage(
         conversation_id=conv.id,
         inbox_id=None,

@@ -155,13 +155,15 @@ class ConversationProcessor:
             out_id, to, body = row.id, row.to_number, row.body
             variables = json.loads(row.content_variables) if row.content_variables else None
             template = row.kind == CONSENT_KIND and variables is not None
+            # A template chosen when the message was queued (outside WhatsApp's window).
+            queued_sid = row.content_sid
             language = conv.language
             unconfirmed = row.status == "sending"
             since = row.first_attempt_at or now
             if not unconfirmed:
                 _mark_sending(row, now)
 
-        content_sid = self._consent_template(language) if template else None
+        content_sid = self._consent_template(language) if template else queued_sid
 
         try:
             if unconfirmed:

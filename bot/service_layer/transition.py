@@ -12,6 +12,9 @@ Choices worth knowing:
   its ``content_variables`` carry the text for the quick-reply template, which the
   sender resolves when it sends (``ConversationProcessor``). The consent row keeps that
   exact body and its SHA-256: what the prospect was shown.
+- A timer's message may come after WhatsApp's 24-hour window closed: it is then queued
+  with the flow's template for it (the row's ``content_sid``), or not at all, as
+  ``window_messages`` decides.
 - STOP cancels the conversation's pending timers and every message not yet sent, then
   queues one confirmation (``opted_out``), the last message the number gets until START.
 - Invite links are bearer tokens; the invite table keeps only their digest, but the
@@ -44,7 +47,7 @@ from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.flows import Flow
 from bot.domain.phone_country import country_of
 from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
-from bot.service_layer import handoffs
+from bot.service_layer import handoffs, window_messages
 from bot.service_layer.handoffs import HandoffEvents, Router
 
 __all__ = [
@@ -140,7 +143,22 @@ class Effects:
         body = self._flow.text(key, self._conv.language, **values)
         self._queue(kind, body)
 
-    def _queue(self, kind: str, body: str, content_variables: dict[str, str] | None = None) -> None:
+    def send_timer_text(self, key: str, **values: str) -> None:
+        """A timer's message, which may come after WhatsApp's 24-hour window closed: then
+        it goes as the flow's template, or not at all (see ``window_messages``)."""
+        planned = window_messages.plan_timer_text(
+            self._s, self._conv, self._flow, self._now, key, **values
+        )
+        if planned is not None:
+            self._queue("timer", planned.body, planned.content_variables, planned.content_sid)
+
+    def _queue(
+        self,
+        kind: str,
+        body: str,
+        content_variables: dict[str, str] | None = None,
+        content_sid: str | None = None,
+    ) -> None:
         if self._inbox_id is not None:
             seq = self._seq
             self._seq += 1
@@ -154,6 +172,7 @@ class Effects:
                 seq=seq,
                 to_number=self._conv.wa_number,
                 body=body,
+                content_sid=content_sid,
                 content_variables=json.dumps(content_variables) if content_variables else None,
                 status="pending",
                 attempts=0,
@@ -323,7 +342,7 @@ class Effects:
             )
 
     def _on_invite_expired(self, data: dict[str, Any]) -> None:
-        self.send_text("invite_expired", kind="timer")
+        self.send_timer_text("invite_expired")
 
     def _on_redirect_notice(self, data: dict[str, Any]) -> None:
         self.send_text("redirect_notice")
