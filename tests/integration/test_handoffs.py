@@ -73,6 +73,7 @@ def world(sessions: SessionFactory, clock: FakeClock) -> dict[str, Actor]:
                 level="public",
                 state="handoff_requested",
                 language="de",
+                last_inbound_at=now,
             )
         )
         return {
