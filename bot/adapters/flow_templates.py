@@ -38,7 +38,8 @@ def templates(
     for purpose, entries in (body or {}).items():
         where = f"templates.{purpose}"
         found[purpose] = {}
-        for lang, value in r.per_language(entries, where, languages, complete=False).items():
+        named = r.per_language(entries, where, languages, complete=False)
+        for lang, value in named.items():
             sid = r.string(value, f"{where}.{lang}")
             if sid is None:
                 continue
@@ -61,7 +62,7 @@ def templates(
             seen.setdefault(sid, f"{where}.{lang}")
             found[purpose][lang] = sid
             _check_length(r, value, purpose, lang, texts)
-        if default_language is not None and default_language not in found[purpose]:
+        if default_language is not None and default_language not in named:
             r.error(
                 entries,
                 f"`{where}` has no `{default_language}` template; add one: prospects whose "
