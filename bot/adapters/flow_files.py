@@ -7,7 +7,8 @@ tag), which keeps every value's line number, and every problem is reported as
 collected, not just the first. Plain values are read as the text written, so ``yes``,
 ``no`` or ``2026-11`` stay text instead of YAML 1.1 booleans and dates. The pure rules
 (placeholders, durations, limits) live in ``bot.domain.flows``; the sections that decide
-a message's level (``levels``, ``media``) are read by ``bot.adapters.flow_levels``.
+a message's level (``levels``, ``media``) are read by ``bot.adapters.flow_levels``, the
+approved WhatsApp templates (``templates``) by ``bot.adapters.flow_templates``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TextIO
 import yaml
 from yaml.nodes import Node
 
-from bot.adapters import flow_levels
+from bot.adapters import flow_levels, flow_templates
 from bot.adapters.flow_levels import known_detectors
 from bot.adapters.yaml_files import (
     FlowError,
@@ -67,8 +68,8 @@ __all__ = [
 FLOWS_DIR = REPO_ROOT / "flows"
 DEFAULT_FLOW_PATH = FLOWS_DIR / "default.yml"
 DEFAULT_DOMAIN_PATH = REPO_ROOT / "bot" / "rasa" / "domain.yml"
-# Stand-ins for the caller's {link} and {expires} when checking message lengths.
-_SAMPLE_VALUES = {"link": "x" * 120, "expires": "x" * 40}
+# Stand-ins for the caller's {link}, {expires} and {advisor} when checking message lengths.
+_SAMPLE_VALUES = {"link": "x" * 120, "expires": "x" * 40, "advisor": "x" * 60}
 _TOP = (
     "flow",
     "languages",
@@ -79,6 +80,7 @@ _TOP = (
     "media",
     "protocol",
     "timers",
+    "templates",
     "responses",
     "retention",
 )
@@ -293,7 +295,8 @@ def _retention(r: Reader, node: Node | None) -> Retention:
 
 
 def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow | None:
-    required = [key for key in _TOP if key not in ("nlu", "levels", "media", "retention")]
+    optional = ("nlu", "levels", "media", "retention", "templates")
+    required = [key for key in _TOP if key not in optional]
     top = r.mapping(root, "the file", _TOP, required)
     if top is None:
         return None
@@ -328,17 +331,20 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
                 "`nlu.min_confidence` should be a number above 0 and at most 1, "
                 "such as 0.6, written without quotes",
             )
+    protocol = _protocol(r, top.get("protocol"), languages)
     flow_args = (
         flow_levels.levels(r, top.get("levels"), languages),
         flow_levels.media(r, top.get("media")),
-        _protocol(r, top.get("protocol"), languages),
         _timers(r, top.get("timers")),
         _responses(r, top.get("responses"), languages, domain),
+        flow_templates.templates(
+            r, top.get("templates"), languages, default, protocol.texts if protocol else None
+        ),
     )
     retention = _retention(r, top.get("retention"))
     if any(e.severity == "error" for e in r.errors) or None in (name, default, at, confidence):
         return None
-    rules, media, protocol, timers, responses = flow_args
+    rules, media, timers, responses, templates = flow_args
     assert name and default and at and confidence and protocol and timers
     return Flow(
         name,
@@ -354,6 +360,7 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
         r.file,
         digest,
         retention,
+        templates,
     )
 
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from bot.domain.evidence import Evidence
 from bot.domain.levels import Level
+from bot.domain.message_templates import TemplateMessage, template_variables
 from bot.domain.retention import KEEP_ALL, Retention
 
 __all__ = [
@@ -84,6 +85,9 @@ TEXT_RULES: Mapping[str, TextRule] = {
     "handoff_requested": TextRule(),
     "media_received": TextRule(),
     "holding": TextRule(),
+    # Sent only as a template, when an advisor may no longer write freely; {advisor} is
+    # the advisor's name.
+    "advisor_follow_up": TextRule(optional=_FLOW_VALUES | {"advisor"}),
 }
 
 
@@ -259,6 +263,8 @@ class Flow:
     digest: str
     # How long its records are kept (bot.domain.retention); nothing said: for good.
     retention: Retention = KEEP_ALL
+    # Approved WhatsApp templates: purpose -> language -> Content SID (see message_templates).
+    templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     _answers: Mapping[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -288,6 +294,22 @@ class Flow:
             return template.format_map({**filled, "language": lang, **values})
         except KeyError as exc:
             raise KeyError(f"text {key!r} needs a value for {exc.args[0]!r}") from None
+
+    def template(self, purpose: str, language: str | None, **values: str) -> TemplateMessage | None:
+        """The approved template for ``purpose`` in ``language`` (else in the default
+        language), its variables taken from ``values`` and the flow; None when the flow
+        names no template for it."""
+        sids = self.templates.get(purpose, {})
+        lang = self._language(language)
+        lang = lang if lang in sids else self.default_language
+        if lang not in sids:
+            return None
+        body = self.text(purpose, lang, **values)
+        filled = {"terms_url": self.terms_url(lang), "version": self.protocol.terms_version}
+        filled.update(language=lang, **values)
+        names = template_variables(self.protocol.texts[purpose][lang])
+        variables = {str(n): filled[name] for n, name in enumerate(names, start=1)}
+        return TemplateMessage(purpose, sids[lang], lang, variables, body)
 
     def consent_prompt(self, language: str | None) -> str:
         """The terms summary and consent question as the one message that carries the buttons."""

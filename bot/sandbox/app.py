@@ -8,7 +8,8 @@ faults) hangs off that app (`app.state.sandbox`), nothing is global.
   the media the prospect sent (see `media`).
 - `/v1/Content...`: templates, e.g. quick-reply buttons (see `content_api`); the
   paths are Twilio's, so a client whose twilio.com URLs are rewritten to the sandbox
-  finds both APIs at the same base URL.
+  finds both APIs at the same base URL. The templates the shipped flow sends outside
+  WhatsApp's 24-hour window are there from the start (see `approved_templates`).
 - `/`: a chat page where a person types as the WhatsApp prospect; each message
   becomes a signed Twilio webhook POST to gangway (see `chat`).
 - `/sandbox/api/...`: JSON API behind the page, also used by tests to assert
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -30,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from bot.sandbox import chat, content_api, crm, media, twilio_api
+from bot.sandbox.approved_templates import add_approved
 from bot.sandbox.content_api import ContentStore
 from bot.sandbox.media import MediaStore
 from bot.sandbox.store import FaultQueue, MessageStore
@@ -118,13 +121,17 @@ def create_app(
     *,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     callback_transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """A new sandbox app. The transports replace the network (e.g. `httpx.MockTransport`)."""
+    """A new sandbox app. The transports replace the network (e.g. `httpx.MockTransport`);
+    ``clock`` replaces the time (message times and WhatsApp's 24-hour window)."""
     state = SandboxState(
         config=config,
+        store=MessageStore(clock or (lambda: datetime.now(UTC))),
         webhook_transport=webhook_transport,
         callback_transport=callback_transport,
     )
+    add_approved(state.contents, config.account_sid, state.store.now())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

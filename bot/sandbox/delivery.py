@@ -2,8 +2,10 @@
 status is POSTed, signed, to the message's StatusCallback (if any).
 
 The default sequence is "sent" then "delivered"; an injected delivery fault makes
-it "failed" (alone) or "sent" then "undelivered", with an ErrorCode. Callbacks
-that cannot be delivered are logged and recorded on the message, never raised.
+it "failed" (alone) or "sent" then "undelivered", with an ErrorCode. A free-form
+message outside WhatsApp's 24-hour window is accepted and then "failed" with
+ErrorCode 63016, as Twilio does. Callbacks that cannot be delivered are logged and
+recorded on the message, never raised.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -21,16 +24,19 @@ from bot.sandbox.store import StoredMessage
 if TYPE_CHECKING:
     from bot.sandbox.app import SandboxState
 
-__all__ = ["API_VERSION", "DELIVERY_ERRORS", "record_outbound"]
+__all__ = ["API_VERSION", "DELIVERY_ERRORS", "OUTSIDE_WINDOW", "SESSION_WINDOW", "record_outbound"]
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
+# WhatsApp: free-form messages only this long after the user's last message.
+SESSION_WINDOW = timedelta(hours=24)
+OUTSIDE_WINDOW = 63016
 
 # Descriptions for error codes the sandbox produces on delivery failures.
 DELIVERY_ERRORS = {
-    63016: "Failed to send freeform message because you are outside the allowed window. "
-    "If you are using WhatsApp, please use a Message Template.",
+    OUTSIDE_WINDOW: "Failed to send freeform message because you are outside the allowed "
+    "window. If you want to send messages outside this window, please use a Message Template.",
     63018: "Rate limit exceeded for Channel",
     63014: "Message could not be delivered because the user has blocked the business",
     21610: "Attempt to send to unsubscribed recipient",
@@ -52,6 +58,8 @@ def record_outbound(
 ) -> StoredMessage:
     """Store a message from the business and start its delivery (status updates, callbacks)."""
     now = state.store.now()
+    # Only a template (ContentSid) may start a conversation or follow one that went quiet.
+    closed = content_sid is None and not _within_window(state.store.last_inbound_at(to), now)
     message = state.store.add(
         account_sid=state.config.account_sid,
         direction=direction,
@@ -66,9 +74,11 @@ def record_outbound(
         status_callback=status_callback,
         buttons=buttons,
     )
-    fault = state.faults.take_delivery()
+    fault = None if closed else state.faults.take_delivery()
     steps: list[tuple[str, int | None]]
-    if fault is None:
+    if closed:
+        steps = [("failed", OUTSIDE_WINDOW)]
+    elif fault is None:
         steps = [("sent", None), ("delivered", None)]
     elif fault.delivery == "failed":
         steps = [("failed", fault.code)]
@@ -82,6 +92,10 @@ def record_outbound(
         daemon=True,
     ).start()
     return message
+
+
+def _within_window(last_inbound_at: datetime | None, now: datetime) -> bool:
+    return last_inbound_at is not None and now - last_inbound_at < SESSION_WINDOW
 
 
 def _deliver(

@@ -140,6 +140,15 @@ class MessageStore:
                     current, rev=self._rev, callbacks=(*current.callbacks, attempt)
                 )
 
+    def last_inbound_at(self, number: str) -> datetime | None:
+        """When ``number`` last wrote to the business; None if it never did (WhatsApp's
+        24-hour window counts from this)."""
+        with self._lock:
+            times = [
+                m.created_at for m in self._messages.values() if m.is_inbound and m.from_ == number
+            ]
+        return max(times, default=None)
+
     def all(self) -> list[StoredMessage]:
         """Every message, oldest first."""
         return self.snapshot()[1]

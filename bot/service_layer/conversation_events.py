@@ -112,7 +112,7 @@ def timer_handlers(
             and consent is not None
             and (consent.decision == "pending")
         ):
-            effects(s, conv, now).send_text("consent_reminder", kind="timer")
+            effects(s, conv, now).send_timer_text("consent_reminder")
 
     def invite_reminder(s: Session, timer: Timer, now: datetime) -> None:
         conv = s.get_one(Conversation, timer.conversation_id)
@@ -123,8 +123,8 @@ def timer_handlers(
             and invite is not None
             and (invite.status == "active" and invite.expires_at > now)
         ):
-            effects(s, conv, now).send_text(
-                "invite_reminder", kind="timer", invite_id=invite.id, expires=payload["expires"]
+            effects(s, conv, now).send_timer_text(
+                "invite_reminder", invite_id=invite.id, expires=payload["expires"]
             )
 
     def invite_expiry(s: Session, timer: Timer, now: datetime) -> None:

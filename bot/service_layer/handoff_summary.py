@@ -88,6 +88,7 @@ class TranscriptLine:
     level: str | None  # inbound: the message's classified level
     kind: str | None  # outbound: reply | protocol | consent | timer | advisor ...
     status: str | None
+    error: str | None = None  # outbound: why it failed, when it did
 
 
 def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
@@ -120,7 +121,13 @@ def transcript(session: Session, conversation_id: str) -> list[TranscriptLine]:
     ]
     lines += [
         TranscriptLine(
-            o.created_at, "outbound", opened("outbox_body", o.body), None, o.kind, o.status
+            o.created_at,
+            "outbound",
+            opened("outbox_body", o.body),
+            None,
+            o.kind,
+            o.status,
+            o.last_error if o.status in ("failed", "undelivered") else None,
         )
         for o in session.execute(
             select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)

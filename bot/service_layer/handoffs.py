@@ -39,6 +39,7 @@ from bot.adapters.tables import (
 from bot.domain.access import Actor, HandoffFacts, Role, can_act, can_read
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.levels import Level
+from bot.domain.whatsapp_window import window_refusal
 from bot.service_layer.handoff_summary import summarise
 from bot.service_layer.outbox import new_outbox_row
 
@@ -50,6 +51,7 @@ __all__ = [
     "HandoffEvents",
     "NotAllowed",
     "NotFound",
+    "OutsideWindow",
     "Route",
     "Router",
     "actor_of",
@@ -85,6 +87,12 @@ class NotAllowed(HandoffError):
 
 
 class AboveThreshold(HandoffError):
+    status = 409
+
+
+class OutsideWindow(HandoffError):
+    """WhatsApp's 24-hour window is closed: only a template may be sent."""
+
     status = 409
 
 
@@ -360,7 +368,9 @@ def reply(
     now: datetime,
     transition_at: Level,
 ) -> OutboxMessage:
-    """An advisor's WhatsApp reply, only while the conversation is below the threshold."""
+    """An advisor's WhatsApp reply, only while the conversation is below the threshold and
+    within WhatsApp's 24-hour window (``OutsideWindow`` otherwise: see
+    ``window_messages.send_follow_up`` for what may be sent instead)."""
     handoff = _actionable(session, actor, handoff_id)
     body = text.strip()
     if not body:
@@ -371,6 +381,9 @@ def reply(
     refused = reply_refusal(conv, transition_at)
     if refused is not None:
         raise AboveThreshold(refused)
+    closed = window_refusal(conv.last_inbound_at, now)
+    if closed is not None:
+        raise OutsideWindow(closed)
     row = new_outbox_row(session, conv, kind=ADVISOR_REPLY_KIND, body=body, now=now)
     session.flush()
     _audit(session, handoff, "advisor_reply", now, user_id=actor.user_id, outbox_id=row.id)

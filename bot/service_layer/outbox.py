@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.adapters.tables import Conversation, Invite, OutboxMessage
 from bot.adapters.vault import vault_of
 
-__all__ = ["Outgoing", "link_placeholder", "new_outbox_row", "outgoing"]
+__all__ = ["Outgoing", "link_placeholder", "new_outbox_row", "outgoing", "shown_body"]
 
 
 def link_placeholder(invite_id: int) -> str:
@@ -36,6 +36,7 @@ def new_outbox_row(
     inbox_id: int | None = None,
     seq: int = 0,
     content_variables: dict[str, str] | None = None,
+    content_sid: str | None = None,
     invite_id: int | None = None,
 ) -> OutboxMessage:
     """A pending outbox row for ``conv``, its personal fields sealed, added to the session."""
@@ -57,6 +58,7 @@ def new_outbox_row(
             if content_variables
             else None
         ),
+        content_sid=content_sid,
         invite_id=invite_id,
         status="pending",
         attempts=0,
@@ -99,5 +101,13 @@ def outgoing(session: Session, row: OutboxMessage) -> Outgoing:
             link = vault.open(session, conv_id, "invite_link", invite.link_sealed)
         if link is None:
             return Outgoing(to, None, variables)
-        body = body.replace(link_placeholder(row.invite_id), link)
+        placeholder = link_placeholder(row.invite_id)
+        body = body.replace(placeholder, link)
+        if variables is not None:
+            variables = {k: v.replace(placeholder, link) for k, v in variables.items()}
     return Outgoing(to, body, variables)
+
+
+def shown_body(session: Session, row: OutboxMessage) -> str:
+    """The message's text as people may see it: an invite's link stays a placeholder."""
+    return vault_of(session).read(session, row.conversation_id, "outbox_body", row.body)

@@ -163,13 +163,15 @@ class ConversationProcessor:
                 return True
             out_id, to, body, variables = row.id, opened.to, opened.body, opened.content_variables
             template = row.kind == CONSENT_KIND and variables is not None
+            # A template chosen when the message was queued (outside WhatsApp's window).
+            queued_sid = row.content_sid
             language = conv.language
             unconfirmed = row.status == "sending"
             since = row.first_attempt_at or now
             if not unconfirmed:
                 _mark_sending(row, now)
 
-        content_sid = self._consent_template(language) if template else None
+        content_sid = self._consent_template(language) if template else queued_sid
 
         try:
             if unconfirmed:

@@ -7,6 +7,7 @@ is done later by the worker.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from datetime import datetime
 
@@ -19,8 +20,11 @@ from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, Statu
 from bot.adapters.vault import vault_of
 from bot.domain.delivery import advance_status
 from bot.domain.inbound import InboundMessage
+from bot.domain.whatsapp_window import failure_reason
 
 __all__ = ["conversation_for", "record_inbound", "record_status"]
+
+log = logging.getLogger(__name__)
 
 
 def conversation_for(session: Session, wa_number: str, now: datetime) -> Conversation:
@@ -110,6 +114,10 @@ def record_status(
             values: dict[str, object] = {"status": new, "updated_at": now}
             if error_code and new in ("failed", "undelivered"):
                 values["error_code"] = error_code
+                # Final: a failed message is never sent again; say why where it can be seen.
+                if reason := failure_reason(error_code):
+                    values["last_error"] = reason
+                    log.warning("outbox %s: %s", out.id, reason)
             session.execute(update(OutboxMessage).where(OutboxMessage.id == out.id).values(values))
             moved = True
     audit_log.append(

@@ -12,6 +12,9 @@ Choices worth knowing:
   its ``content_variables`` carry the text for the quick-reply template, which the
   sender resolves when it sends (``ConversationProcessor``). The consent row keeps that
   exact body and its SHA-256: what the prospect was shown.
+- A timer's message may come after WhatsApp's 24-hour window closed: it is then queued
+  with the flow's template for it (the row's ``content_sid``), or not at all, as
+  ``window_messages`` decides.
 - STOP cancels the conversation's pending timers and every message not yet sent, then
   queues one confirmation (``opted_out``), the last message the number gets until START.
 - Invite links are bearer tokens; the invite table keeps only their digest, but the
@@ -44,7 +47,7 @@ from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.flows import Flow
 from bot.domain.phone_country import country_of
 from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
-from bot.service_layer import handoffs
+from bot.service_layer import handoffs, window_messages
 from bot.service_layer.handoffs import HandoffEvents, Router
 from bot.service_layer.outbox import link_placeholder, new_outbox_row
 
@@ -147,11 +150,30 @@ class Effects:
         body = self._flow.text(key, self._conv.language, **values)
         self._queue(kind, body, invite_id=invite_id)
 
+    def send_timer_text(self, key: str, *, invite_id: int | None = None, **values: str) -> None:
+        """A timer's message, which may come after WhatsApp's 24-hour window closed: then
+        it goes as the flow's template, or not at all (see ``window_messages``). With
+        ``invite_id``, the invite's link stands as a placeholder, as in ``send_text``."""
+        if invite_id is not None:
+            values = {**values, "link": link_placeholder(invite_id)}
+        planned = window_messages.plan_timer_text(
+            self._s, self._conv, self._flow, self._now, key, **values
+        )
+        if planned is not None:
+            self._queue(
+                "timer",
+                planned.body,
+                planned.content_variables,
+                planned.content_sid,
+                invite_id=invite_id,
+            )
+
     def _queue(
         self,
         kind: str,
         body: str,
         content_variables: dict[str, str] | None = None,
+        content_sid: str | None = None,
         invite_id: int | None = None,
     ) -> None:
         if self._inbox_id is not None:
@@ -168,6 +190,7 @@ class Effects:
             inbox_id=self._inbox_id,
             seq=seq,
             content_variables=content_variables,
+            content_sid=content_sid,
             invite_id=invite_id,
         )
 
@@ -337,7 +360,7 @@ class Effects:
             )
 
     def _on_invite_expired(self, data: dict[str, Any]) -> None:
-        self.send_text("invite_expired", kind="timer")
+        self.send_timer_text("invite_expired")
 
     def _on_redirect_notice(self, data: dict[str, Any]) -> None:
         self.send_text("redirect_notice")

@@ -131,6 +131,8 @@ def add_handoff(
                 state="handoff_requested" if reason == "human_request" else "handed_off",
                 level=level,
                 language="en",
+                # As receiving a message records it: WhatsApp's window is open.
+                last_inbound_at=now + timedelta(seconds=len(messages) - 1),
             ),
         )
         s.flush()

@@ -75,6 +75,7 @@ def world(sessions: SessionFactory, clock: FakeClock) -> dict[str, Actor]:
                 level="public",
                 state="handoff_requested",
                 language="de",
+                last_inbound_at=now,
             ),
         )
         return {

@@ -108,11 +108,13 @@ def client(sandbox: str) -> Client:
 
 
 def test_client_sends_and_gets_signed_sent_and_delivered_callbacks(
-    client: Client, receiver: tuple[Receiver, str]
+    client: Client, sandbox: str, receiver: tuple[Receiver, str]
 ) -> None:
     """messages.create through the real client yields validating "sent" and "delivered" posts."""
     recv, receiver_url = receiver
     callback_url = receiver_url + "/status"
+    # The prospect writes first: WhatsApp's 24-hour window allows free-form answers.
+    httpx.post(sandbox + "/sandbox/api/inbound", json={"from": PROSPECT, "body": "hi"}, timeout=20)
     message = client.messages.create(
         to=PROSPECT, from_=BUSINESS, body="Welcome to Example Capital", status_callback=callback_url
     )

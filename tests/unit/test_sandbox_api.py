@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from bot.sandbox import SandboxConfig, create_app
+from bot.sandbox.approved_templates import APPROVED
 
 ACCOUNT = "AC" + "5" * 32
 TOKEN = "sandbox-test-token"
@@ -103,6 +104,11 @@ def send(client: TestClient, **form: Any) -> httpx.Response:
     return client.post(
         MESSAGES, data={k: v for k, v in data.items() if v is not None}, auth=(ACCOUNT, TOKEN)
     )
+
+
+def prospect_writes(client: TestClient, number: str = PROSPECT) -> None:
+    """The prospect writes first, which opens WhatsApp's 24-hour window for free-form."""
+    client.post("/sandbox/api/inbound", json={"from": number, "body": "hi"}).raise_for_status()
 
 
 def messages(client: TestClient, **params: Any) -> list[dict[str, Any]]:
@@ -434,6 +440,7 @@ def test_status_callbacks_sent_then_delivered_and_signed(
     client: TestClient, recorder: Recorder
 ) -> None:
     """After a create with StatusCallback, signed "sent" then "delivered" callbacks are POSTed."""
+    prospect_writes(client)
     sid = send(client, StatusCallback=CALLBACK).json()["sid"]
     posts = wait_for(lambda: len(recorder.posts_to(CALLBACK)) >= 2 and recorder.posts_to(CALLBACK))
     assert [p["params"]["MessageStatus"] for p in posts] == ["sent", "delivered"]
@@ -460,6 +467,7 @@ def test_message_progresses_without_a_status_callback(
     client: TestClient, recorder: Recorder
 ) -> None:
     """Without StatusCallback no callback is sent, but the message still reaches "delivered"."""
+    prospect_writes(client)
     sid = send(client).json()["sid"]
     wait_for(lambda: statuses_of(client, sid) == "delivered")
     assert recorder.posts_to(CALLBACK) == []
@@ -473,6 +481,7 @@ def test_delivery_fault_ends_in_failure_with_error_code(
     client: TestClient, recorder: Recorder, delivery: str, expected: list[str]
 ) -> None:
     """A delivery fault makes the next message's callbacks end in failure with ErrorCode."""
+    prospect_writes(client)
     client.post("/sandbox/api/faults", json={"delivery": delivery, "code": 63016, "count": 1})
     sid = send(client, StatusCallback=CALLBACK).json()["sid"]
     posts = wait_for(
@@ -495,6 +504,7 @@ def test_unreachable_status_callback_is_logged_not_fatal(
     client: TestClient, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A callback that cannot be delivered is logged and recorded; the sandbox carries on."""
+    prospect_writes(client)
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
@@ -647,6 +657,7 @@ def test_messages_api_filters_by_after_and_number(client: TestClient) -> None:
 
 def test_messages_api_changed_after_returns_status_updates(client: TestClient) -> None:
     """changed_after=<rev> returns messages whose status changed since, for the page's polling."""
+    prospect_writes(client)
     sid = send(client).json()["sid"]
     wait_for(lambda: statuses_of(client, sid) == "delivered")
     rev = client.get("/sandbox/api/messages").json()["rev"]
@@ -782,12 +793,16 @@ def test_content_list_pages_with_next_page_url(client: TestClient) -> None:
         create_content(client, {**QUICK_REPLY, "friendly_name": f"t{i}"}).json()["sid"]
         for i in range(3)
     ]
-    first = client.get("/v1/Content", params={"PageSize": 2}, auth=(ACCOUNT, TOKEN)).json()
-    assert first["meta"]["key"] == "contents"
-    assert [c["sid"] for c in first["contents"]] == sids[:2]
-    following = client.get(first["meta"]["next_page_url"], auth=(ACCOUNT, TOKEN)).json()
-    assert [c["sid"] for c in following["contents"]] == sids[2:]
-    assert following["meta"]["next_page_url"] is None
+    page = client.get("/v1/Content", params={"PageSize": 2}, auth=(ACCOUNT, TOKEN)).json()
+    assert page["meta"]["key"] == "contents"
+    pages = [page]
+    while page["meta"]["next_page_url"] is not None:
+        page = client.get(page["meta"]["next_page_url"], auth=(ACCOUNT, TOKEN)).json()
+        pages.append(page)
+    listed = [c["sid"] for p in pages for c in p["contents"]]
+    # The approved templates the sandbox starts with come first, oldest first.
+    assert listed == [sid for sid, *_ in APPROVED] + sids
+    assert [len(p["contents"]) for p in pages] == [2] * (len(pages) - 1) + [1]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.sandbox import SandboxConfig, create_app
+from bot.sandbox.approved_templates import APPROVED
 from integrations.errors import PermanentError, TransientError
 from integrations.twilio_content import TwilioContent
 
@@ -32,9 +33,11 @@ def content(sandbox: TestClient, token: str = TOKEN) -> TwilioContent:
 
 
 def listed(sandbox: TestClient) -> list[dict[str, object]]:
+    """The account's templates, without the approved ones the sandbox starts with."""
     answer = sandbox.get("/v1/Content", params={"PageSize": 500}, auth=(ACCOUNT, TOKEN))
     contents: list[dict[str, object]] = answer.json()["contents"]
-    return contents
+    approved = {sid for sid, *_ in APPROVED}
+    return [c for c in contents if c["sid"] not in approved]
 
 
 def test_ensure_twice_creates_one_template_and_returns_its_sid(sandbox: TestClient) -> None:

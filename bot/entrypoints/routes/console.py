@@ -34,7 +34,7 @@ from bot.adapters.accounts import SessionPolicy, SignInThrottle
 from bot.adapters.tables import Handoff
 from bot.domain.access import Actor, Role, can_read
 from bot.entrypoints.routes.console_api import ConsoleContainer, container_of, describe, detail_of
-from bot.service_layer import handoffs
+from bot.service_layer import handoffs, window_messages
 from bot.service_layer.handoffs import HandoffError
 
 __all__ = ["SESSION_COOKIE", "csrf_for", "router", "session_policy", "waiting_text"]
@@ -315,10 +315,11 @@ def _handoff_page(
 ) -> HTMLResponse:
     container = container_of(request)
     now = container.clock.now()
-    transition_at = container.flows.current().transition_at
+    flow = container.flows.current()
+    transition_at = flow.transition_at
     with container.sessions.begin() as s:
         try:
-            detail = detail_of(s, viewer.actor, handoff_id, now, transition_at)
+            detail = detail_of(s, viewer.actor, handoff_id, now, transition_at, flow)
         except HandoffError as exc:
             return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     return _page(
@@ -410,6 +411,19 @@ def reply(
         return _handoff_page(
             request, viewer, handoff_id, status=exc.status, error=str(exc), draft=text
         )
+    return _see_other(f"/console/handoffs/{handoff_id}#transcript-end")
+
+
+@router.post("/handoffs/{handoff_id}/follow-up")
+def follow_up(request: Request, viewer: FormViewer, handoff_id: int) -> Response:
+    """The flow's approved follow-up template, offered once WhatsApp's window closed."""
+    container = container_of(request)
+    flow = container.flows.current()
+    try:
+        with container.sessions.begin() as s:
+            window_messages.send_follow_up(s, viewer.actor, handoff_id, flow, container.clock.now())
+    except HandoffError as exc:
+        return _handoff_page(request, viewer, handoff_id, status=exc.status, error=str(exc))
     return _see_other(f"/console/handoffs/{handoff_id}#transcript-end")
 
 

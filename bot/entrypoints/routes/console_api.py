@@ -3,8 +3,9 @@
 
 The same role rules as the console pages apply (``bot.domain.access``): a handoff the
 caller may not read answers 404, one they may read but not change answers 403, and a
-WhatsApp reply at or above the flow's threshold answers 409. Every error is
-``{"detail": "<plain words>"}``.
+WhatsApp reply at or above the flow's threshold, or after WhatsApp's 24-hour window
+closed, answers 409 (outside the window, ``/follow-up`` sends the flow's approved
+template instead). Every error is ``{"detail": "<plain words>"}``.
 
 The response models here are also what the console pages render and poll, so the page
 and the API cannot drift apart.
@@ -28,9 +29,12 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Handoff, User
 from bot.config import Settings
 from bot.domain.access import Actor, can_act
+from bot.domain.flows import Flow
 from bot.domain.levels import Level
-from bot.service_layer import handoff_summary, handoffs
+from bot.domain.whatsapp_window import window_closes_at, window_refusal
+from bot.service_layer import handoff_summary, handoffs, window_messages
 from bot.service_layer.handoffs import HandoffError, HandoffEvents, Router
+from bot.service_layer.outbox import shown_body
 from bot.service_layer.ports import Clock, FlowSource
 
 __all__ = [
@@ -156,6 +160,7 @@ class TranscriptLineOut(BaseModel):
     level: str | None = Field(description="An inbound message's sensitivity level.")
     kind: str | None = Field(description="An outbound message's kind (reply, protocol, advisor).")
     status: str | None
+    error: str | None = Field(default=None, description="Why an outbound message failed.")
 
 
 class HandoffDetailOut(BaseModel):
@@ -164,6 +169,17 @@ class HandoffDetailOut(BaseModel):
     transcript: list[TranscriptLineOut]
     can_reply: bool = Field(description="Whether a WhatsApp reply may be sent now.")
     reply_refusal: str | None = Field(description="Why not, in plain words, when it may not.")
+    window_closes_at: datetime | None = Field(
+        default=None,
+        description="When WhatsApp's 24-hour window for free-form replies closes (or "
+        "closed); null when the prospect never wrote.",
+    )
+    follow_up: str | None = Field(
+        default=None,
+        description="When only the window stops a reply: the text of the flow's approved "
+        "template that `POST .../follow-up` sends instead, asking the prospect to write "
+        "again; null otherwise.",
+    )
 
 
 class ReplyIn(BaseModel):
@@ -219,7 +235,7 @@ def describe(session: Session, actor: Actor, rows: Iterable[Handoff], now: datet
 
 
 def reply_refusal(conv: Conversation, transition_at: Level, allowed: bool) -> str | None:
-    """Why no WhatsApp reply may go out now, or None when one may."""
+    """Why no WhatsApp message at all may go out now, or None when one may."""
     if not allowed:
         return "Your role can read this conversation but not change it."
     return handoffs.reply_refusal(conv, transition_at)
@@ -234,13 +250,25 @@ def _summary(raw: str) -> SummaryOut:
 
 
 def detail_of(
-    session: Session, actor: Actor, handoff_id: int, now: datetime, transition_at: Level
+    session: Session,
+    actor: Actor,
+    handoff_id: int,
+    now: datetime,
+    transition_at: Level,
+    flow: Flow | None = None,
 ) -> HandoffDetailOut:
-    """A readable handoff with its summary and transcript (NotFound if not readable)."""
+    """A readable handoff with its summary and transcript (NotFound if not readable); with
+    the ``flow``, the follow-up template offered when only WhatsApp's window stops a reply."""
     handoff = handoffs.get_readable(session, actor, handoff_id)
     row = describe(session, actor, [handoff], now).handoffs[0]
     conv = session.get_one(Conversation, handoff.conversation_id)
-    refusal = reply_refusal(conv, transition_at, row.can_act)
+    blocked = reply_refusal(conv, transition_at, row.can_act)
+    closed = window_refusal(conv.last_inbound_at, now)
+    refusal = blocked or closed
+    follow_up = None
+    if flow is not None and blocked is None and closed is not None:
+        name = session.get_one(User, actor.user_id).display_name
+        follow_up = window_messages.follow_up_preview(flow, conv, name)
     lines = [
         TranscriptLineOut(
             at=line.at,
@@ -249,6 +277,7 @@ def detail_of(
             level=line.level,
             kind=line.kind,
             status=line.status,
+            error=line.error,
         )
         for line in handoff_summary.transcript(session, handoff.conversation_id)
     ]
@@ -258,6 +287,8 @@ def detail_of(
         transcript=lines,
         can_reply=refusal is None,
         reply_refusal=refusal,
+        window_closes_at=window_closes_at(conv.last_inbound_at),
+        follow_up=follow_up,
     )
 
 
@@ -321,10 +352,10 @@ def get_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffDe
     """One handoff: its summary and the conversation's transcript with each message's level."""
     container = container_of(request)
     now = container.clock.now()
-    transition_at = container.flows.current().transition_at
+    flow = container.flows.current()
     with container.sessions.begin() as s:
         try:
-            return detail_of(s, actor, handoff_id, now, transition_at)
+            return detail_of(s, actor, handoff_id, now, flow.transition_at, flow)
         except HandoffError as exc:
             raise _refused(exc) from exc
 
@@ -372,13 +403,15 @@ def close_handoff(request: Request, actor: ApiActor, handoff_id: int) -> Handoff
         409: {
             "model": ErrorOut,
             "description": "The conversation reached the threshold (continue in the secure "
-            "channel) or the prospect opted out.",
+            "channel), the prospect opted out, or WhatsApp's 24-hour window closed (send "
+            "the follow-up template instead).",
         },
     },
 )
 def reply_to_handoff(request: Request, actor: ApiActor, handoff_id: int, body: ReplyIn) -> ReplyOut:
     """Send the prospect a WhatsApp message, only while the conversation is below the
-    flow's threshold; it is recorded and sent by the worker."""
+    flow's threshold and within 24 hours of the prospect's last message; it is recorded
+    and sent by the worker."""
     container = container_of(request)
     now = container.clock.now()
     transition_at = container.flows.current().transition_at
@@ -392,4 +425,36 @@ def reply_to_handoff(request: Request, actor: ApiActor, handoff_id: int, body: R
             conversation_id=row.conversation_id,
             status=row.status,
             text=body.text.strip(),
+        )
+
+
+@router.post(
+    "/handoffs/{handoff_id}/follow-up",
+    status_code=201,
+    responses={
+        **_CHANGE_ERRORS,
+        409: {
+            "model": ErrorOut,
+            "description": "The conversation reached the threshold, the prospect opted out, "
+            "or the flow names no `advisor_follow_up` template.",
+        },
+    },
+)
+def send_follow_up(request: Request, actor: ApiActor, handoff_id: int) -> ReplyOut:
+    """Send the prospect the flow's approved follow-up template (allowed after WhatsApp's
+    24-hour window closed), asking them to write again; it is recorded and sent by the
+    worker. The text is the one `follow_up` showed."""
+    container = container_of(request)
+    now = container.clock.now()
+    flow = container.flows.current()
+    with container.sessions.begin() as s:
+        try:
+            row = window_messages.send_follow_up(s, actor, handoff_id, flow, now)
+        except HandoffError as exc:
+            raise _refused(exc) from exc
+        return ReplyOut(
+            outbox_id=row.id,
+            conversation_id=row.conversation_id,
+            status=row.status,
+            text=shown_body(s, row),
         )
