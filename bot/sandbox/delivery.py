@@ -4,6 +4,10 @@ status is POSTed, signed, to the message's StatusCallback (if any).
 The default sequence is "sent" then "delivered"; an injected delivery fault makes
 it "failed" (alone) or "sent" then "undelivered", with an ErrorCode. Callbacks
 that cannot be delivered are logged and recorded on the message, never raised.
+
+As at Twilio, a message has no send date (``date_sent``) while it is queued: it
+gets one with its first status after "queued". A list filtered on DateSent
+therefore leaves out what is still queued, as Twilio's does.
 """
 
 from __future__ import annotations
@@ -51,7 +55,6 @@ def record_outbound(
     buttons: tuple[tuple[str, str], ...] = (),
 ) -> StoredMessage:
     """Store a message from the business and start its delivery (status updates, callbacks)."""
-    now = state.store.now()
     message = state.store.add(
         account_sid=state.config.account_sid,
         direction=direction,
@@ -59,7 +62,6 @@ def record_outbound(
         to=to,
         body=body,
         status="queued",
-        sent_at=now,
         media_urls=media_urls,
         content_sid=content_sid,
         content_variables=content_variables,
@@ -91,9 +93,11 @@ def _deliver(
     config = state.config
     try:
         client = state.callback_client()
-        for status, code in steps:
+        for index, (status, code) in enumerate(steps):
             time.sleep(config.status_delay_seconds)
             changes: dict[str, Any] = {"status": status}
+            if index == 0:  # handed on (or refused): from now on it has a send date
+                changes["sent_at"] = state.store.now()
             if code is not None:
                 changes["error_code"] = code
                 changes["error_message"] = error_text or DELIVERY_ERRORS.get(
