@@ -13,6 +13,7 @@ from bot.entrypoints.classify_cli import classify
 from bot.entrypoints.eval_cli import eval_
 from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
+from bot.entrypoints.reconcile_cli import reconcile
 from bot.entrypoints.users_cli import users_app
 
 __all__ = ["app", "main"]
@@ -29,6 +30,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(model_app, name="model")
 app.command("classify")(classify)
 app.command("eval")(eval_)
+audit_app.command("reconcile")(reconcile)
 
 
 def _logging(level: str) -> None:
