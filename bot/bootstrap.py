@@ -39,12 +39,14 @@ from bot.service_layer.ports import (
     ContentTemplates,
     Dialogue,
     MediaFetcher,
+    MessageHistory,
     MessageSender,
     SensitivityScorer,
     SystemClock,
     Understanding,
 )
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
+from bot.service_layer.reconciliation import Reconciler, ScheduledReconciliation
 from bot.service_layer.retention import RetentionRunner
 from bot.service_layer.routing import RulesRouter
 from bot.service_layer.screening import Screening
@@ -55,6 +57,7 @@ from integrations.rasa import RasaClient
 from integrations.secure_messenger import PROVIDER as MESSENGER
 from integrations.secure_messenger import SecureMessengerClient
 from integrations.twilio_content import TwilioContent
+from integrations.twilio_history import TwilioMessageHistory
 from integrations.twilio_media import TwilioMediaFetcher
 from integrations.twilio_whatsapp import TwilioWhatsApp
 
@@ -64,7 +67,9 @@ __all__ = [
     "MissingConfiguration",
     "build",
     "keyring",
+    "message_history",
     "open_records",
+    "reconciler",
     "webhook_path",
 ]
 
@@ -72,6 +77,8 @@ log = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 INBOUND_PATH = "/webhooks/twilio/whatsapp"
+# How often the scheduled reconciliation looks whether its slot has run yet.
+RECONCILE_BEAT_SECONDS = 60.0
 
 
 def webhook_path(settings: Settings, path: str) -> str:
@@ -152,6 +159,7 @@ class Container:
     crm_scheduler: TimerScheduler | None = None
     invite_scheduler: TimerScheduler | None = None
     retention_scheduler: TimerScheduler | None = None
+    reconcile_scheduler: TimerScheduler | None = None
     _http: list[httpx.Client] = field(default_factory=list)
 
     @property
@@ -193,7 +201,12 @@ class Container:
     @property
     def background(self) -> list[TimerScheduler]:
         """The schedulers the app starts and stops with the worker."""
-        extra = [self.crm_scheduler, self.invite_scheduler, self.retention_scheduler]
+        extra = [
+            self.crm_scheduler,
+            self.invite_scheduler,
+            self.retention_scheduler,
+            self.reconcile_scheduler,
+        ]
         return [self.scheduler, *(s for s in extra if s is not None)]
 
     def close(self) -> None:
@@ -254,6 +267,41 @@ def _crm_pusher(
     )
 
 
+def message_history(settings: Settings, http: httpx.Client) -> TwilioMessageHistory:
+    """Twilio's (or the sandbox's) list of the business number's messages."""
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        raise MissingConfiguration(NO_TWILIO)
+    return TwilioMessageHistory(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+        business_number=settings.twilio_whatsapp_from,
+        base_url=settings.twilio_api_base_url,
+        http=http,
+    )
+
+
+def reconciler(
+    settings: Settings, sessions: SessionFactory, clock: Clock, history: MessageHistory
+) -> Reconciler:
+    grace = timedelta(minutes=settings.gangway_reconcile_grace)
+    return Reconciler(sessions, clock, history, grace=grace)
+
+
+def _reconcile_scheduler(
+    settings: Settings, sessions: SessionFactory, clock: Clock, history: MessageHistory | None
+) -> TimerScheduler | None:
+    """The scheduled reconciliation: off without a provider to ask, or at interval 0."""
+    if history is None or settings.gangway_reconcile_interval <= 0:
+        return None
+    job = ScheduledReconciliation(
+        reconciler(settings, sessions, clock, history),
+        sessions,
+        clock,
+        interval=timedelta(hours=settings.gangway_reconcile_interval),
+    )
+    return TimerScheduler(job, interval_seconds=RECONCILE_BEAT_SECONDS)
+
+
 def sensitivity_model(settings: Settings, flows: FlowStore) -> SensitivityScorer | None:
     """The trained sensitivity model: GANGWAY_SENSITIVITY_MODEL, else the one `make model`
     trains from the current data. Without one, the service refuses to start when the flow
@@ -283,6 +331,7 @@ def build(
     model: SensitivityScorer | None = None,
     templates: ContentTemplates | None = None,
     media: MediaFetcher | None = None,
+    history: MessageHistory | None = None,
     migrate: bool = True,
 ) -> Container:
     if sender is None and not settings.twilio_configured:
@@ -332,6 +381,7 @@ def build(
             base_url=settings.twilio_api_base_url,
             http=twilio_http,
         )
+        history = history or message_history(settings, twilio_http)
     if understanding is None:
         raise MissingConfiguration("a dialogue was given without an understanding (NLU)")
     try:
@@ -410,6 +460,7 @@ def build(
         crm_scheduler,
         invite_scheduler,
         _retention_scheduler(settings, sessions, clock, flows, engine),
+        _reconcile_scheduler(settings, sessions, clock, history),
         clients,
     )
 

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     gangway_secure_messenger_auth_value: SecretStr | None = None  # e.g. "Bearer ..."
     gangway_secure_messenger_timeout: float = 10.0
     gangway_secure_messenger_retries: int = 2
+    # Reconciliation with Twilio's message list (bot/service_layer/reconciliation.py):
+    # the service checks every this many hours that each message to or from the
+    # business number is in gangway's records and the other way round (0: never).
+    gangway_reconcile_interval: float = Field(default=24.0, ge=0)
+    # Minutes before now that a reconciliation stops, so messages in flight are not gaps.
+    gangway_reconcile_grace: float = Field(default=10.0, ge=0)
     # The advisor console: a sign-in ends after this long unused (seconds), and this
     # long after signing in at most.
     gangway_console_idle_seconds: float = 1800.0

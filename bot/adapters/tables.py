@@ -42,6 +42,7 @@ __all__ = [
     "MediaItem",
     "MessageClassification",
     "OutboxMessage",
+    "ReconciliationRun",
     "StatusEvent",
     "Timer",
     "UTCDateTime",
@@ -462,3 +463,31 @@ class ChannelCallback(Base):
     conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"))
     payload: Mapped[str] = mapped_column(Text)  # sealed
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReconciliationRun(Base):
+    """One comparison of gangway's messages with the provider's over a time range.
+
+    Counts only (the gaps' sids are in the run's audit record): what monitoring reads
+    to see that runs happen and find nothing missing. A scheduled run holds its
+    ``slot`` (unique), so several service processes run each scheduled check once.
+    """
+
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # command | schedule
+    slot: Mapped[str | None] = mapped_column(String(64), unique=True)
+    range_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    range_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(16))  # running | clean | gaps | failed
+    provider_inbound: Mapped[int | None] = mapped_column(Integer)
+    provider_outbound: Mapped[int | None] = mapped_column(Integer)
+    gangway_inbound: Mapped[int | None] = mapped_column(Integer)
+    gangway_outbound: Mapped[int | None] = mapped_column(Integer)
+    not_handed_over: Mapped[int | None] = mapped_column(Integer)
+    not_in_gangway: Mapped[int | None] = mapped_column(Integer)
+    not_at_provider: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -13,6 +13,7 @@ from bot.entrypoints.classify_cli import classify
 from bot.entrypoints.eval_cli import eval_
 from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
+from bot.entrypoints.reconcile_cli import reconcile
 from bot.entrypoints.records_cli import erase, export, hold_app, keys_app, retention_app
 from bot.entrypoints.users_cli import users_app
 
@@ -35,6 +36,7 @@ app.command("classify")(classify)
 app.command("eval")(eval_)
 app.command("erase")(erase)
 audit_app.command("export")(export)
+audit_app.command("reconcile")(reconcile)
 
 
 def _logging(level: str) -> None:

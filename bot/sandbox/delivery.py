@@ -6,6 +6,10 @@ it "failed" (alone) or "sent" then "undelivered", with an ErrorCode. A free-form
 message outside WhatsApp's 24-hour window is accepted and then "failed" with
 ErrorCode 63016, as Twilio does. Callbacks that cannot be delivered are logged and
 recorded on the message, never raised.
+
+As at Twilio, a message has no send date (``date_sent``) while it is queued: it
+gets one with its first status after "queued". A list filtered on DateSent
+therefore leaves out what is still queued, as Twilio's does.
 """
 
 from __future__ import annotations
@@ -67,7 +71,6 @@ def record_outbound(
         to=to,
         body=body,
         status="queued",
-        sent_at=now,
         media_urls=media_urls,
         content_sid=content_sid,
         content_variables=content_variables,
@@ -105,9 +108,11 @@ def _deliver(
     config = state.config
     try:
         client = state.callback_client()
-        for status, code in steps:
+        for index, (status, code) in enumerate(steps):
             time.sleep(config.status_delay_seconds)
             changes: dict[str, Any] = {"status": status}
+            if index == 0:  # handed on (or refused): from now on it has a send date
+                changes["sent_at"] = state.store.now()
             if code is not None:
                 changes["error_code"] = code
                 changes["error_message"] = error_text or DELIVERY_ERRORS.get(

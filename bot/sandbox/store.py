@@ -49,6 +49,7 @@ class StoredMessage:
     status: str
     created_at: datetime
     updated_at: datetime
+    # Twilio's date_sent: None while an outbound message is queued (see `delivery`).
     sent_at: datetime | None = None
     error_code: int | None = None
     error_message: str | None = None

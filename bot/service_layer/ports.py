@@ -3,11 +3,12 @@ satisfy these; tests pass fakes through the same seams."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.domain.flows import Flow
+from bot.domain.reconciliation import Direction
 from bot.domain.sensitivity_model import LevelScores
 from integrations.rasa import BotReply
 from integrations.twilio_media import FetchedMedia
@@ -21,7 +22,9 @@ __all__ = [
     "FetchedMedia",
     "FlowSource",
     "MediaFetcher",
+    "MessageHistory",
     "MessageSender",
+    "ProviderMessage",
     "SensitivityScorer",
     "SentMessage",
     "SystemClock",
@@ -91,3 +94,40 @@ class MediaFetcher(Protocol):
     """Downloads an attachment with the account's credentials."""
 
     def fetch(self, url: str) -> FetchedMedia: ...
+
+
+class ProviderMessage(Protocol):
+    """One message as the provider holds it (read-only: adapters return frozen records)."""
+
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def direction(self) -> Direction: ...
+
+    @property
+    def from_(self) -> str: ...
+
+    @property
+    def to(self) -> str: ...
+
+    @property
+    def date_sent(self) -> datetime | None: ...
+
+    @property
+    def status(self) -> str | None: ...
+
+
+class MessageHistory(Protocol):
+    """The provider's own record of the business number's messages, in both directions
+    (Twilio's Messages list in production), against which gangway's records are checked."""
+
+    def sent_between(self, start: datetime, end: datetime) -> Iterable[ProviderMessage]:
+        """Every message to or from the business number whose send date is in
+        [start, end) (a provider keeping coarser times may round the range outwards).
+        A message not sent yet has no send date and is not among them."""
+        ...
+
+    def lookup(self, sid: str) -> ProviderMessage | None:
+        """The message with this sid, or None when the provider does not know it."""
+        ...

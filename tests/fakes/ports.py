@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Literal
 
 from bot.domain.levels import Level
 from bot.domain.sensitivity_model import LevelScores
 from integrations.errors import IntegrationError, TransientError
 from integrations.rasa import BotReply
+from integrations.twilio_history import ListedMessage
 from integrations.twilio_whatsapp import SentMessage
 
 
@@ -102,3 +104,46 @@ class FakeSender:
 
     def bodies_to(self, to: str) -> list[str]:
         return [m.body for m in self.sent if m.to == to]
+
+
+class FakeMessageHistory:
+    """The provider's message list, held in memory: ``messages`` are what it knows,
+    ``errors`` fail the next listings first."""
+
+    def __init__(self, business_number: str = "whatsapp:+12025550100") -> None:
+        self.business_number = business_number
+        self.messages: list[ListedMessage] = []
+        self.errors: list[IntegrationError] = []
+        self.lookups: list[str] = []
+        self._ids = itertools.count(1)
+
+    def add(
+        self,
+        counterpart: str,
+        direction: Literal["inbound", "outbound"],
+        date_sent: datetime | None,
+        *,
+        sid: str | None = None,
+        status: str | None = None,
+    ) -> ListedMessage:
+        """A message the provider holds, between the business and ``counterpart``."""
+        inbound = direction == "inbound"
+        message = ListedMessage(
+            sid=sid or f"SM{next(self._ids):032x}",
+            direction=direction,
+            from_=counterpart if inbound else self.business_number,
+            to=self.business_number if inbound else counterpart,
+            date_sent=date_sent,
+            status=status or ("received" if inbound else "delivered"),
+        )
+        self.messages.append(message)
+        return message
+
+    def sent_between(self, start: datetime, end: datetime) -> list[ListedMessage]:
+        if self.errors:
+            raise self.errors.pop(0)
+        return [m for m in self.messages if m.date_sent is not None and start <= m.date_sent < end]
+
+    def lookup(self, sid: str) -> ListedMessage | None:
+        self.lookups.append(sid)
+        return next((m for m in self.messages if m.sid == sid), None)

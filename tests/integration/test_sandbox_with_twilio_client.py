@@ -165,6 +165,8 @@ def test_list_by_recipient_and_date_sent_after(client: Client) -> None:
     first = client.messages.create(to=PROSPECT, from_=BUSINESS, body="one").sid
     second = client.messages.create(to=PROSPECT, from_=BUSINESS, body="two").sid
     client.messages.create(to=OTHER, from_=BUSINESS, body="not for you")
+    for sid in (first, second):  # only a sent message has the date the filter reads
+        wait_for(lambda sid=sid: client.messages(sid).fetch().date_sent is not None)
     since = datetime.now(UTC) - timedelta(minutes=5)
     listed = client.messages.list(to=PROSPECT, date_sent_after=since)
     assert [m.sid for m in listed] == [second, first]
@@ -188,7 +190,7 @@ def test_lost_answer_can_be_reconciled_by_listing(client: Client, sandbox: str) 
     with pytest.raises(TwilioRestException) as caught:
         client.messages.create(to=PROSPECT, from_=BUSINESS, body="did this go out?")
     assert caught.value.status == 502
-    [found] = client.messages.list(to=PROSPECT, date_sent_after=started)
+    [found] = wait_for(lambda: client.messages.list(to=PROSPECT, date_sent_after=started))
     assert found.body == "did this go out?"
 
 

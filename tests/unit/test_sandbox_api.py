@@ -190,11 +190,25 @@ def test_create_answers_201_with_twilio_message_resource(client: TestClient) -> 
         "status": "queued",
     }
     assert {k: body[k] for k in expected} == expected
-    for field in ("date_created", "date_updated", "date_sent"):
+    for field in ("date_created", "date_updated"):
         moment = parsedate_to_datetime(body[field])
         assert moment.utcoffset() == timedelta(0)
         assert abs(datetime.now(UTC) - moment) < timedelta(minutes=1)
         assert body[field].endswith("+0000")
+    assert body["date_sent"] is None  # queued: not sent yet
+
+
+def test_date_sent_is_set_once_the_message_is_sent(client: TestClient) -> None:
+    """A sent message reports its send date in RFC 2822, as Twilio does."""
+    prospect_writes(client)
+    sid = send(client).json()["sid"]
+    wait_for(lambda: statuses_of(client, sid) == "delivered")
+    fetched = client.get(
+        f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json", auth=(ACCOUNT, TOKEN)
+    ).json()
+    moment = parsedate_to_datetime(fetched["date_sent"])
+    assert moment.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - moment) < timedelta(minutes=1)
 
 
 @pytest.mark.parametrize(
@@ -340,10 +354,34 @@ def test_list_filters_by_date_sent(client: TestClient, params: dict[str, str], f
         "minute_ago": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "minute_ahead": (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    prospect_writes(client)
     sid = send(client).json()["sid"]
+    wait_for(lambda: statuses_of(client, sid) == "delivered")  # queued ones have no date
     query = {k: v.format(**values) for k, v in params.items()}
     page = client.get(MESSAGES, params=query, auth=(ACCOUNT, TOKEN)).json()
-    assert ([m["sid"] for m in page["messages"]] == [sid]) is found
+    outbound = [m["sid"] for m in page["messages"] if m["direction"] != "inbound"]
+    assert (outbound == [sid]) is found
+
+
+def test_queued_message_is_left_out_of_a_date_sent_filter(recorder: Recorder) -> None:
+    """A message still queued has no send date: DateSent> leaves it out, no filter lists it."""
+    config = SandboxConfig(
+        account_sid=ACCOUNT,
+        auth_token=TOKEN,
+        webhook_url=WEBHOOK,
+        business_number=BUSINESS,
+        status_delay_seconds=60.0,  # stays queued for the whole test
+    )
+    transport = httpx.MockTransport(recorder.handle)
+    with TestClient(create_app(config, callback_transport=transport)) as slow:
+        sid = send(slow).json()["sid"]
+        since = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        dated = slow.get(MESSAGES, params={"DateSent>": since}, auth=(ACCOUNT, TOKEN)).json()
+        undated = slow.get(MESSAGES, auth=(ACCOUNT, TOKEN)).json()
+    assert dated["messages"] == []
+    assert [(m["sid"], m["status"], m["date_sent"]) for m in undated["messages"]] == [
+        (sid, "queued", None)
+    ]
 
 
 def test_list_rejects_a_malformed_date(client: TestClient) -> None:
