@@ -183,7 +183,5 @@ def first_break(key: bytes, records: Iterable[AuditRecord]) -> ChainBreak | None
         expected_prev = rec.hash
         expected_seq += 1
     if plain_until and plain_until == expected_seq - 1:
-        return ChainBreak(
-            1, "no record carries a keyed hash: the chain may have been recomputed"
-        )
+        return ChainBreak(1, "no record carries a keyed hash: the chain may have been recomputed")
     return None

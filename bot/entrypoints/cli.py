@@ -45,6 +45,10 @@ def _logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request's URL at INFO, and a Twilio message lookup carries the
+    # prospect's number in its query: gangway's logs never hold a number.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _settings_with_twilio(missing: str) -> Settings:
