@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from bot.adapters.model_files import (
     read_metadata,
 )
 from bot.config import Settings
+from bot.service_layer.key_rotation import keys_in_use
 from integrations.errors import IntegrationError
 from integrations.rasa import RasaClient
 
@@ -142,11 +144,41 @@ def _model(settings: Settings) -> Check:
     return Check("sensitivity model", True, detail)
 
 
+def _keys(settings: Settings) -> Check:
+    """The records' keys are given, and unwrap every data key the database holds."""
+    from bot.bootstrap import MissingConfiguration, open_records
+
+    try:
+        engine, sessions = open_records(settings, datetime.now(UTC))
+    except MissingConfiguration as exc:
+        return Check("keys", False, str(exc))
+    try:
+        in_use = keys_in_use(sessions)
+        ring = sessions.kw["info"]["vault"].keyring
+    except Exception as exc:
+        return Check("keys", False, f"cannot read the data keys: {exc}")
+    finally:
+        engine.dispose()
+    missing = {key_id: n for key_id, n in in_use.items() if key_id not in ring.master}
+    if missing:
+        listed = ", ".join(f"{key_id} ({n} conversations)" for key_id, n in missing.items())
+        return Check(
+            "keys",
+            False,
+            f"data keys are wrapped by master keys not given ({listed}): their records cannot "
+            "be read; add those keys to GANGWAY_MASTER_KEYS or the key file",
+        )
+    old = sum(n for key_id, n in in_use.items() if key_id != ring.current_id)
+    rotate = f"; {old} data keys on older master keys (`gangway keys rotate`)" if old else ""
+    return Check("keys", True, f"from {ring.source}; current master key {ring.current_id}{rotate}")
+
+
 def run_checks(settings: Settings, http: httpx.Client | None = None) -> list[Check]:
     own = http is None
     client = http or httpx.Client(timeout=5.0)
     checks: list[Callable[[], Check]] = [
         lambda: _database(settings),
+        lambda: _keys(settings),
         lambda: _flow(settings),
         lambda: _model(settings),
         lambda: _rasa(settings, client),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -12,8 +13,10 @@ from bot.adapters.db import SessionFactory, make_session_factory
 from bot.adapters.keyring import Keyring
 from bot.adapters.tables import Conversation, DataKey
 from bot.adapters.vault import ERASED, SealError, Vault
+from bot.config import load_settings
+from bot.entrypoints.doctor import Check, run_checks
 from bot.service_layer.key_rotation import keys_in_use, rotate_keys
-from tests.fakes.keys import fake_keyring
+from tests.fakes.keys import fake_keyring, keys_env
 from tests.fakes.prospects import add_prospect
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -102,3 +105,21 @@ def test_a_key_wrapped_by_an_unknown_master_key_says_which(sessions: SessionFact
     stranger = make_session_factory(sessions.kw["bind"], Vault(fake_keyring("other")))
     with stranger() as s, pytest.raises(SealError, match="test-1"):
         s.info["vault"].open(s, "c-1", "body", sealed)
+
+
+def test_doctor_names_a_master_key_that_is_missing(
+    database_url: str, sessions: SessionFactory, vault: Vault
+) -> None:
+    """`gangway doctor` says when records are wrapped by a master key it was not given,
+    and is content with the right keys."""
+    add(sessions, "c-1", 1)
+    offline = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(503)))
+
+    def keys_check(keyring: Keyring) -> Check:
+        settings = load_settings({"DATABASE_URL": database_url, **keys_env(keyring)})
+        return next(c for c in run_checks(settings, offline) if c.part == "keys")
+
+    good = keys_check(vault.keyring)
+    assert good.ok and "current master key test-1" in good.detail
+    bad = keys_check(fake_keyring("other"))
+    assert not bad.ok and "test-1 (1 conversations)" in bad.detail
