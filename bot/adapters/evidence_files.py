@@ -1,5 +1,6 @@
-"""Writing an evidence bundle: one JSON file per part, a readable transcript.html,
-and a manifest.json with every file's SHA-256 and the chain's verification."""
+"""Writing an evidence bundle: one JSON file per part, the attachments' files under
+media/, a readable transcript.html, and a manifest.json with every file's SHA-256 and
+the chain's verification."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def _json(value: Any) -> bytes:
 def bundle_files(evidence: Evidence) -> dict[str, bytes]:
     """The bundle's files by name, manifest.json last."""
     data = asdict(evidence)
+    del data["media"]
     files = {
         "conversation.json": _json(data["conversation"]),
         "transcript.json": _json(data["transcript"]),
@@ -41,6 +43,7 @@ def bundle_files(evidence: Evidence) -> dict[str, bytes]:
         .render(ev=evidence)
         .encode(),
     }
+    files.update({media.name: media.data for media in evidence.media})
     manifest = {
         "conversation_id": evidence.conversation_id,
         "exported_at": evidence.exported_at.isoformat(),
@@ -61,6 +64,7 @@ def write_bundle(evidence: Evidence, out_dir: Path) -> dict[str, bytes]:
     if clashes:
         raise FileExistsError(f"{out_dir} already holds {', '.join(sorted(clashes))}")
     for name, body in files.items():
+        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (out_dir / name).write_bytes(body)
     return files
 

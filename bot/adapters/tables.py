@@ -1,27 +1,31 @@
-"""The database schema, as SQLAlchemy 2 mapped classes.
-
-Times are stored as naive UTC and handed back as aware UTC, so SQLite and
-PostgreSQL behave the same.
-"""
+"""The database schema, as SQLAlchemy 2 mapped classes (times: see schema_base)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
+
+# The records' tables live apart; they are part of the schema as much as these.
+from bot.adapters.record_tables import (
+    AuditContent,
+    AuditHead,
+    AuditLog,
+    DataKey,
+    LegalHold,
+    ReconciliationRun,
+)
+from bot.adapters.schema_base import Base, UTCDateTime
 
 __all__ = [
     "ApiToken",
@@ -51,25 +55,6 @@ __all__ = [
 ]
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; gangway stores aware UTC times only")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None else None
-
-
-class Base(DeclarativeBase):
-    pass
-
-
 class Conversation(Base):
     __tablename__ = "conversations"
 
@@ -96,35 +81,6 @@ class Conversation(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     # When its data key was destroyed (erasure or retention): its sealed fields are gone.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class DataKey(Base):
-    """A conversation's data key, wrapped by the master key ``key_id`` (bot.adapters.vault).
-
-    ``wrapped`` is NULL once the conversation is erased.
-    """
-
-    __tablename__ = "data_keys"
-
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(40), index=True)
-    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class LegalHold(Base):
-    """A conversation no erasure or retention run may touch while the hold lasts."""
-
-    __tablename__ = "legal_holds"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
-    reason: Mapped[str] = mapped_column(Text)
-    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    release_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class InboxMessage(Base):
@@ -196,52 +152,6 @@ class HumanRequest(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     text: Mapped[str] = mapped_column(Text, default="")  # sealed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class AuditLog(Base):
-    """Append-only: database triggers refuse UPDATE, DELETE, TRUNCATE and an insert
-    that would overwrite a record (migrations 0001 and 0005).
-
-    ``hash`` is an HMAC keyed by the audit key, which is not in the database.
-    """
-
-    __tablename__ = "audit_log"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    recorded_at: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[str] = mapped_column(String(40), index=True)
-    conversation_id: Mapped[str | None] = mapped_column(String(40), index=True)
-    payload: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class AuditHead(Base):
-    """One row: the last record's sequence and hash. Updating it in the same
-    transaction as the append serialises appends (a row lock on PostgreSQL)."""
-
-    __tablename__ = "audit_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    hash: Mapped[str] = mapped_column(String(64))
-    # A keyed MAC of (seq, hash): cutting records off the end and moving the head back
-    # needs the audit key.
-    mac: Mapped[str] = mapped_column(String(64), default="")
-
-
-class AuditContent(Base):
-    """Append-only: the content an audit record refers to by digest, sealed with the
-    conversation's data key. The record keeps the digest; erasure leaves the digest
-    and makes the content unreadable."""
-
-    __tablename__ = "audit_contents"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str | None] = mapped_column(String(40), index=True)
-    sha256: Mapped[str] = mapped_column(String(64))
-    sealed: Mapped[str] = mapped_column(Text)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class MessageClassification(Base):
@@ -463,31 +373,3 @@ class ChannelCallback(Base):
     conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"))
     payload: Mapped[str] = mapped_column(Text)  # sealed
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class ReconciliationRun(Base):
-    """One comparison of gangway's messages with the provider's over a time range.
-
-    Counts only (the gaps' sids are in the run's audit record): what monitoring reads
-    to see that runs happen and find nothing missing. A scheduled run holds its
-    ``slot`` (unique), so several service processes run each scheduled check once.
-    """
-
-    __tablename__ = "reconciliation_runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    trigger: Mapped[str] = mapped_column(String(16))  # command | schedule
-    slot: Mapped[str | None] = mapped_column(String(64), unique=True)
-    range_start: Mapped[datetime] = mapped_column(UTCDateTime())
-    range_end: Mapped[datetime] = mapped_column(UTCDateTime())
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    outcome: Mapped[str] = mapped_column(String(16))  # running | clean | gaps | failed
-    provider_inbound: Mapped[int | None] = mapped_column(Integer)
-    provider_outbound: Mapped[int | None] = mapped_column(Integer)
-    gangway_inbound: Mapped[int | None] = mapped_column(Integer)
-    gangway_outbound: Mapped[int | None] = mapped_column(Integer)
-    not_handed_over: Mapped[int | None] = mapped_column(Integer)
-    not_in_gangway: Mapped[int | None] = mapped_column(Integer)
-    not_at_provider: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)

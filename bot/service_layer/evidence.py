@@ -34,8 +34,20 @@ from bot.adapters.tables import (
     StatusEvent,
 )
 from bot.adapters.vault import vault_of
+from bot.service_layer.media_files import open_media
 
-__all__ = ["Evidence", "gather_evidence"]
+__all__ = ["Evidence", "MediaFile", "gather_evidence"]
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """An attachment's file as the prospect sent it, named by message and position."""
+
+    name: str
+    content_type: str | None
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class Evidence:
     invites: list[dict[str, Any]]
     handoffs: list[dict[str, Any]]
     chain: dict[str, Any]
+    media: list[MediaFile]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -70,7 +83,13 @@ def _transcript(s: Session, conv_id: str) -> list[dict[str, Any]]:
     media: dict[int, list[dict[str, Any]]] = {}
     for m in s.execute(select(MediaItem).where(MediaItem.conversation_id == conv_id)).scalars():
         media.setdefault(m.inbox_id, []).append(
-            {"kind": m.kind, "content_type": m.content_type, "sha256": m.sha256, "size": m.size}
+            {
+                "kind": m.kind,
+                "content_type": m.content_type,
+                "sha256": m.sha256,
+                "size": m.size,
+                "file": _media_name(m) if m.data is not None else None,
+            }
         )
     lines: list[dict[str, Any]] = []
     for msg in s.execute(
@@ -113,6 +132,22 @@ def _transcript(s: Session, conv_id: str) -> list[dict[str, Any]]:
             }
         )
     return sorted(lines, key=lambda line: (line["at"], line["direction"] != "inbound"))
+
+
+def _media_name(item: MediaItem) -> str:
+    extension = _EXTENSIONS.get(item.content_type or "", "bin")
+    return f"media/{item.inbox_id}-{item.idx}.{extension}"
+
+
+def _media(s: Session, conv_id: str) -> list[MediaFile]:
+    files = []
+    for item in s.execute(
+        select(MediaItem).where(MediaItem.conversation_id == conv_id).order_by(MediaItem.id)
+    ).scalars():
+        data = open_media(s, item)
+        if data is not None:
+            files.append(MediaFile(_media_name(item), item.content_type, data))
+    return files
 
 
 def _events(s: Session, conv_id: str) -> list[dict[str, Any]]:
@@ -222,4 +257,5 @@ def gather_evidence(s: Session, conversation_id: str, now: datetime) -> Evidence
         invites=invites,
         handoffs=handoffs,
         chain=chain,
+        media=_media(s, conversation_id),
     )

@@ -25,6 +25,7 @@ from bot.domain.follow_ups import PREVIOUS_MESSAGES, PREVIOUS_WITHIN
 from bot.domain.levels import Level
 from bot.domain.protocol import Inbound, decide
 from bot.service_layer.classification import Classifier, Previous
+from bot.service_layer.media_files import seal_media
 from bot.service_layer.ports import (
     Clock,
     ContentTemplates,
@@ -220,7 +221,7 @@ def _media_row(
     )
     if isinstance(result, FetchedMedia):
         row.status = "stored"
-        row.data = vault.seal_bytes(s, conv_id, f"media:{msg.id}:{idx}", result.content)
+        row.data = seal_media(s, conv_id, msg.id, idx, result.content)
         row.size = len(result.content)
         row.sha256 = hashlib.sha256(result.content).hexdigest()
         row.content_type = result.content_type or content_type

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.tables import MediaItem, MessageClassification
+from bot.service_layer.media_files import open_media
 from tests.e2e.conftest import Rasa
 from tests.e2e.scripted import LiveStack, live_stack, load_scripts, run_script
 
@@ -81,6 +82,8 @@ def test_an_image_is_fetched_with_the_account_credentials_and_kept(live: LiveSta
     with live.sessions() as s:
         [item] = s.execute(select(MediaItem)).scalars()
         [classification] = s.execute(select(MessageClassification)).scalars()
+        kept = open_media(s, item)
     assert (item.kind, item.status) == ("image", "stored"), item.last_error
-    assert item.data is not None and item.data.startswith(b"\x89PNG")
+    assert kept is not None and kept.startswith(b"\x89PNG")
+    assert item.data is not None and b"PNG" not in item.data  # sealed at rest
     assert classification.level == "identity" and not classification.forwarded

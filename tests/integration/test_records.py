@@ -257,14 +257,17 @@ def test_the_evidence_bundle_holds_the_whole_story(
 ) -> None:
     """`gangway audit export` writes the transcript opened, every event with its content
     checked against its digest, the consent's exact text and hash, and a manifest whose
-    hashes match the files."""
+    hashes match the files; an attachment's file is there as it was sent."""
+    stack.say("", NumMedia="1", MediaUrl0=PUBLIC + "/m/1", MediaContentType0="image/png")
     invited(stack)
     out_dir = tmp_path / "bundle"
     code, out = gangway(
         vault, database_url, "audit", "export", stack.conversation_id, "--out", str(out_dir)
     )
     assert code == 0, out
-    names = sorted(p.name for p in out_dir.iterdir())
+    [photo] = (out_dir / "media").iterdir()
+    assert photo.read_bytes().startswith(b"\x89PNG")
+    names = sorted(p.name for p in out_dir.iterdir() if p.is_file())
     assert names == sorted(
         [
             "conversation.json",
@@ -280,9 +283,10 @@ def test_the_evidence_bundle_holds_the_whole_story(
     manifest = json.loads((out_dir / "manifest.json").read_text())
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((out_dir / name).read_bytes()).hexdigest() == digest
+    assert f"media/{photo.name}" in manifest["files"]
     assert manifest["chain"]["intact"] is True
     lines = json.loads((out_dir / "transcript.json").read_text())
-    assert [line["text"] for line in lines if line["direction"] == "inbound"] == [IBAN, "yes"]
+    assert [line["text"] for line in lines if line["direction"] == "inbound"] == ["", IBAN, "yes"]
     assert all(line["provider_sid"] for line in lines)
     [consent] = json.loads((out_dir / "consent.json").read_text())
     assert consent["decision"] == "agreed" and consent["text_matches_hash"] is True
