@@ -58,13 +58,16 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _transcript(s: Session, conv_id: str) -> list[dict[str, Any]]:
     vault = vault_of(s)
-    levels = dict(
-        s.execute(
+    # A comprehension, not dict(result): a Result has keys(), so dict() would take it
+    # for a mapping of column names.
+    levels = {
+        inbox_id: level
+        for inbox_id, level in s.execute(
             select(MessageClassification.inbox_id, MessageClassification.level).where(
                 MessageClassification.conversation_id == conv_id
             )
-        ).tuples()
-    )
+        )
+    }
     media: dict[int, list[dict[str, Any]]] = {}
     for m in s.execute(select(MediaItem).where(MediaItem.conversation_id == conv_id)).scalars():
         media.setdefault(m.inbox_id, []).append(
