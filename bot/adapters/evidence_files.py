@@ -8,7 +8,9 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +71,18 @@ def write_bundle(evidence: Evidence, out_dir: Path) -> dict[str, bytes]:
     return files
 
 
-def bundle_zip(evidence: Evidence) -> bytes:
-    """The same bundle as one zip file, for a download."""
+def bundle_zip(evidence: Evidence, files: Mapping[str, bytes] | None = None) -> bytes:
+    """The same bundle as one zip file, for a download; ``files`` are the bundle's files
+    when the caller made them already (with ``bundle_files``), so the manifest it hashed
+    is the one in the zip. Entries are dated with the export's time, not the server's
+    local clock, and readable by their owner only, as ``zipfile`` does by default."""
     buffer = io.BytesIO()
     folder = f"evidence-{evidence.conversation_id}"
+    dated = evidence.exported_at.astimezone(UTC).timetuple()[:6]
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, body in bundle_files(evidence).items():
-            archive.writestr(f"{folder}/{name}", body)
+        for name, body in (files if files is not None else bundle_files(evidence)).items():
+            entry = zipfile.ZipInfo(f"{folder}/{name}", date_time=dated)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            archive.writestr(entry, body)
     return buffer.getvalue()

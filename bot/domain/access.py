@@ -3,7 +3,9 @@
     advisor     reads and acts on handoffs assigned to or claimed by them, and on
                 unassigned ones waiting in a queue (which they may claim)
     supervisor  reads and acts on their team's handoffs and every unassigned one
-    compliance  reads everything, changes nothing
+    compliance  reads everything, changes nothing; alone downloads a conversation's
+                evidence bundle (its whole record, opened: the others work on a
+                handoff and have the transcript on screen, not a copy to take away)
     admin       manages users and routing; reads no conversation (least privilege:
                 an administrator of accounts has no need to read prospects' chats)
 
@@ -15,7 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Actor", "HandoffFacts", "Role", "can_act", "can_manage_users", "can_read"]
+__all__ = [
+    "Actor",
+    "HandoffFacts",
+    "Role",
+    "can_act",
+    "can_export_evidence",
+    "can_manage_users",
+    "can_read",
+]
 
 
 class Role(StrEnum):
@@ -70,6 +80,11 @@ def can_read(actor: Actor, handoff: HandoffFacts) -> bool:
 def can_act(actor: Actor, handoff: HandoffFacts) -> bool:
     """Claim, release, reply: never compliance or admin, never on a closed handoff."""
     return not handoff.closed and _in_reach(actor, handoff)
+
+
+def can_export_evidence(actor: Actor) -> bool:
+    """Download a conversation's evidence bundle: compliance only, whoever has the handoff."""
+    return actor.role is Role.COMPLIANCE
 
 
 def can_manage_users(actor: Actor) -> bool:

@@ -179,7 +179,7 @@ def add_handoff(
                     terms_version="2026-01",
                     terms_url="https://example.com/terms/2026-01",
                     language="en",
-                    shown_text=shown,
+                    shown_text=sealed(s, cid, "consent_text", shown),
                     shown_sha256=hashlib.sha256(shown.encode()).hexdigest(),
                     offered_at=now,
                     trigger_inbox_id=inbox.id,

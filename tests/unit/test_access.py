@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.access import Actor, HandoffFacts, Role, can_act, can_manage_users, can_read
+from bot.domain.access import (
+    Actor,
+    HandoffFacts,
+    Role,
+    can_act,
+    can_export_evidence,
+    can_manage_users,
+    can_read,
+)
 
 ANNA = Actor(1, Role.ADVISOR, "berlin")
 BEN = Actor(2, Role.ADVISOR, "berlin")
@@ -43,3 +51,9 @@ def test_an_admin_manages_users_but_reads_no_conversation() -> None:
 def test_nobody_acts_on_a_closed_handoff() -> None:
     closed = HandoffFacts(1, 1, "berlin", closed=True)
     assert can_read(ANNA, closed) and not can_act(ANNA, closed)
+
+
+def test_only_compliance_downloads_evidence_bundles() -> None:
+    """Not even the advisor who has the handoff, her supervisor or an admin."""
+    assert can_export_evidence(CLARA)
+    assert not [a for a in (ANNA, SARA, ADA) if can_export_evidence(a)]

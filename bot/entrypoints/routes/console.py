@@ -9,7 +9,10 @@ address. The queue page polls ``/console/queue.json`` and re-renders itself
 (``static/console.js``); the data are the JSON API's models (``console_api``).
 
 Access follows ``bot.domain.access``: a handoff the person may not read is a 404, one
-they may read but not change is a 403.
+they may read but not change is a 403. Compliance alone gets the handoff page's link to
+the conversation's evidence bundle, a plain GET download (a link cannot carry a CSRF
+token; a forged one only saves the bundle on the signed-in person's own machine, and is
+recorded in the audit log like any download).
 """
 
 from __future__ import annotations
@@ -32,9 +35,15 @@ from sqlalchemy import select
 from bot.adapters import accounts
 from bot.adapters.accounts import SessionPolicy, SignInThrottle
 from bot.adapters.tables import Handoff
-from bot.domain.access import Actor, Role, can_read
-from bot.entrypoints.routes.console_api import ConsoleContainer, container_of, describe, detail_of
-from bot.service_layer import handoffs, window_messages
+from bot.domain.access import Actor, Role, can_export_evidence, can_read
+from bot.entrypoints.routes.console_api import (
+    ConsoleContainer,
+    container_of,
+    describe,
+    detail_of,
+    evidence_response,
+)
+from bot.service_layer import evidence_download, handoffs, window_messages
 from bot.service_layer.handoffs import HandoffError
 
 __all__ = ["SESSION_COOKIE", "csrf_for", "router", "session_policy", "waiting_text"]
@@ -331,12 +340,27 @@ def _handoff_page(
         error=error,
         draft=draft,
         threshold=transition_at.label,
+        can_export_evidence=can_export_evidence(viewer.actor),
     )
 
 
 @router.get("/handoffs/{handoff_id}", response_class=HTMLResponse)
 def handoff_page(request: Request, viewer: PageViewer, handoff_id: int) -> HTMLResponse:
     return _handoff_page(request, viewer, handoff_id)
+
+
+@router.get("/handoffs/{handoff_id}/evidence.zip")
+def evidence(request: Request, viewer: PageViewer, handoff_id: int) -> Response:
+    """The conversation's evidence bundle, for compliance; the download is audited."""
+    container = container_of(request)
+    try:
+        with container.sessions.begin() as s:
+            download = evidence_download.download_evidence(
+                s, viewer.actor, handoff_id, container.clock.now()
+            )
+    except HandoffError as exc:
+        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+    return evidence_response(download)
 
 
 @router.get("/conversations/{conversation_id}")

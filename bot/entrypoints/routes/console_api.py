@@ -5,7 +5,8 @@ The same role rules as the console pages apply (``bot.domain.access``): a handof
 caller may not read answers 404, one they may read but not change answers 403, and a
 WhatsApp reply at or above the flow's threshold, or after WhatsApp's 24-hour window
 closed, answers 409 (outside the window, ``/follow-up`` sends the flow's approved
-template instead). Every error is ``{"detail": "<plain words>"}``.
+template instead). Every error is ``{"detail": "<plain words>"}``. Only compliance may
+download a conversation's evidence bundle (``/evidence``, a zip); other roles get 403.
 
 The response models here are also what the console pages render and poll, so the page
 and the API cannot drift apart.
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -32,7 +33,8 @@ from bot.domain.access import Actor, can_act
 from bot.domain.flows import Flow
 from bot.domain.levels import Level
 from bot.domain.whatsapp_window import window_closes_at, window_refusal
-from bot.service_layer import handoff_summary, handoffs, window_messages
+from bot.service_layer import evidence_download, handoff_summary, handoffs, window_messages
+from bot.service_layer.evidence_download import EvidenceDownload
 from bot.service_layer.handoffs import HandoffError, HandoffEvents, Router
 from bot.service_layer.outbox import shown_body
 from bot.service_layer.ports import Clock, FlowSource
@@ -49,6 +51,7 @@ __all__ = [
     "TranscriptLineOut",
     "describe",
     "detail_of",
+    "evidence_response",
     "router",
 ]
 
@@ -358,6 +361,48 @@ def get_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffDe
             return detail_of(s, actor, handoff_id, now, flow.transition_at, flow)
         except HandoffError as exc:
             raise _refused(exc) from exc
+
+
+def evidence_response(download: EvidenceDownload) -> Response:
+    """The bundle as a file to save, never kept by a browser or proxy: it holds personal data."""
+    return Response(
+        download.body,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{download.filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get(
+    "/handoffs/{handoff_id}/evidence",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The evidence bundle: conversation.json, transcript.json, "
+            "events.json, consent.json, invites.json, handoffs.json, transcript.html and "
+            "manifest.json (every file's SHA-256 and the audit chain's verification).",
+        },
+        **_ERRORS,
+        403: {"model": ErrorOut, "description": "Only compliance may download evidence."},
+    },
+)
+def download_evidence(request: Request, actor: ApiActor, handoff_id: int) -> Response:
+    """The evidence bundle of the handoff's conversation as a zip, every message opened;
+    each download is recorded in the audit log (who, which conversation, the zip's and
+    the manifest's SHA-256)."""
+    container = container_of(request)
+    with container.sessions.begin() as s:
+        try:
+            download = evidence_download.download_evidence(
+                s, actor, handoff_id, container.clock.now()
+            )
+        except HandoffError as exc:
+            raise _refused(exc) from exc
+    return evidence_response(download)
 
 
 def _change(request: Request, actor: Actor, handoff_id: int, action: str) -> HandoffOut:
