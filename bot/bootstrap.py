@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory, scrub_freed_space
 from bot.adapters.db_roles import migrate_database, triggers_only_warning
@@ -19,7 +20,7 @@ from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStor
 from bot.adapters.keyring import Keyring, KeyringError, default_key_file, keyring_from
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.routing_file import RoutingStore
-from bot.adapters.vault import Vault
+from bot.adapters.vault import KeyMismatch, Vault, vault_of
 from bot.config import Settings
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.entrypoints.scheduler import TimerScheduler
@@ -115,12 +116,20 @@ def invite_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def keyring(settings: Settings, now: datetime) -> Keyring:
-    """The records' keys: from the environment, a key file, or one made in var/."""
+def keyring(settings: Settings, now: datetime, *, create: bool = True) -> Keyring:
+    """The records' keys: from the environment, a key file, or the one in var/ (made
+    there on first start when ``create``)."""
     given = settings.gangway_master_keys or settings.gangway_key_file
     key_file = settings.gangway_key_file
     if not given:
-        key_file = default_key_file(settings.state_dir, now)
+        key_file = settings.state_dir / "keys"
+        if create:
+            key_file = default_key_file(settings.state_dir, now)
+        elif not key_file.exists():
+            raise MissingConfiguration(
+                f"no keys: none in the environment (GANGWAY_MASTER_KEYS, GANGWAY_KEY_FILE) "
+                f"and no {key_file}, which the service makes on its first start"
+            )
     try:
         return keyring_from(
             master_keys=_secret(settings.gangway_master_keys),
@@ -136,10 +145,34 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def open_records(settings: Settings, now: datetime) -> tuple[Engine, SessionFactory]:
-    """The database and sessions carrying the vault, for commands that read records."""
+def open_records(
+    settings: Settings, now: datetime, *, create: bool = False
+) -> tuple[Engine, SessionFactory]:
+    """The database and sessions carrying the vault, for commands that read records.
+
+    Keys other than those the database was written with are refused here, with a
+    message saying so. Keys are made only with ``create`` (a command that may come
+    before the service's first start).
+    """
+    vault = Vault(keyring(settings, now, create=create))
     engine = make_engine(settings.database_url)
-    return engine, make_session_factory(engine, Vault(keyring(settings, now)))
+    sessions = make_session_factory(engine, vault)
+    try:
+        _check_keys(sessions)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, sessions
+
+
+def _check_keys(sessions: SessionFactory) -> None:
+    try:
+        with sessions.begin() as s:
+            vault_of(s).check_keys(s)
+    except KeyMismatch as exc:
+        raise MissingConfiguration(str(exc)) from exc
+    except SQLAlchemyError:
+        pass  # no schema yet (the caller migrates) or no database: its own errors say so
 
 
 @dataclass
@@ -344,6 +377,7 @@ def build(
         if warning:
             log.warning(warning)
     sessions = make_session_factory(engine, Vault(keyring(settings, clock.now())))
+    _check_keys(sessions)
     clients: list[httpx.Client] = []
     if dialogue is None:
         rasa_http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.adapters.tables import AuditContent, AuditHead, AuditLog
-from bot.adapters.vault import vault_of
+from bot.adapters.vault import Erased, vault_of
 from bot.domain.audit import (
     AuditRecord,
     ChainBreak,
@@ -57,19 +57,26 @@ def append(
         if conversation_id is None:
             raise ValueError("content can only be kept for a conversation")
         salt = secrets.token_bytes(16)
-        sealed = vault.seal(
-            session,
-            conversation_id,
-            _CONTENT_FIELD,
-            canonical_json({"salt": salt.hex(), "content": content}),
-        )
-        digest = content_digest(salt, content)
-        content_id = session.execute(
-            insert(AuditContent)
-            .values(conversation_id=conversation_id, sha256=digest, sealed=sealed, recorded_at=now)
-            .returning(AuditContent.id)
-        ).scalar_one()
-        payload = {**payload, "content": {"id": content_id, "sha256": digest}}
+        try:
+            sealed = vault.seal(
+                session,
+                conversation_id,
+                _CONTENT_FIELD,
+                canonical_json({"salt": salt.hex(), "content": content}),
+            )
+        except Erased:
+            # What happens to an erased conversation is still recorded, its content not.
+            payload = {**payload, "content": "erased"}
+        else:
+            digest = content_digest(salt, content)
+            content_id = session.execute(
+                insert(AuditContent)
+                .values(
+                    conversation_id=conversation_id, sha256=digest, sealed=sealed, recorded_at=now
+                )
+                .returning(AuditContent.id)
+            ).scalar_one()
+            payload = {**payload, "content": {"id": content_id, "sha256": digest}}
     key = vault.keyring.audit
     head_seq, head_hash = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -61,13 +62,17 @@ def write_bundle(evidence: Evidence, out_dir: Path) -> dict[str, bytes]:
     """Write the bundle into ``out_dir`` (made if missing; existing bundle files are
     refused rather than overwritten)."""
     files = bundle_files(evidence)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     clashes = [name for name in files if (out_dir / name).exists()]
     if clashes:
         raise FileExistsError(f"{out_dir} already holds {', '.join(sorted(clashes))}")
+    # The bundle holds personal data in clear: readable by its owner only.
     for name, body in files.items():
-        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-        (out_dir / name).write_bytes(body)
+        path = out_dir / name
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
     return files
 
 

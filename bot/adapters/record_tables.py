@@ -11,7 +11,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.adapters.schema_base import Base, UTCDateTime
 
-__all__ = ["AuditContent", "AuditHead", "AuditLog", "DataKey", "LegalHold", "ReconciliationRun"]
+__all__ = [
+    "AuditContent",
+    "AuditHead",
+    "AuditLog",
+    "DataKey",
+    "KeyCheck",
+    "LegalHold",
+    "ReconciliationRun",
+]
 
 
 class AuditLog(Base):
@@ -74,6 +82,17 @@ class DataKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class KeyCheck(Base):
+    """A keyed MAC of a fixed text under each key that is not checked otherwise (the
+    lookup and audit keys): a process given other keys is told so at start, instead
+    of finding no numbers and calling the audit chain broken."""
+
+    __tablename__ = "key_checks"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
 
 
 class LegalHold(Base):

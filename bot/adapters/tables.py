@@ -22,6 +22,7 @@ from bot.adapters.record_tables import (
     AuditHead,
     AuditLog,
     DataKey,
+    KeyCheck,
     LegalHold,
     ReconciliationRun,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "HumanRequest",
     "InboxMessage",
     "Invite",
+    "KeyCheck",
     "LegalHold",
     "MediaItem",
     "MessageClassification",

@@ -8,7 +8,9 @@ Erasing a conversation destroys its wrapped data key: everything sealed with it
 becomes unreadable at once, wherever it lies, and nothing else has to change.
 
 A sealed field is bound to its conversation and its field name (the GCM's
-associated data), so a sealed value copied to another row or column does not open.
+associated data), so a sealed value copied to another conversation or column does
+not open. (Within one conversation and column, rows are not told apart: the audit
+log's digests are what prove a message's content.)
 
 The vault travels with the unit of work: the session factory carries it in
 ``Session.info`` (see ``make_session_factory``), so code that writes records reaches
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -31,9 +34,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.adapters.keyring import KEY_BYTES, Keyring
-from bot.adapters.tables import DataKey
+from bot.adapters.tables import DataKey, KeyCheck
 
-__all__ = ["ERASED", "SealError", "Vault", "vault_of"]
+__all__ = ["ERASED", "Erased", "KeyMismatch", "SealError", "Vault", "vault_of"]
 
 # What an erased field reads as, wherever it is shown.
 ERASED = "[erased]"
@@ -45,6 +48,14 @@ _CACHE_SIZE = 4096
 
 class SealError(RuntimeError):
     """A sealed value does not open: wrong key, or changed since it was sealed."""
+
+
+class KeyMismatch(RuntimeError):
+    """The keys given are not those the database was written with."""
+
+
+class Erased(SealError):
+    """The conversation was erased: nothing more can be sealed for it."""
 
 
 def vault_of(session: Session) -> Vault:
@@ -65,9 +76,29 @@ class Vault:
     # -- look-ups --------------------------------------------------------------
 
     def lookup(self, number: str) -> str:
-        """The keyed hash by which a phone number is found (never the number)."""
-        normal = number.strip().lower()
+        """The keyed hash by which a phone number is found (never the number).
+
+        Spaces, dashes, dots and brackets are left out, so an operator's
+        "whatsapp:+1 202-555-0101" finds what Twilio's "whatsapp:+12025550101" made.
+        """
+        normal = re.sub(r"[\s().-]", "", number.lower())
         return hmac.new(self.keyring.lookup, normal.encode(), hashlib.sha256).hexdigest()
+
+    def check_keys(self, session: Session) -> None:
+        """Refuse keys other than those the database was written with; the first
+        process to use a new database records what its keys look like."""
+        for name, key in (("lookup", self.keyring.lookup), ("audit", self.keyring.audit)):
+            value = hmac.new(key, b"gangway key check", hashlib.sha256).hexdigest()
+            kept = session.get(KeyCheck, name)
+            if kept is None:
+                with session.begin_nested():
+                    session.add(KeyCheck(name=name, value=value))
+                continue
+            if not hmac.compare_digest(kept.value, value):
+                raise KeyMismatch(
+                    f"the {name} key given ({self.keyring.source}) is not the one this "
+                    "database was written with: give the keys it was made with"
+                )
 
     # -- data keys -------------------------------------------------------------
 
@@ -167,7 +198,7 @@ class Vault:
     def seal_bytes(self, session: Session, conversation_id: str, field: str, data: bytes) -> bytes:
         key = self._key(session, conversation_id)
         if key is None:
-            raise SealError(f"conversation {conversation_id} is erased: nothing more is kept")
+            raise Erased(f"conversation {conversation_id} is erased: nothing more is kept")
         nonce = secrets.token_bytes(_NONCE)
         aad = f"{conversation_id}|{field}".encode()
         return nonce + AESGCM(key).encrypt(nonce, data, aad)
@@ -191,12 +222,24 @@ class Vault:
 
     def open(self, session: Session, conversation_id: str, field: str, sealed: str) -> str | None:
         """The plain text; None when the conversation was erased."""
+        if sealed == ERASED:
+            return None
         if not sealed.startswith(_PREFIX):
             raise SealError(f"{field} of {conversation_id} is not sealed")
         data = self.open_bytes(
             session, conversation_id, field, base64.b64decode(sealed[len(_PREFIX) :])
         )
         return None if data is None else data.decode("utf-8")
+
+    def seal_unless_erased(
+        self, session: Session, conversation_id: str, field: str, text: str
+    ) -> str:
+        """Sealed, or ERASED when the conversation was erased meanwhile (what arrives
+        for it after its erasure is not kept either)."""
+        try:
+            return self.seal(session, conversation_id, field, text)
+        except Erased:
+            return ERASED
 
     def read(self, session: Session, conversation_id: str, field: str, sealed: str | None) -> str:
         """The text to show: empty for nothing stored, ERASED once erased."""

@@ -108,9 +108,7 @@ class Assessment:
         into an order is."""
         return max(
             highest_level(e for e in self.evidence if e.source != "context"),
-            highest_level(
-                e for e in self.evidence if e.source == "context" and e.level > reached
-            ),
+            highest_level(e for e in self.evidence if e.source == "context" and e.level > reached),
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def reconcile(
         typer.echo(f"cannot reconcile: {NO_TWILIO}", err=True)
         raise typer.Exit(EXIT_CANNOT_RUN)
     try:
-        engine, sessions = open_records(settings, SystemClock().now())
+        engine, sessions = open_records(settings, SystemClock().now(), create=True)
     except MissingConfiguration as exc:
         typer.echo(f"cannot reconcile: {exc}", err=True)
         raise typer.Exit(EXIT_CANNOT_RUN) from exc

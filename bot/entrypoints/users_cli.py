@@ -33,7 +33,7 @@ T = TypeVar("T")
 @contextmanager
 def _unit_of_work() -> Iterator[Session]:
     settings = load_settings()
-    engine, sessions = open_records(settings, SystemClock().now())
+    engine, sessions = open_records(settings, SystemClock().now(), create=True)
     try:
         # As the service does on start: `users add` may come first.
         migrate_database(engine, settings.migration_database_url)

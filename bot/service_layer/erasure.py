@@ -104,6 +104,7 @@ def holds(session: Session) -> list[Hold]:
 def place_hold(session: Session, conversation_id: str, reason: str, now: datetime) -> Hold:
     if not reason.strip():
         raise ErasureError("a legal hold needs a reason (--reason)")
+    session.get_one(Conversation, conversation_id, with_for_update=True)  # see erase
     hold = LegalHold(conversation_id=conversation_id, reason=reason.strip(), placed_at=now)
     session.add(hold)
     session.flush()
@@ -148,10 +149,11 @@ def erase_conversation(
     ``cause`` says who asked: "request" (an erasure request) or the retention rule.
     Raises Held when a legal hold stands.
     """
+    # The conversation's row lock first: a hold placed at this moment waits for it.
+    conv = session.get_one(Conversation, conversation_id, with_for_update=True)
     active = _active_holds(session, conversation_id)
     if active:
         raise Held(conversation_id, [h.reason for h in active])
-    conv = session.get_one(Conversation, conversation_id, with_for_update=True)
     if conv.erased_at is not None:
         return False
     cancelled = session.execute(

@@ -33,7 +33,7 @@ from bot.adapters.tables import (
     OutboxMessage,
     StatusEvent,
 )
-from bot.adapters.vault import vault_of
+from bot.adapters.vault import ERASED, vault_of
 from bot.service_layer.media_files import open_media
 
 __all__ = ["Evidence", "MediaFile", "gather_evidence"]
@@ -187,7 +187,10 @@ def _consents(s: Session, conv_id: str) -> list[dict[str, Any]]:
                 "language": c.language,
                 "shown_text": text,
                 "shown_sha256": c.shown_sha256,
-                "text_matches_hash": hashlib.sha256(text.encode()).hexdigest() == c.shown_sha256,
+                # Once erased, there is no text left to check: neither a match nor not.
+                "text_matches_hash": None
+                if text == ERASED
+                else hashlib.sha256(text.encode()).hexdigest() == c.shown_sha256,
                 "offered_at": _iso(c.offered_at),
                 "decision": c.decision,
                 "decided_at": _iso(c.decided_at),

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Invite
+from bot.domain.redaction import redact
 from bot.service_layer.ports import Clock, FlowSource
 from bot.service_layer.transition import Effects, Handover, InviteSettings
 from integrations.errors import PermanentError, TransientError
@@ -135,7 +136,11 @@ class ExternalInviteIssuer:
                 s,
                 kind="invite_failed",
                 conversation_id=conv.id,
-                payload={"invite_id": invite.id, "provider": invite.provider, "error": exc.message},
+                payload={
+                    "invite_id": invite.id,
+                    "provider": invite.provider,
+                    "error": redact(exc.message),
+                },
                 now=now,
             )
             effects = Effects(

@@ -83,7 +83,7 @@ class Outgoing:
     content_variables: dict[str, str] | None
 
 
-def outgoing(session: Session, row: OutboxMessage) -> Outgoing:
+def outgoing(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
     vault = vault_of(session)
     conv_id = row.conversation_id
     to = vault.open(session, conv_id, "to_number", row.to_number)
@@ -97,7 +97,8 @@ def outgoing(session: Session, row: OutboxMessage) -> Outgoing:
     if row.invite_id is not None:
         invite = session.get_one(Invite, row.invite_id)
         link = None
-        if invite.status == "active" and invite.link_sealed:
+        live = invite.status == "active" and invite.expires_at > now
+        if live and invite.link_sealed:
             link = vault.open(session, conv_id, "invite_link", invite.link_sealed)
         if link is None:
             return Outgoing(to, None, variables)

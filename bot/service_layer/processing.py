@@ -37,6 +37,7 @@ from bot.adapters.tables import (
 from bot.adapters.vault import vault_of
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.delivery import UNSENT_STATUSES, advance_status
+from bot.domain.redaction import redact
 from bot.domain.retry import backoff_seconds
 from bot.service_layer.outbox import new_outbox_row, outgoing
 from bot.service_layer.ports import (
@@ -154,7 +155,7 @@ class ConversationProcessor:
                 row.status = "cancelled"
                 row.updated_at = now
                 return True
-            opened = outgoing(s, row)
+            opened = outgoing(s, row, now)
             if opened.body is None:
                 # Its conversation was erased, or the invite whose link it carries is
                 # spent: a dead link, or nothing at all, is not worth sending.
@@ -277,9 +278,9 @@ class ConversationProcessor:
             row.status = "sending" if getattr(exc, "ambiguous", False) else "pending"
             delay = self._backoff(max(row.attempts, 1))
             row.next_attempt_at = now + timedelta(seconds=delay)
-            row.last_error = f"{exc.status or ''} {exc.code or ''} {exc.message}".strip()
+            row.last_error = redact(f"{exc.status or ''} {exc.code or ''} {exc.message}".strip())
             row.updated_at = now
-        log.warning("outbox %s: %r; retrying in %.1fs", out_id, exc, delay)
+        log.warning("outbox %s: %s; retrying in %.1fs", out_id, redact(repr(exc)), delay)
 
     def _fail(self, out_id: int, exc: IntegrationError) -> None:
         now = self._clock.now()
@@ -287,7 +288,7 @@ class ConversationProcessor:
             row = s.get_one(OutboxMessage, out_id)
             row.status = "failed"
             row.error_code = str(exc.code) if exc.code is not None else None
-            row.last_error = exc.message
+            row.last_error = redact(exc.message)
             row.updated_at = now
             audit_log.append(
                 s,
@@ -297,12 +298,12 @@ class ConversationProcessor:
                     "outbox_id": row.id,
                     "http_status": exc.status,
                     "error_code": row.error_code,
-                    "error": exc.message,
+                    "error": row.last_error,
                 },
                 now=now,
                 content=_kept_content(s, row),
             )
-        log.error("outbox %s failed for good: %r", out_id, exc)
+        log.error("outbox %s failed for good: %s", out_id, redact(repr(exc)))
 
     # -- inbox ----------------------------------------------------------------
 
@@ -356,24 +357,28 @@ class ConversationProcessor:
                 msg.attempts += 1
                 delay = self._backoff(msg.attempts)
                 msg.next_attempt_at = now + timedelta(seconds=delay)
-                msg.last_error = repr(exc)
+                msg.last_error = redact(repr(exc))
                 held = self._maybe_hold(s, msg, now)
-            log.warning("inbox %s: %r; retrying in %.1fs", sid, exc, delay)
+            log.warning("inbox %s: %s; retrying in %.1fs", sid, redact(repr(exc)), delay)
             return held
         except PermanentError as exc:
             with self._sessions.begin() as s:
                 msg = s.get_one(InboxMessage, msg_id)
                 msg.status = "failed"
-                msg.last_error = repr(exc)
+                msg.last_error = redact(repr(exc))
                 msg.processed_at = now
                 audit_log.append(
                     s,
                     kind="inbound_failed",
                     conversation_id=conversation_id,
-                    payload={"message_sid": sid, "error": exc.message, "status": exc.status},
+                    payload={
+                        "message_sid": sid,
+                        "error": redact(exc.message),
+                        "status": exc.status,
+                    },
                     now=now,
                 )
-            log.error("inbox %s failed for good: %r", sid, exc)
+            log.error("inbox %s failed for good: %s", sid, redact(repr(exc)))
             return True
 
         texts = [t for t in (reply_text(r) for r in replies) if t]

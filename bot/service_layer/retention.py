@@ -34,7 +34,8 @@ class RetentionReport:
     media: int = 0  # attachments whose files were (or would be) dropped
 
 
-def _cases(s: Session) -> list[tuple[str, RetentionCase]]:
+def _cases(s: Session, conversation_id: str | None = None) -> list[tuple[str, RetentionCase]]:
+    """What retention needs to know of each live conversation (or of one, locked)."""
     latest_consent = (
         select(Consent.decision)
         .where(Consent.conversation_id == Conversation.id)
@@ -42,20 +43,15 @@ def _cases(s: Session) -> list[tuple[str, RetentionCase]]:
         .limit(1)
         .scalar_subquery()
     )
-    rows = s.execute(
-        select(
-            Conversation.id,
-            func.coalesce(Conversation.last_inbound_at, Conversation.created_at),
-            Conversation.created_at,
-            latest_consent,
-        ).where(Conversation.erased_at.is_(None))
-    ).all()
-    cases = []
-    for conv_id, last, created, decision in rows:
-        # coalesce loses the column type on SQLite: fall back to the aware creation time.
-        last_activity = last if isinstance(last, datetime) and last.tzinfo else created
-        cases.append((str(conv_id), RetentionCase(last_activity, decision == "declined")))
-    return cases
+    query = select(
+        Conversation.id, Conversation.last_inbound_at, Conversation.created_at, latest_consent
+    ).where(Conversation.erased_at.is_(None))
+    if conversation_id is not None:
+        query = query.where(Conversation.id == conversation_id).with_for_update(of=Conversation)
+    return [
+        (str(conv_id), RetentionCase(last or created, decision == "declined"))
+        for conv_id, last, created, decision in s.execute(query).all()
+    ]
 
 
 def run_retention(
@@ -76,6 +72,10 @@ def run_retention(
     due = [(cid, why) for cid, case in cases if (why := retention_due(rules, case, now))]
     for conv_id, why in due:
         with sessions.begin() as s:
+            # Again under the row's lock: the prospect may have written meanwhile.
+            again = [w for _, case in _cases(s, conv_id) if (w := retention_due(rules, case, now))]
+            if not again:
+                continue
             if is_held(s, conv_id):
                 report.held.append(conv_id)
                 continue

@@ -24,6 +24,7 @@ from bot.domain.commands import parse_command
 from bot.domain.follow_ups import PREVIOUS_MESSAGES, PREVIOUS_WITHIN
 from bot.domain.levels import Level
 from bot.domain.protocol import Inbound, decide
+from bot.domain.redaction import redact
 from bot.service_layer.classification import Classifier, Previous
 from bot.service_layer.media_files import seal_media
 from bot.service_layer.ports import (
@@ -174,7 +175,7 @@ class Screening:
         try:
             return self.media.fetch(url)
         except PermanentError as exc:
-            log.warning("media %s could not be fetched: %r", url, exc)
+            log.warning("an attachment could not be fetched: %s", redact(repr(exc)))
             return exc
 
 
@@ -228,7 +229,7 @@ def _media_row(
         row.fetched_at = now
     elif isinstance(result, IntegrationError):
         row.status = "failed"
-        row.last_error = result.message
+        row.last_error = redact(result.message)
     else:
         # A location has no file (its coordinates are in the message); without a
         # fetcher nothing can be downloaded.

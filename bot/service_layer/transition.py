@@ -17,9 +17,10 @@ Choices worth knowing:
   ``window_messages`` decides.
 - STOP cancels the conversation's pending timers and every message not yet sent, then
   queues one confirmation (``opted_out``), the last message the number gets until START.
-- Invite links are bearer tokens; the invite table keeps only their digest, but the
-  invite message (outbox) and the reminder timer's payload hold the link, since the
-  reminder must repeat it.
+- Invite links are bearer tokens: the invite keeps their digest, and the link itself
+  only sealed and only while it can be used. The invite message and its reminder hold
+  a placeholder naming the invite; the link is put in as they are sent
+  (``bot.service_layer.outbox``).
 """
 
 from __future__ import annotations
@@ -368,7 +369,7 @@ class Effects:
     def _on_handoff_requested(self, data: dict[str, Any]) -> None:
         request = HumanRequest(
             conversation_id=self._conv.id,
-            text=vault_of(self._s).seal(
+            text=vault_of(self._s).seal_unless_erased(
                 self._s, self._conv.id, "human_request", self.human_request_text
             ),
             created_at=self._now,

@@ -19,7 +19,7 @@ from bot.domain.inbound import parse_inbound
 from bot.entrypoints.cli import app
 from bot.service_layer.receiving import record_inbound
 from tests.fakes.clock import FakeClock
-from tests.fakes.keys import keys_env
+from tests.fakes.keys import fake_keyring, keys_env
 
 
 def fill(sessions: SessionFactory, clock: FakeClock, n: int) -> None:
@@ -199,3 +199,14 @@ def test_only_the_audit_key_recomputes_a_chain_that_verifies(
     rewrite(engine, forged, keyed_hash(key), key)
     code, out = verify(database_url, vault)
     assert code == 0, out
+
+
+def test_verify_with_other_keys_says_so_rather_than_calling_the_chain_broken(
+    database_url: str, chain: object, vault: Vault
+) -> None:
+    """An operator who gives the wrong keys is told so, with exit 2: a chain that fails
+    under the wrong key is not evidence of tampering."""
+    assert verify(database_url, vault)[0] == 0  # the first use records what the keys are
+    code, out = verify(database_url, Vault(fake_keyring()))
+    assert code == 2 and "not the one this database was written with" in out
+    assert "BROKEN" not in out

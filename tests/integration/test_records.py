@@ -220,6 +220,23 @@ def test_retention_erases_what_is_due_and_never_what_is_held(
     assert erased(quiet) and not erased(held)
 
 
+def test_retention_counts_from_the_prospects_last_message(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """A conversation older than its period is kept while its last message is not."""
+    stack = Stack(sessions, clock)
+    stack.say("hello")
+    clock.advance((300 * DAY).total_seconds())
+    stack.say("hello again")
+    clock.advance((100 * DAY).total_seconds())
+    rules = Retention(transcripts=timedelta(days=365))
+    assert run_retention(sessions, rules, clock.now(), dry_run=False).erased == []
+    clock.advance((300 * DAY).total_seconds())
+    assert run_retention(sessions, rules, clock.now(), dry_run=False).erased == [
+        (stack.conversation_id, "transcripts")
+    ]
+
+
 def test_the_daily_job_runs_once_a_day(sessions: SessionFactory, clock: FakeClock) -> None:
     """Its beat comes often; it runs when the last run is a day old, whoever made it."""
     quiet = Stack(sessions, clock)

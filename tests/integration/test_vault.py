@@ -121,5 +121,10 @@ def test_doctor_names_a_master_key_that_is_missing(
 
     good = keys_check(vault.keyring)
     assert good.ok and "current master key test-1" in good.detail
-    bad = keys_check(fake_keyring("other"))
+    ring = vault.keyring
+    other_master = Keyring(fake_keyring("other").master, "other", ring.lookup, ring.audit, "tests")
+    bad = keys_check(other_master)
     assert not bad.ok and "test-1 (1 conversations)" in bad.detail
+    # Other lookup and audit keys altogether: said as such, not as a broken chain.
+    stranger = keys_check(fake_keyring())
+    assert not stranger.ok and "not the one this database was written with" in stranger.detail

@@ -119,7 +119,9 @@ def _record(session: Session, event: dict[str, Any], text: str, now: datetime) -
         provider=invite.provider,
         conversation_id=invite.conversation_id,
         # As received and signed, the evidence; sealed, as it may name the prospect.
-        payload=vault_of(session).seal(session, invite.conversation_id, "channel_callback", text),
+        payload=vault_of(session).seal_unless_erased(
+            session, invite.conversation_id, "channel_callback", text
+        ),
         received_at=now,
     )
     session.add(callback)
@@ -133,7 +135,7 @@ def _record(session: Session, event: dict[str, Any], text: str, now: datetime) -
         claimed = session.execute(
             update(Invite)
             .where(Invite.id == invite.id, Invite.status == "active")
-            .values(status="used", used_at=now)
+            .values(status="used", used_at=now, link_sealed=None)
             .returning(Invite.id)
         ).first()
         session.refresh(invite)

@@ -1,5 +1,6 @@
 """Records at rest: per-conversation data keys, numbers found by keyed hash, the
-audit log's sealed contents, a keyed audit head, legal holds, and invite links kept
+audit log's sealed contents, a keyed audit head, checks of the keys, legal holds, and
+invite links kept
 sealed on the invite (outbox rows name the invite instead of holding its link).
 
 Personal fields keep their columns but hold sealed values from now on, so a
@@ -59,6 +60,11 @@ def upgrade() -> None:
         sa.Column("erased_at", UTCDateTime()),
     )
     op.create_table(
+        "key_checks",
+        sa.Column("name", sa.String(16), primary_key=True),
+        sa.Column("value", sa.String(64), nullable=False),
+    )
+    op.create_table(
         "legal_holds",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
@@ -100,6 +106,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_contents_append_only ON audit_contents")
     op.drop_table("audit_contents")
     op.drop_table("legal_holds")
+    op.drop_table("key_checks")
     op.drop_table("data_keys")
     with op.batch_alter_table("audit_head") as batch:
         batch.drop_column("mac")
