@@ -126,6 +126,8 @@ def test_doctor_says_plainly_what_is_missing(tmp_path: Path) -> None:
     assert result.returncode == 1
     out = result.stdout
     assert "[ok  ] database" in out
+    # The service makes the keys on its first start; doctor never does.
+    assert "[FAIL] keys: no keys" in out
     assert re.search(r"\[FAIL\] rasa: .*gangway up", out), out
     assert "[FAIL] action server" in out
     assert re.search(r"\[FAIL\] whatsapp: no Twilio credentials.*sandbox", out), out
@@ -166,8 +168,8 @@ def test_doctor_passes_against_the_running_stack(up: tuple[Up, dict[str, str]]) 
         running.expect(r"gangway is up", timeout=240)
     result = doctor(env)
     assert result.returncode == 0, result.stdout + result.stderr
-    # database, flow, sensitivity model, rasa, action server, whatsapp
-    assert result.stdout.count("[ok  ]") == 6
+    # database, keys, flow, sensitivity model, rasa, action server, whatsapp
+    assert result.stdout.count("[ok  ]") == 7
 
 
 def test_ctrl_c_stops_every_part(up: tuple[Up, dict[str, str]]) -> None:

@@ -24,17 +24,30 @@ def db(stack: Stack):  # type: ignore[no-untyped-def]
 
 
 def test_hi_gets_the_greeting_back_and_is_delivered(stack: Stack) -> None:
-    """ "hi" is acknowledged at once and answered with the bot's greeting, which gets delivered."""
-    number = "whatsapp:+12025550111"
-    _sid, resp = stack.say(number, "hi")
+    """ "hi" is acknowledged at once and answered with the bot's greeting, which gets delivered.
+
+    The prospect types in the sandbox, which signs and posts the webhook as Twilio does:
+    like WhatsApp, it delivers free-form replies only to someone who wrote to it.
+    """
+    _sid, resp = stack.say("whatsapp:+12025550110", "hi")
     assert resp.status_code == 200 and "<Response></Response>" in resp.text
+    number = "whatsapp:+12025550111"
+    typed = stack.http.post(
+        f"{stack.sandbox_url}/sandbox/api/inbound", json={"from": number, "body": "hi"}
+    )
+    assert typed.status_code < 300 and typed.json()["webhook_status"] == 200, typed.text
     [reply] = stack.wait_for_replies(number, 1)
     assert re.search(r"interested", reply["body"], re.I), reply["body"]
     sessions = db(stack)
 
     def delivered() -> bool:
         with sessions() as s:
-            return s.execute(select(OutboxMessage.status)).scalar_one() in ("delivered", "read")
+            statuses = s.execute(
+                select(OutboxMessage.status)
+                .join(InboxMessage, InboxMessage.id == OutboxMessage.inbox_id)
+                .where(InboxMessage.message_sid == typed.json()["message_sid"])
+            ).scalars()
+            return list(statuses) in (["delivered"], ["read"])
 
     wait_until(delivered, 30, "the delivery status callback to be recorded")
 
