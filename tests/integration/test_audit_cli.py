@@ -14,7 +14,7 @@ from bot.domain.inbound import parse_inbound
 from bot.entrypoints.cli import app
 from bot.service_layer.receiving import record_inbound
 from tests.fakes.clock import FakeClock
-from tests.fakes.keys import keys_env
+from tests.fakes.keys import fake_vault, keys_env
 
 
 def fill(sessions: SessionFactory, clock: FakeClock, n: int) -> None:
@@ -70,7 +70,7 @@ def test_tampered_record_is_named(
 
 def test_verify_on_unreachable_database_fails_plainly(tmp_path: object) -> None:
     """A database that cannot be read gives a non-zero exit and a plain message."""
-    code, out = verify("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    code, out = verify("postgresql+psycopg://nobody@127.0.0.1:1/none", fake_vault())
     assert code == 2 and "could not read the audit log" in out
 
 
