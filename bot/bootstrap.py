@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.adapters.audit_checkpoints import CheckpointWriter
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory, scrub_freed_space
 from bot.adapters.db_roles import migrate_database, triggers_only_warning
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
@@ -192,6 +193,7 @@ class Container:
     crm_scheduler: TimerScheduler | None = None
     invite_scheduler: TimerScheduler | None = None
     retention_scheduler: TimerScheduler | None = None
+    checkpoint_scheduler: TimerScheduler | None = None
     reconcile_scheduler: TimerScheduler | None = None
     _http: list[httpx.Client] = field(default_factory=list)
 
@@ -238,6 +240,7 @@ class Container:
             self.crm_scheduler,
             self.invite_scheduler,
             self.retention_scheduler,
+            self.checkpoint_scheduler,
             self.reconcile_scheduler,
         ]
         return [self.scheduler, *(s for s in extra if s is not None)]
@@ -494,9 +497,20 @@ def build(
         crm_scheduler,
         invite_scheduler,
         _retention_scheduler(settings, sessions, clock, flows, engine),
+        _checkpoint_scheduler(settings, sessions, clock),
         _reconcile_scheduler(settings, sessions, clock, history),
         clients,
     )
+
+
+def _checkpoint_scheduler(
+    settings: Settings, sessions: SessionFactory, clock: Clock
+) -> TimerScheduler | None:
+    """The audit chain's checkpoints outside the database (bot.domain.checkpoints)."""
+    if settings.gangway_audit_checkpoint_seconds <= 0:
+        return None
+    writer = CheckpointWriter(sessions, clock, settings.audit_checkpoints)
+    return TimerScheduler(writer, interval_seconds=settings.gangway_audit_checkpoint_seconds)
 
 
 def _retention_scheduler(

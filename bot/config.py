@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     gangway_lookup_key: SecretStr | None = None
     gangway_audit_key: SecretStr | None = None
     gangway_key_file: Path | None = None
+    # Where the service writes the audit chain's checkpoints, outside the database (put it
+    # on other, ideally append-only, storage), and how often (seconds; 0: never).
+    # `gangway audit verify` checks the chain still holds each one. Unset: the state
+    # directory's audit-checkpoints.
+    gangway_audit_checkpoints: Path | None = None
+    gangway_audit_checkpoint_seconds: float = 300.0
     # How often (seconds) the service looks whether the daily retention run is due (the
     # flow's `retention` periods; flows/README.md). 0: never (run `gangway retention run`).
     gangway_retention_check_seconds: float = 3600.0
@@ -126,6 +132,10 @@ class Settings(BaseSettings):
     def migration_database_url(self) -> str | None:
         url = self.gangway_migration_database_url
         return url.get_secret_value() if url else None
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        return self.gangway_audit_checkpoints or self.state_dir / "audit-checkpoints"
 
     @property
     def twilio_configured(self) -> bool:

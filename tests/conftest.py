@@ -73,6 +73,13 @@ def sessions(engine: Engine, vault: Vault) -> SessionFactory:
     return make_session_factory(engine, vault)
 
 
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's commands and processes keep their state (keys, checkpoints, logs)
+    in the test's own directory, never in the checkout's var/."""
+    monkeypatch.setenv("GANGWAY_STATE_DIR", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

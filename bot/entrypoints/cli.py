@@ -160,13 +160,16 @@ def db_upgrade() -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit chain; exit 1 naming the first broken record."""
+    """Recompute the audit chain and check it still holds every checkpoint kept outside
+    the database; exit 1 naming the first break."""
     from bot.adapters import audit_log
+    from bot.adapters.audit_checkpoints import check_checkpoints
     from bot.bootstrap import MissingConfiguration, open_records
     from bot.service_layer.ports import SystemClock
 
+    settings = load_settings()
     try:
-        engine, sessions = open_records(load_settings(), SystemClock().now())
+        engine, sessions = open_records(settings, SystemClock().now())
     except MissingConfiguration as exc:
         typer.echo(f"cannot open the records: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -175,6 +178,7 @@ def audit_verify() -> None:
             count, broken = audit_log.verify(
                 s, progress=lambda n: typer.echo(f"  ... {n} records checked", err=True)
             )
+            lost = check_checkpoints(s, settings.audit_checkpoints)
     except Exception as exc:
         typer.echo(f"could not read the audit log: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -183,6 +187,12 @@ def audit_verify() -> None:
     if broken is not None:
         typer.echo(
             f"BROKEN at record {broken.seq}: {broken.reason} ({count} records read)", err=True
+        )
+        raise typer.Exit(1)
+    if lost is not None:
+        typer.echo(
+            f"BROKEN: checkpoint line {lost.line} of {settings.audit_checkpoints} {lost.reason}",
+            err=True,
         )
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {count} records")

@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from bot.adapters.audit_checkpoints import CheckpointWriter
 from bot.adapters.db import SessionFactory
 from bot.adapters.vault import Vault
 from bot.domain.audit import canonical_json, head_mac, record_hash
@@ -22,8 +24,8 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.keys import fake_keyring, keys_env
 
 
-def fill(sessions: SessionFactory, clock: FakeClock, n: int) -> None:
-    for i in range(n):
+def fill(sessions: SessionFactory, clock: FakeClock, n: int, first: int = 0) -> None:
+    for i in range(first, first + n):
         with sessions.begin() as s:
             params = {"MessageSid": f"SM{i:032d}", "From": "whatsapp:+12025550101", "Body": f"m{i}"}
             record_inbound(s, parse_inbound(params), clock.now())
@@ -210,3 +212,75 @@ def test_verify_with_other_keys_says_so_rather_than_calling_the_chain_broken(
     code, out = verify(database_url, Vault(fake_keyring()))
     assert code == 2 and "not the one this database was written with" in out
     assert "BROKEN" not in out
+
+
+def _verify_with(database_url: str, vault: Vault, checkpoints: Path) -> tuple[int, str]:
+    env = {
+        "DATABASE_URL": database_url,
+        "GANGWAY_AUDIT_CHECKPOINTS": str(checkpoints),
+        **keys_env(vault.keyring),
+    }
+    result = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    return result.exit_code, result.output
+
+
+def _head(engine: Engine) -> dict[str, object]:
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT seq, hash, mac FROM audit_head")).mappings().one())
+
+
+def test_a_tail_put_back_from_an_older_copy_is_found_by_the_checkpoints(
+    database_url: str,
+    engine: Engine,
+    sessions: SessionFactory,
+    clock: FakeClock,
+    vault: Vault,
+    tmp_path: Path,
+) -> None:
+    """An owner who keeps a copy of the head (its MAC included) can later cut the records
+    after it and put that head back: the chain verifies, the checkpoint written outside
+    the database does not."""
+    checkpoints = tmp_path / "outside" / "audit-checkpoints"
+    fill(sessions, clock, 3)
+    earlier = _head(engine)
+    fill(sessions, clock, 2, first=3)
+    writer = CheckpointWriter(sessions, clock, checkpoints)
+    assert writer.fire_due() == 1 and writer.fire_due() == 0  # only when the chain moved
+    assert _verify_with(database_url, vault, checkpoints)[0] == 0
+    unguard(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq > 3"))
+        conn.execute(text("UPDATE audit_head SET seq = :seq, hash = :hash, mac = :mac"), earlier)
+    assert verify(database_url, vault)[0] == 0  # the chain alone cannot tell
+    code, out = _verify_with(database_url, vault, checkpoints)
+    assert code == 1 and "checkpoint line 1" in out and "cut off" in out
+
+
+def test_an_emptied_log_is_found_by_the_checkpoints(
+    database_url: str,
+    engine: Engine,
+    sessions: SessionFactory,
+    clock: FakeClock,
+    vault: Vault,
+    tmp_path: Path,
+) -> None:
+    checkpoints = tmp_path / "audit-checkpoints"
+    fill(sessions, clock, 2)
+    CheckpointWriter(sessions, clock, checkpoints).fire_due()
+    unguard(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_contents"))
+        conn.execute(text("DELETE FROM audit_log"))
+        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h, mac = ''"), {"h": "0" * 64})
+    code, out = _verify_with(database_url, vault, checkpoints)
+    assert code == 1 and "cut off" in out
+
+
+def test_a_forged_checkpoint_is_named(
+    database_url: str, sessions: SessionFactory, clock: FakeClock, vault: Vault, tmp_path: Path
+) -> None:
+    checkpoints = tmp_path / "audit-checkpoints"
+    fill(sessions, clock, 2)
+    checkpoints.write_text("2 " + "a" * 64 + " 2026-12-02T09:00:00+00:00 " + "b" * 64 + "\n")
+    code, out = _verify_with(database_url, vault, checkpoints)
+    assert code == 1 and "not written with the audit key" in out
