@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -68,10 +69,12 @@ __all__ = [
     "Container",
     "MissingConfiguration",
     "build",
+    "handoff_events",
     "keyring",
     "message_history",
     "open_records",
     "reconciler",
+    "scrubber",
     "webhook_path",
 ]
 
@@ -164,6 +167,29 @@ def open_records(
         engine.dispose()
         raise
     return engine, sessions
+
+
+def handoff_events(settings: Settings) -> HandoffEvents:
+    """Where handoff changes go: the CRM outbox when a CRM is configured."""
+    return CrmHandoffEvents() if settings.gangway_crm_url else NoHandoffEvents()
+
+
+def scrubber(settings: Settings, engine: Engine) -> Callable[[], None]:
+    """What makes the database drop old copies of erased keys now. On PostgreSQL that is a
+    VACUUM, which only the tables' owner may run: through the migration role when given."""
+
+    def scrub() -> None:
+        owner_url = settings.migration_database_url
+        if engine.dialect.name != "postgresql" or not owner_url:
+            scrub_freed_space(engine)
+            return
+        owner = make_engine(owner_url)
+        try:
+            scrub_freed_space(owner)
+        finally:
+            owner.dispose()
+
+    return scrub
 
 
 def _check_keys(sessions: SessionFactory) -> None:
@@ -496,7 +522,7 @@ def build(
         handover,
         crm_scheduler,
         invite_scheduler,
-        _retention_scheduler(settings, sessions, clock, flows, engine),
+        _retention_scheduler(settings, sessions, clock, flows, engine, events),
         _checkpoint_scheduler(settings, sessions, clock),
         _reconcile_scheduler(settings, sessions, clock, history),
         clients,
@@ -514,12 +540,17 @@ def _checkpoint_scheduler(
 
 
 def _retention_scheduler(
-    settings: Settings, sessions: SessionFactory, clock: Clock, flows: FlowStore, engine: Engine
+    settings: Settings,
+    sessions: SessionFactory,
+    clock: Clock,
+    flows: FlowStore,
+    engine: Engine,
+    events: HandoffEvents,
 ) -> TimerScheduler | None:
     """The daily retention run (its beat is hourly; it runs when a day has passed)."""
     if settings.gangway_retention_check_seconds <= 0:
         return None
     runner = RetentionRunner(
-        sessions, clock, lambda: flows.current().retention, lambda: scrub_freed_space(engine)
+        sessions, clock, lambda: flows.current().retention, scrubber(settings, engine), events
     )
     return TimerScheduler(runner, interval_seconds=settings.gangway_retention_check_seconds)

@@ -16,10 +16,10 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters.db import SessionFactory, scrub_freed_space
+from bot.adapters.db import SessionFactory
 from bot.adapters.evidence_files import write_bundle
 from bot.adapters.flow_files import FlowFileError, load_flow
-from bot.bootstrap import MissingConfiguration, open_records
+from bot.bootstrap import MissingConfiguration, handoff_events, open_records, scrubber
 from bot.config import load_settings
 from bot.service_layer import erasure
 from bot.service_layer.evidence import gather_evidence
@@ -77,9 +77,14 @@ def erase(
         with sessions.begin() as s:
             conv_id = erasure.find_conversation(s, number=number, conversation_id=conversation)
             erased = erasure.erase_conversation(
-                s, conv_id, reason=reason.strip(), cause="request", now=_clock.now()
+                s,
+                conv_id,
+                reason=reason.strip(),
+                cause="request",
+                now=_clock.now(),
+                events=handoff_events(load_settings()),
             )
-        scrub_freed_space(engine)
+        scrubber(load_settings(), engine)()
     if erased:
         typer.echo(f"erased conversation {conv_id}: its content can no longer be read")
     else:
@@ -146,7 +151,8 @@ def retention_run(
             rules,
             _clock.now(),
             dry_run=dry_run,
-            scrub=lambda: scrub_freed_space(engine),
+            scrub=scrubber(settings, engine),
+            events=handoff_events(settings),
         )
     verb = "would erase" if dry_run else "erased"
     for conv_id, why in report.erased:

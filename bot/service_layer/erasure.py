@@ -27,6 +27,9 @@ from bot.adapters.tables import (
 )
 from bot.adapters.vault import vault_of
 from bot.domain.delivery import UNSENT_STATUSES
+from bot.service_layer import handoffs
+from bot.service_layer.handoff_events import NoHandoffEvents
+from bot.service_layer.handoffs import HandoffEvents
 
 __all__ = [
     "ErasureError",
@@ -142,11 +145,18 @@ def release_hold(session: Session, conversation_id: str, reason: str, now: datet
 
 
 def erase_conversation(
-    session: Session, conversation_id: str, *, reason: str, cause: str, now: datetime
+    session: Session,
+    conversation_id: str,
+    *,
+    reason: str,
+    cause: str,
+    now: datetime,
+    events: HandoffEvents | None = None,
 ) -> bool:
     """Crypto-shred the conversation. False when it was erased already.
 
     ``cause`` says who asked: "request" (an erasure request) or the retention rule.
+    Open handoffs are closed as people close them, the CRM told through ``events``.
     Raises Held when a legal hold stands.
     """
     # The conversation's row lock first: a hold placed at this moment waits for it.
@@ -180,17 +190,15 @@ def erase_conversation(
     )
     stopped_timers = timers.cancel(session, conversation_id=conversation_id, now=now)
     revoked = invites.revoke_invites(session, conversation_id=conversation_id, now=now)
-    closed = (
-        session.execute(
-            update(Handoff)
-            .where(Handoff.conversation_id == conversation_id, Handoff.status != "closed")
-            .values(status="closed", closed_at=now, updated_at=now)
-            .returning(Handoff.id)
-            .execution_options(synchronize_session=False)
+    open_handoffs = session.execute(
+        select(Handoff).where(
+            Handoff.conversation_id == conversation_id, Handoff.status != "closed"
         )
-        .scalars()
-        .all()
-    )
+    ).scalars()
+    closed = []
+    for handoff in open_handoffs:
+        handoffs.close_erased(session, handoff, now, events or NoHandoffEvents())
+        closed.append(handoff.id)
     # The record comes first: its contents are sealed with the key about to go.
     audit_log.append(
         session,

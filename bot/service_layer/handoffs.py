@@ -57,6 +57,7 @@ __all__ = [
     "actor_of",
     "claim",
     "close",
+    "close_erased",
     "escalate",
     "facts",
     "get_readable",
@@ -311,6 +312,16 @@ def close(
     _audit(session, handoff, "handoff_closed", now, user_id=actor.user_id)
     events.record(session, event="handoff.closed", handoff=handoff, now=now)
     return handoff
+
+
+def close_erased(session: Session, handoff: Handoff, now: datetime, events: HandoffEvents) -> None:
+    """Close a handoff whose conversation is being erased: nobody is left to talk to."""
+    handoff.status = "closed"
+    handoff.closed_at = now
+    handoff.updated_at = now
+    _cancel_sla(session, handoff, now)
+    _audit(session, handoff, "handoff_closed", now, reason="conversation erased")
+    events.record(session, event="handoff.closed", handoff=handoff, now=now)
 
 
 def escalate(

@@ -16,6 +16,7 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import AuditLog, Consent, Conversation, InboxMessage, LegalHold, MediaItem
 from bot.domain.retention import Retention, RetentionCase, retention_due
 from bot.service_layer.erasure import erase_conversation, is_held
+from bot.service_layer.handoffs import HandoffEvents
 from bot.service_layer.ports import Clock
 
 __all__ = ["EVERY", "RUN_KIND", "RetentionReport", "RetentionRunner", "last_run", "run_retention"]
@@ -61,6 +62,7 @@ def run_retention(
     *,
     dry_run: bool,
     scrub: Callable[[], None] | None = None,
+    events: HandoffEvents | None = None,
 ) -> RetentionReport:
     """Erase every conversation past its period and drop attachment files past theirs.
 
@@ -83,7 +85,12 @@ def run_retention(
                 report.erased.append((conv_id, why))
                 continue
             if erase_conversation(
-                s, conv_id, reason=f"retention period of {why} passed", cause="retention", now=now
+                s,
+                conv_id,
+                reason=f"retention period of {why} passed",
+                cause="retention",
+                now=now,
+                events=events,
             ):
                 report.erased.append((conv_id, why))
     if rules.media is not None:
@@ -159,18 +166,25 @@ class RetentionRunner:
         clock: Clock,
         rules: Callable[[], Retention],
         scrub: Callable[[], None] | None = None,
+        events: HandoffEvents | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._rules = rules
         self._scrub = scrub
+        self._events = events
 
     def fire_due(self) -> int:
         last = last_run(self._sessions)
         if last is not None and self._clock.now() - last < EVERY:
             return 0
         report = run_retention(
-            self._sessions, self._rules(), self._clock.now(), dry_run=False, scrub=self._scrub
+            self._sessions,
+            self._rules(),
+            self._clock.now(),
+            dry_run=False,
+            scrub=self._scrub,
+            events=self._events,
         )
         if report.erased or report.media:
             log.info(

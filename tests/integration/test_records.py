@@ -19,6 +19,8 @@ from bot.adapters.tables import (
     AuditContent,
     AuditLog,
     Conversation,
+    CrmDelivery,
+    Handoff,
     Invite,
     OutboxMessage,
     Timer,
@@ -26,12 +28,13 @@ from bot.adapters.tables import (
 from bot.adapters.vault import ERASED, Vault
 from bot.domain.retention import Retention
 from bot.entrypoints.cli import app
-from bot.service_layer.erasure import place_hold
+from bot.service_layer.erasure import erase_conversation, place_hold
+from bot.service_layer.handoff_events import CrmHandoffEvents
 from bot.service_layer.handoff_summary import transcript
 from bot.service_layer.retention import RetentionRunner, run_retention
 from tests.fakes.clock import FakeClock
 from tests.fakes.keys import keys_env
-from tests.fakes.prospects import opened
+from tests.fakes.prospects import add_prospect, opened
 from tests.integration.test_protocol import IBAN, PROSPECT, PUBLIC, SECRET, Stack
 
 DAY = timedelta(days=1)
@@ -345,3 +348,40 @@ def test_export_refuses_to_overwrite_a_bundle(
     assert gangway(vault, database_url, *args)[0] == 0
     code, out = gangway(vault, database_url, *args)
     assert code == 1 and "already holds" in out
+
+
+def test_erasure_closes_open_handoffs_and_tells_the_crm(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """An advisor's open handoff of an erased prospect is closed, as a person closes one:
+    in the audit log and with a handoff.closed event for the CRM."""
+    with sessions.begin() as s:
+        add_prospect(s, PROSPECT, Conversation(id="conv-1", created_at=clock.now()))
+        s.add(
+            Handoff(
+                conversation_id="conv-1",
+                reason="threshold",
+                status="queued",
+                queue="advisors-en",
+                level="identity",
+                summary="{}",
+                created_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
+    with sessions.begin() as s:
+        erase_conversation(
+            s,
+            "conv-1",
+            reason="DSAR-45",
+            cause="request",
+            now=clock.now(),
+            events=CrmHandoffEvents(),
+        )
+    with sessions() as s:
+        [handoff] = s.execute(select(Handoff)).scalars()
+        events = [d.event for d in s.execute(select(CrmDelivery)).scalars()]
+        kinds = [r.kind for r in s.execute(select(AuditLog).order_by(AuditLog.seq)).scalars()]
+    assert handoff.status == "closed" and handoff.closed_at is not None
+    assert events == ["handoff.closed"]
+    assert kinds[-2:] == ["handoff_closed", "conversation_erased"]
