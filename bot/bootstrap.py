@@ -5,28 +5,30 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from pydantic import SecretStr
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters.audit_checkpoints import CheckpointWriter
-from bot.adapters.db import SessionFactory, make_engine, make_session_factory, scrub_freed_space
+from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.db_roles import migrate_database, triggers_only_warning
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
-from bot.adapters.keyring import Keyring, KeyringError, default_key_file, keyring_from
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.routing_file import RoutingStore
-from bot.adapters.vault import KeyMismatch, Vault, vault_of
-from bot.config import Settings
+from bot.adapters.vault import Vault
+from bot.background import (
+    checkpoint_scheduler,
+    message_history,
+    reconcile_scheduler,
+    retention_scheduler,
+)
+from bot.config import NO_TWILIO, MissingConfiguration, Settings
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.entrypoints.scheduler import TimerScheduler
 from bot.entrypoints.worker import Worker
+from bot.records_setup import check_keys, keyring
 from bot.service_layer.classification import Classifier
 from bot.service_layer.conversation_events import (
     invite_activated,
@@ -49,8 +51,6 @@ from bot.service_layer.ports import (
     Understanding,
 )
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
-from bot.service_layer.reconciliation import Reconciler, ScheduledReconciliation
-from bot.service_layer.retention import RetentionRunner
 from bot.service_layer.routing import RulesRouter
 from bot.service_layer.screening import Screening
 from bot.service_layer.timers import TimerRunner
@@ -60,7 +60,6 @@ from integrations.rasa import RasaClient
 from integrations.secure_messenger import PROVIDER as MESSENGER
 from integrations.secure_messenger import SecureMessengerClient
 from integrations.twilio_content import TwilioContent
-from integrations.twilio_history import TwilioMessageHistory
 from integrations.twilio_media import TwilioMediaFetcher
 from integrations.twilio_whatsapp import TwilioWhatsApp
 
@@ -69,12 +68,6 @@ __all__ = [
     "Container",
     "MissingConfiguration",
     "build",
-    "handoff_events",
-    "keyring",
-    "message_history",
-    "open_records",
-    "reconciler",
-    "scrubber",
     "webhook_path",
 ]
 
@@ -83,21 +76,10 @@ log = logging.getLogger(__name__)
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 INBOUND_PATH = "/webhooks/twilio/whatsapp"
 # How often the scheduled reconciliation looks whether its slot has run yet.
-RECONCILE_BEAT_SECONDS = 60.0
 
 
 def webhook_path(settings: Settings, path: str) -> str:
     return settings.gangway_public_url.rstrip("/") + path
-
-
-NO_TWILIO = (
-    "No Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, "
-    "or run `gangway up`, which starts the local WhatsApp sandbox for you."
-)
-
-
-class MissingConfiguration(RuntimeError):
-    """Gangway cannot start with the configuration it was given."""
 
 
 def invite_secret(settings: Settings) -> bytes:
@@ -118,88 +100,6 @@ def invite_secret(settings: Settings) -> bytes:
             out.write(secrets.token_hex(32))
         log.warning("GANGWAY_INVITE_SECRET is not set: made one in %s", path)
     return path.read_text().strip().encode()
-
-
-def keyring(settings: Settings, now: datetime, *, create: bool = True) -> Keyring:
-    """The records' keys: from the environment, a key file, or the one in var/ (made
-    there on first start when ``create``)."""
-    given = settings.gangway_master_keys or settings.gangway_key_file
-    key_file = settings.gangway_key_file
-    if not given:
-        key_file = settings.state_dir / "keys"
-        if create:
-            key_file = default_key_file(settings.state_dir, now)
-        elif not key_file.exists():
-            raise MissingConfiguration(
-                f"no keys: none in the environment (GANGWAY_MASTER_KEYS, GANGWAY_KEY_FILE) "
-                f"and no {key_file}, which the service makes on its first start"
-            )
-    try:
-        return keyring_from(
-            master_keys=_secret(settings.gangway_master_keys),
-            lookup_key=_secret(settings.gangway_lookup_key),
-            audit_key=_secret(settings.gangway_audit_key),
-            key_file=key_file,
-        )
-    except KeyringError as exc:
-        raise MissingConfiguration(str(exc)) from exc
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def open_records(
-    settings: Settings, now: datetime, *, create: bool = False
-) -> tuple[Engine, SessionFactory]:
-    """The database and sessions carrying the vault, for commands that read records.
-
-    Keys other than those the database was written with are refused here, with a
-    message saying so. Keys are made only with ``create`` (a command that may come
-    before the service's first start).
-    """
-    vault = Vault(keyring(settings, now, create=create))
-    engine = make_engine(settings.database_url)
-    sessions = make_session_factory(engine, vault)
-    try:
-        _check_keys(sessions)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine, sessions
-
-
-def handoff_events(settings: Settings) -> HandoffEvents:
-    """Where handoff changes go: the CRM outbox when a CRM is configured."""
-    return CrmHandoffEvents() if settings.gangway_crm_url else NoHandoffEvents()
-
-
-def scrubber(settings: Settings, engine: Engine) -> Callable[[], None]:
-    """What makes the database drop old copies of erased keys now. On PostgreSQL that is a
-    VACUUM, which only the tables' owner may run: through the migration role when given."""
-
-    def scrub() -> None:
-        owner_url = settings.migration_database_url
-        if engine.dialect.name != "postgresql" or not owner_url:
-            scrub_freed_space(engine)
-            return
-        owner = make_engine(owner_url)
-        try:
-            scrub_freed_space(owner)
-        finally:
-            owner.dispose()
-
-    return scrub
-
-
-def _check_keys(sessions: SessionFactory) -> None:
-    try:
-        with sessions.begin() as s:
-            vault_of(s).check_keys(s)
-    except KeyMismatch as exc:
-        raise MissingConfiguration(str(exc)) from exc
-    except SQLAlchemyError:
-        pass  # no schema yet (the caller migrates) or no database: its own errors say so
 
 
 @dataclass
@@ -329,41 +229,6 @@ def _crm_pusher(
     )
 
 
-def message_history(settings: Settings, http: httpx.Client) -> TwilioMessageHistory:
-    """Twilio's (or the sandbox's) list of the business number's messages."""
-    if not (settings.twilio_account_sid and settings.twilio_auth_token):
-        raise MissingConfiguration(NO_TWILIO)
-    return TwilioMessageHistory(
-        account_sid=settings.twilio_account_sid,
-        auth_token=settings.twilio_auth_token.get_secret_value(),
-        business_number=settings.twilio_whatsapp_from,
-        base_url=settings.twilio_api_base_url,
-        http=http,
-    )
-
-
-def reconciler(
-    settings: Settings, sessions: SessionFactory, clock: Clock, history: MessageHistory
-) -> Reconciler:
-    grace = timedelta(minutes=settings.gangway_reconcile_grace)
-    return Reconciler(sessions, clock, history, grace=grace)
-
-
-def _reconcile_scheduler(
-    settings: Settings, sessions: SessionFactory, clock: Clock, history: MessageHistory | None
-) -> TimerScheduler | None:
-    """The scheduled reconciliation: off without a provider to ask, or at interval 0."""
-    if history is None or settings.gangway_reconcile_interval <= 0:
-        return None
-    job = ScheduledReconciliation(
-        reconciler(settings, sessions, clock, history),
-        sessions,
-        clock,
-        interval=timedelta(hours=settings.gangway_reconcile_interval),
-    )
-    return TimerScheduler(job, interval_seconds=RECONCILE_BEAT_SECONDS)
-
-
 def sensitivity_model(settings: Settings, flows: FlowStore) -> SensitivityScorer | None:
     """The trained sensitivity model: GANGWAY_SENSITIVITY_MODEL, else the one `make model`
     trains from the current data. Without one, the service refuses to start when the flow
@@ -406,7 +271,7 @@ def build(
         if warning:
             log.warning(warning)
     sessions = make_session_factory(engine, Vault(keyring(settings, clock.now())))
-    _check_keys(sessions)
+    check_keys(sessions)
     clients: list[httpx.Client] = []
     if dialogue is None:
         rasa_http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
@@ -522,35 +387,8 @@ def build(
         handover,
         crm_scheduler,
         invite_scheduler,
-        _retention_scheduler(settings, sessions, clock, flows, engine, events),
-        _checkpoint_scheduler(settings, sessions, clock),
-        _reconcile_scheduler(settings, sessions, clock, history),
+        retention_scheduler(settings, sessions, clock, flows, engine, events),
+        checkpoint_scheduler(settings, sessions, clock),
+        reconcile_scheduler(settings, sessions, clock, history),
         clients,
     )
-
-
-def _checkpoint_scheduler(
-    settings: Settings, sessions: SessionFactory, clock: Clock
-) -> TimerScheduler | None:
-    """The audit chain's checkpoints outside the database (bot.domain.checkpoints)."""
-    if settings.gangway_audit_checkpoint_seconds <= 0:
-        return None
-    writer = CheckpointWriter(sessions, clock, settings.audit_checkpoints)
-    return TimerScheduler(writer, interval_seconds=settings.gangway_audit_checkpoint_seconds)
-
-
-def _retention_scheduler(
-    settings: Settings,
-    sessions: SessionFactory,
-    clock: Clock,
-    flows: FlowStore,
-    engine: Engine,
-    events: HandoffEvents,
-) -> TimerScheduler | None:
-    """The daily retention run (its beat is hourly; it runs when a day has passed)."""
-    if settings.gangway_retention_check_seconds <= 0:
-        return None
-    runner = RetentionRunner(
-        sessions, clock, lambda: flows.current().retention, scrubber(settings, engine), events
-    )
-    return TimerScheduler(runner, interval_seconds=settings.gangway_retention_check_seconds)

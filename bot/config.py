@@ -13,9 +13,18 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["NO_TWILIO", "MissingConfiguration", "Settings", "load_settings"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+NO_TWILIO = (
+    "No Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, "
+    "or run `gangway up`, which starts the local WhatsApp sandbox for you."
+)
+
+
+class MissingConfiguration(RuntimeError):
+    """Gangway cannot start with the configuration it was given."""
 
 
 class Settings(BaseSettings):

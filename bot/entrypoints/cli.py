@@ -164,7 +164,8 @@ def audit_verify() -> None:
     the database; exit 1 naming the first break."""
     from bot.adapters import audit_log
     from bot.adapters.audit_checkpoints import check_checkpoints
-    from bot.bootstrap import MissingConfiguration, open_records
+    from bot.config import MissingConfiguration
+    from bot.records_setup import open_records
     from bot.service_layer.ports import SystemClock
 
     settings = load_settings()

@@ -146,7 +146,8 @@ def _model(settings: Settings) -> Check:
 
 def _keys(settings: Settings) -> Check:
     """The records' keys are given, and unwrap every data key the database holds."""
-    from bot.bootstrap import MissingConfiguration, open_records
+    from bot.config import MissingConfiguration
+    from bot.records_setup import open_records
 
     try:
         engine, sessions = open_records(settings, datetime.now(UTC))

@@ -13,15 +13,10 @@ import httpx
 import typer
 
 from bot.adapters.db_roles import migrate_database
-from bot.bootstrap import (
-    NO_TWILIO,
-    MissingConfiguration,
-    message_history,
-    open_records,
-    reconciler,
-)
-from bot.config import load_settings
+from bot.background import message_history, reconciler
+from bot.config import NO_TWILIO, MissingConfiguration, load_settings
 from bot.domain.reconciliation import Reconciliation, Side, parse_duration
+from bot.records_setup import open_records
 from bot.service_layer.ports import SystemClock
 from bot.service_layer.reconciliation import ReconciliationFailed
 

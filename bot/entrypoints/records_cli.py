@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.adapters.db import SessionFactory
 from bot.adapters.evidence_files import write_bundle
 from bot.adapters.flow_files import FlowFileError, load_flow
-from bot.bootstrap import MissingConfiguration, handoff_events, open_records, scrubber
-from bot.config import load_settings
+from bot.config import MissingConfiguration, load_settings
+from bot.records_setup import handoff_events, open_records, scrubber
 from bot.service_layer import erasure
 from bot.service_layer.evidence import gather_evidence
 from bot.service_layer.key_rotation import keys_in_use, rotate_keys

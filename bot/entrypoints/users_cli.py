@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from bot.adapters import accounts
 from bot.adapters.accounts import AccountError
 from bot.adapters.db_roles import MigrationSetupError, migrate_database
-from bot.bootstrap import MissingConfiguration, open_records
-from bot.config import load_settings
+from bot.config import MissingConfiguration, load_settings
 from bot.domain.access import Role
+from bot.records_setup import open_records
 from bot.service_layer.ports import SystemClock
 
 __all__ = ["users_app"]
