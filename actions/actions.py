@@ -11,6 +11,8 @@ httpx, pinned in bot/rasa/requirements.txt.
 - action_invite_status: "what happened to my link?" ->
   GET /api/v1/conversations/{id}/invite-status, then one utter_invite_status_* response
   (its wording comes from gangway's NLG endpoint, as every response's)
+- validate_qualification_form (actions/qualification.py): the qualification form's
+  answers -> POST /api/v1/conversations/{id}/qualification
 
 Environment (read at call time, so a restart is not needed to change them):
     GANGWAY_URL            base URL of gangway's HTTP API
@@ -54,7 +56,7 @@ def _gangway_url() -> str:
     return (os.environ.get("GANGWAY_URL") or DEFAULT_GANGWAY_URL).rstrip("/")
 
 
-async def _call_gangway(
+async def call_gangway(
     method: str,
     path: str,
     conversation_id: str,
@@ -120,7 +122,7 @@ async def post_human_request(conversation_id: str, text: Optional[str]) -> bool:
     the conversation has opted out —, timeout, connection error, missing token,
     unexpected error). Never raises.
     """
-    response = await _call_gangway(
+    response = await call_gangway(
         "POST",
         HUMAN_REQUESTS_PATH,
         conversation_id,
@@ -134,7 +136,7 @@ async def fetch_invite_status(conversation_id: str) -> Optional[Dict[str, Any]]:
     """gangway's ``{"state", "invite", "handoff"}`` for the conversation, or None when it
     could not be had (logged). Never raises."""
     path = INVITE_STATUS_PATH.format(conversation_id=quote(conversation_id, safe=""))
-    response = await _call_gangway("GET", path, conversation_id, "read the invite status")
+    response = await call_gangway("GET", path, conversation_id, "read the invite status")
     if response is None:
         return None
     try:
