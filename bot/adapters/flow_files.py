@@ -355,7 +355,7 @@ def _flow(
     qualification = flow_qualification.qualification(
         r, top.get("qualification"), languages, products
     )
-    served = flow_qualification.response_names(qualification) if qualification else frozenset()
+    served = qualification.response_names() if qualification else frozenset()
     flow_args = (
         flow_levels.levels(r, top.get("levels"), languages),
         flow_levels.media(r, top.get("media")),

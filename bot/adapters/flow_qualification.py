@@ -22,7 +22,7 @@ from bot.domain.qualification import (
     Question,
 )
 
-__all__ = ["ALLOWED_PLACEHOLDERS", "qualification", "response_names"]
+__all__ = ["ALLOWED_PLACEHOLDERS", "qualification"]
 
 _KEYS = ("questions", "products", "contact_times", "words", "texts")
 _QUESTION_KEYS = ("slot", "required", "ask", "ask_unknown")
@@ -35,13 +35,6 @@ ALLOWED_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
 # A long country name stands in for {number_country} etc. when checking lengths.
 _SAMPLE = {"number_country": "x" * 60, "language_name": "x" * 20, "contact_time": "x" * 60}
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
-
-
-def response_names(q: Qualification) -> frozenset[str]:
-    """The Rasa responses the section words: ``utter_ask_<slot>`` for each question and
-    ``utter_qualification_<text>`` for the texts the bot says."""
-    texts = (f"utter_qualification_{key}" for key in TEXT_KEYS if key != "no_contact_time")
-    return frozenset({*(f"utter_ask_{slot}" for slot in q.slots), *texts})
 
 
 def _text(r: Reader, node: Node, where: str, allowed: frozenset[str]) -> str | None:
@@ -213,8 +206,8 @@ def qualification(
         entry = r.mapping(value, where, ("say", "words"), ("say", "words"))
         if entry and "say" in entry and "words" in entry:
             say = _wordings(r, entry["say"], f"{where}.say", languages, frozenset())
-            words = _phrases(r, entry["words"], f"{where}.words", languages, name, seen)
-            times[name] = ContactTime(say, words)
+            written = _phrases(r, entry["words"], f"{where}.words", languages, name, seen)
+            times[name] = ContactTime(say, written)
     if "contact_time" in slots and not times:
         r.error(node, "`qualification.contact_times` is needed to read `contact_time`")
     words: dict[str, dict[str, tuple[str, ...]]] = {}

@@ -33,8 +33,8 @@ __all__ = [
     "RoutingStore",
     "is_routing_file",
     "load_routing",
-    "validate_routing_file",
     "routing_products",
+    "validate_routing_file",
     "validate_routing_files",
 ]
 

@@ -14,8 +14,8 @@ import string
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.domain.evidence import Evidence
 from bot.domain.levels import Level

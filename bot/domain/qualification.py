@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.flows import fold
 from bot.domain.phone_country import COUNTRY_CODES
-from bot.domain.place_names import country_names, language_names
+from bot.domain.place_names import country_name, country_names, language_name, language_names
 
 __all__ = [
     "GENERAL_INTENTS",
@@ -71,6 +71,7 @@ GENERAL_INTENTS = frozenset(
     }
 )
 _YES_INTENT, _NO_INTENT = "affirm", "deny"
+_ASK_PREFIX, _TEXT_PREFIX = "utter_ask_", "utter_qualification_"
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ class _Lexicon:
         """The values named in the text, in the order they are written."""
         if self.pattern is None:
             return []
-        return [self.values[" ".join(m.group(0).split())] for m in self.pattern.finditer(folded_text)]
+        found = self.pattern.finditer(folded_text)
+        return [self.values[" ".join(m.group(0).split())] for m in found]
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,44 @@ class Qualification:
                 values = {w: kind for w in self.words.get(kind, {}).get(language, ())}
             self._lexicons[key] = _Lexicon.of(values)
         return self._lexicons[key]
+
+    def response_names(self) -> frozenset[str]:
+        """The Rasa responses this section words: ``utter_ask_<slot>`` for each question,
+        ``utter_qualification_required``, ``_changed`` and ``_done``."""
+        texts = (f"{_TEXT_PREFIX}{key}" for key in TEXT_KEYS if key != "no_contact_time")
+        return frozenset({*(f"{_ASK_PREFIX}{slot}" for slot in self.slots), *texts})
+
+    def wording(
+        self,
+        name: str,
+        language: str,
+        *,
+        number_country: str | None = None,
+        contact_time: str | None = None,
+    ) -> str | None:
+        """Response ``name`` in ``language`` (one of the flow's), placeholders filled:
+        {number_country} the name, in ``language``, of the number's country (ISO code;
+        unknown: the question's ``ask_unknown``), {language_name} the language's own
+        name, {contact_time} how the bot says the contact time the prospect chose
+        (``no_contact_time`` when none). None when the section does not word ``name``."""
+        when = self.contact_times.get(contact_time or "")
+        country = country_name(number_country, language) if number_country else None
+        values = {
+            "number_country": country or "",
+            "language_name": language_name(language),
+            "contact_time": when.say[language] if when else self.texts["no_contact_time"][language],
+        }
+        if name.startswith(_ASK_PREFIX):
+            question = self.question(name.removeprefix(_ASK_PREFIX))
+            if question is None:
+                return None
+            use_unknown = question.ask_unknown and country is None
+            template = (question.ask_unknown if use_unknown else question.ask)[language]
+        elif name in self.response_names():
+            template = self.texts[name.removeprefix(_TEXT_PREFIX)][language]
+        else:
+            return None
+        return template.format_map(values)
 
     @property
     def languages(self) -> tuple[str, ...]:
