@@ -64,7 +64,7 @@ def test_a_word_for_two_products_is_refused(tmp_path: Path) -> None:
         '      en: ["pension", "pensions", "retirement", "retire", "mortgage"]',
     )
     [error] = errors(path)
-    assert "'mortgage' also means `mortgage`" in error.message
+    assert "'mortgage' also means `pension`" in error.message
 
 
 def test_an_empty_word_list_is_refused(tmp_path: Path) -> None:
