@@ -7,7 +7,12 @@ Each event is one HTTP ``POST`` to the configured URL with a JSON body
 (``Content-Type: application/json``, UTF-8) and these headers:
 
 ``X-Gangway-Event``
-    what happened, e.g. ``handoff.created`` (also the body's ``event``).
+    what happened (also the body's ``event``): ``handoff.created``,
+    ``.claimed``, ``.released``, ``.escalated``, ``.closed`` (``data``: the handoff),
+    or ``lead.qualified`` (``data``: ``conversation_id``, ``answers`` slot -> value,
+    ``language``, ``revision``, ``flow``; sent when a prospect has answered every
+    qualification question and again at each later change: keep the highest
+    ``revision``).
 ``X-Gangway-Idempotency-Key``
     unique per event (also the body's ``id``). The same event may arrive more
     than once -- always with the same key -- when gangway did not get your

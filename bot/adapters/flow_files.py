@@ -8,7 +8,8 @@ collected, not just the first. Plain values are read as the text written, so ``y
 ``no`` or ``2026-11`` stay text instead of YAML 1.1 booleans and dates. The pure rules
 (placeholders, durations, limits) live in ``bot.domain.flows``; the sections that decide
 a message's level (``levels``, ``media``) are read by ``bot.adapters.flow_levels``, the
-approved WhatsApp templates (``templates``) by ``bot.adapters.flow_templates``.
+approved WhatsApp templates (``templates``) by ``bot.adapters.flow_templates``, the
+qualification questions (``qualification``) by ``bot.adapters.flow_qualification``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import hashlib
 import logging
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TextIO
 
 import yaml
 from yaml.nodes import Node
 
-from bot.adapters import flow_levels, flow_templates
+from bot.adapters import flow_levels, flow_qualification, flow_templates
 from bot.adapters.flow_levels import known_detectors
 from bot.adapters.yaml_files import (
     FlowError,
@@ -83,6 +84,7 @@ _TOP = (
     "templates",
     "responses",
     "retention",
+    "qualification",
 )
 _RETENTION = ("transcripts", "media", "declined")
 _TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
@@ -244,11 +246,23 @@ def _timers(r: Reader, node: Node | None) -> Timers | None:
 
 
 def _responses(
-    r: Reader, node: Node | None, languages: Sequence[str], domain: set[str] | None
+    r: Reader,
+    node: Node | None,
+    languages: Sequence[str],
+    domain: set[str] | None,
+    served: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, str]]:
+    """``served``: responses another section words (the qualification questions)."""
     entries = r.mapping(node, "responses") if node is not None else None
     out: dict[str, dict[str, str]] = {}
     for name, langs in (entries or {}).items():
+        if name in served:
+            r.error(
+                langs,
+                f"`responses.{name}` is worded in the `qualification` section; "
+                "remove it here so there is one wording",
+            )
+            continue
         if domain is not None and name not in domain:
             r.error(
                 langs,
@@ -273,7 +287,7 @@ def _responses(
                 )
             elif text is not None:
                 out[name][lang] = text
-    for name in sorted((domain or set()) - set(out)) if entries is not None else ():
+    for name in sorted((domain or set()) - set(out) - served) if entries is not None else ():
         r.error(
             node,
             f"`responses` has no wording for `{name}`, which the Rasa domain "
@@ -294,8 +308,14 @@ def _retention(r: Reader, node: Node | None) -> Retention:
     return Retention(**values)
 
 
-def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow | None:
-    optional = ("nlu", "levels", "media", "retention", "templates")
+def _flow(
+    r: Reader,
+    root: Node,
+    domain: set[str] | None,
+    digest: str,
+    products: Collection[str] | None = None,
+) -> Flow | None:
+    optional = ("nlu", "levels", "media", "retention", "templates", "qualification")
     required = [key for key in _TOP if key not in optional]
     top = r.mapping(root, "the file", _TOP, required)
     if top is None:
@@ -332,11 +352,15 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
                 "such as 0.6, written without quotes",
             )
     protocol = _protocol(r, top.get("protocol"), languages)
+    qualification = flow_qualification.qualification(
+        r, top.get("qualification"), languages, products
+    )
+    served = qualification.response_names() if qualification else frozenset()
     flow_args = (
         flow_levels.levels(r, top.get("levels"), languages),
         flow_levels.media(r, top.get("media")),
         _timers(r, top.get("timers")),
-        _responses(r, top.get("responses"), languages, domain),
+        _responses(r, top.get("responses"), languages, domain, served),
         flow_templates.templates(
             r, top.get("templates"), languages, default, protocol.texts if protocol else None
         ),
@@ -361,10 +385,13 @@ def _flow(r: Reader, root: Node, domain: set[str] | None, digest: str) -> Flow |
         digest,
         retention,
         templates,
+        qualification,
     )
 
 
-def _check(path: Path, domain_path: Path | None) -> tuple[Flow | None, list[FlowError]]:
+def _check(
+    path: Path, domain_path: Path | None, products: Collection[str] | None = None
+) -> tuple[Flow | None, list[FlowError]]:
     r = Reader(str(path))
     domain: set[str] | None = None
     if domain_path is not None:
@@ -378,7 +405,7 @@ def _check(path: Path, domain_path: Path | None) -> tuple[Flow | None, list[Flow
     if composed is None:
         return None, r.errors
     root, data = composed
-    flow = _flow(r, root, domain, hashlib.sha256(data).hexdigest())
+    flow = _flow(r, root, domain, hashlib.sha256(data).hexdigest(), products)
     return flow, sorted(r.errors, key=lambda e: (e.file != r.file, e.line or 0))
 
 
@@ -402,12 +429,16 @@ def load_flow(path: Path, domain_path: Path | None = None) -> Flow:
 
 
 def validate_files(
-    paths: Sequence[Path], out: TextIO = sys.stdout, domain_path: Path | None = DEFAULT_DOMAIN_PATH
+    paths: Sequence[Path],
+    out: TextIO = sys.stdout,
+    domain_path: Path | None = DEFAULT_DOMAIN_PATH,
+    products: Collection[str] | None = None,
 ) -> int:
     """``gangway flows validate [FILE...]``: print each problem, return the exit code.
 
     With no paths every ``flows/*.yml`` is checked. 0 when all are usable (warnings
-    allowed), 1 otherwise.
+    allowed), 1 otherwise. ``products``: the routing file's, which every qualified
+    product must be (None: not checked).
     """
     files = list(paths) or sorted(FLOWS_DIR.glob("*.yml"))
     if not files:
@@ -415,7 +446,7 @@ def validate_files(
         return 1
     failed = False
     for path in files:
-        flow, problems = _check(path, domain_path)
+        flow, problems = _check(path, domain_path, products)
         for problem in problems:
             print(problem, file=out)
         if flow is None or any(p.severity == "error" for p in problems):

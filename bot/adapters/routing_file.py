@@ -33,6 +33,7 @@ __all__ = [
     "RoutingStore",
     "is_routing_file",
     "load_routing",
+    "routing_products",
     "validate_routing_file",
     "validate_routing_files",
 ]
@@ -314,6 +315,14 @@ def load_routing(path: Path = DEFAULT_ROUTING_PATH) -> RoutingRules:
     for warning in problems:
         log.warning("%s", warning)
     return rules
+
+
+def routing_products(path: Path) -> frozenset[str] | None:
+    """The products of the routing file at ``path``; None when it cannot be used."""
+    rules, problems = _check(path)
+    if rules is None or any(p.severity == "error" for p in problems):
+        return None
+    return rules.products
 
 
 def validate_routing_files(paths: Sequence[Path], out: TextIO = sys.stdout) -> int:

@@ -48,6 +48,7 @@ __all__ = [
     "MediaItem",
     "MessageClassification",
     "OutboxMessage",
+    "Qualification",
     "ReconciliationRun",
     "StatusEvent",
     "Timer",
@@ -375,3 +376,18 @@ class ChannelCallback(Base):
     conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"))
     payload: Mapped[str] = mapped_column(Text)  # sealed
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Qualification(Base):
+    """A prospect's answers to the flow's qualification questions (one row per
+    conversation). The answers are sealed: public-level, but a prospect's personal data."""
+
+    __tablename__ = "qualifications"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    answers: Mapped[str] = mapped_column(Text)  # JSON object slot -> value, sealed
+    # When every question was first answered or skipped; NULL until then.
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Counts the changes: the CRM keeps the lead of the highest revision.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -15,11 +15,15 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.domain.evidence import Evidence
 from bot.domain.levels import Level
 from bot.domain.message_templates import TemplateMessage, template_variables
 from bot.domain.retention import KEEP_ALL, Retention
+
+if TYPE_CHECKING:
+    from bot.domain.qualification import Qualification
 
 __all__ = [
     "BODY_LIMIT",
@@ -265,6 +269,8 @@ class Flow:
     retention: Retention = KEEP_ALL
     # Approved WhatsApp templates: purpose -> language -> Content SID (see message_templates).
     templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The questions that qualify a prospect (bot.domain.qualification); None: none asked.
+    qualification: Qualification | None = None
     _answers: Mapping[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

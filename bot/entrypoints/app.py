@@ -15,6 +15,7 @@ from bot.entrypoints.routes import (
     console_api,
     health,
     nlg,
+    qualification_api,
     secure_channel,
     twilio_webhooks,
 )
@@ -41,6 +42,7 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
     app.include_router(health.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(api.router)
+    app.include_router(qualification_api.router)
     app.include_router(secure_channel.router)
     app.include_router(nlg.router)
     app.include_router(channel_callbacks.router)

@@ -56,7 +56,12 @@ def validate(
 ) -> None:
     """Check flow and routing files; print file:line and what to change for each problem."""
     from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FLOWS_DIR, validate_files
-    from bot.adapters.routing_file import is_routing_file, validate_routing_files
+    from bot.adapters.routing_file import (
+        DEFAULT_ROUTING_PATH,
+        is_routing_file,
+        routing_products,
+        validate_routing_files,
+    )
 
     domain_path = domain or DEFAULT_DOMAIN_PATH
     if not domain_path.is_file():
@@ -68,7 +73,10 @@ def validate(
     routing = [path for path in paths if is_routing_file(path)]
     flows = [path for path in paths if path not in routing]
     # sys.stdout looked up now, not at import: the caller may have replaced it.
-    code = validate_files(flows, sys.stdout, domain_path) if flows else 0
+    # Qualified products must be routing products: checked against the routing file
+    # given, else the shipped one.
+    products = routing_products(routing[0] if routing else DEFAULT_ROUTING_PATH)
+    code = validate_files(flows, sys.stdout, domain_path, products) if flows else 0
     if not flows and not files:
         typer.echo(f"no flow files found in {FLOWS_DIR}")
         code = 1

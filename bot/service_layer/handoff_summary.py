@@ -19,6 +19,7 @@ from bot.adapters.tables import (
     OutboxMessage,
 )
 from bot.adapters.vault import vault_of
+from bot.service_layer.qualification import qualification_of
 
 __all__ = ["TranscriptLine", "summarise", "transcript"]
 
@@ -59,6 +60,7 @@ def summarise(session: Session, conv: Conversation, reason: str, public_url: str
         .scalars()
         .first()
     )
+    qualified = qualification_of(session, conv.id)
     return {
         "reason": reason,
         "level": conv.level,
@@ -76,6 +78,11 @@ def summarise(session: Session, conv: Conversation, reason: str, public_url: str
             "decided_at": consent.decided_at.isoformat() if consent.decided_at else None,
         },
         "invite": None if invite is None else {"id": invite.id, "status": invite.status},
+        # What the prospect told the bot's qualification questions ("skipped" where
+        # they chose not to say); None when they answered none.
+        "qualification": None
+        if qualified is None
+        else {**qualified["answers"], "complete": qualified["complete"]},
         "transcript": f"{public_url.rstrip('/')}/console/conversations/{conv.id}",
     }
 

@@ -39,9 +39,11 @@ from bot.adapters.tables import (
 from bot.domain.access import Actor, HandoffFacts, Role, can_act, can_read
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.levels import Level
+from bot.domain.qualification import SKIPPED
 from bot.domain.whatsapp_window import window_refusal
 from bot.service_layer.handoff_summary import summarise
 from bot.service_layer.outbox import new_outbox_row
+from bot.service_layer.qualification import qualification_of
 
 __all__ = [
     "OPEN_STATUSES",
@@ -181,7 +183,12 @@ def open_handoff(
     country: str | None = None,
     product: str | None = None,
 ) -> Handoff:
-    """The conversation's open handoff, opened and routed now if it has none."""
+    """The conversation's open handoff, opened and routed now if it has none.
+
+    It is routed by what the prospect told the qualification questions where they
+    answered: their product, the country they live in (else ``country``, the number's),
+    the language they prefer (else the conversation's).
+    """
     existing = (
         session.execute(
             select(Handoff).where(
@@ -200,14 +207,16 @@ def open_handoff(
         existing.updated_at = now
         return existing
     conv = session.get_one(Conversation, conversation_id)
+    qualified = qualification_of(session, conversation_id)
+    answers = {k: v for k, v in (qualified or {}).get("answers", {}).items() if v != SKIPPED}
     handoff = Handoff(
         conversation_id=conversation_id,
         reason=reason,
         status="queued",
         queue="",
-        language=conv.language,
-        country=country,
-        product=product,
+        language=answers.get("language") or conv.language,
+        country=answers.get("country") or country,
+        product=answers.get("product") or product,
         level=conv.level,
         summary=json.dumps(summarise(session, conv, reason, public_url)),
         created_at=now,

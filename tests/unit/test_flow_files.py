@@ -110,7 +110,10 @@ def test_shipped_default_flow_is_valid_against_the_rasa_domain() -> None:
     flow = load_flow(DEFAULT_FLOW_PATH, DEFAULT_DOMAIN_PATH)
     assert flow.transition_at == Level.IDENTITY
     assert flow.languages == LANGS
-    assert domain_responses(DEFAULT_DOMAIN_PATH) <= set(flow.responses)
+    # The qualification questions are worded in their own section.
+    assert flow.qualification is not None
+    worded = set(flow.responses) | flow.qualification.response_names()
+    assert domain_responses(DEFAULT_DOMAIN_PATH) <= worded
     for wordings in flow.responses.values():
         assert set(wordings) == set(LANGS)
 

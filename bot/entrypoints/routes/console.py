@@ -36,6 +36,7 @@ from bot.adapters import accounts
 from bot.adapters.accounts import SessionPolicy, SignInThrottle
 from bot.adapters.tables import Handoff
 from bot.domain.access import Actor, Role, can_export_evidence, can_read
+from bot.domain.qualification_display import in_plain_words
 from bot.entrypoints.routes.console_api import (
     ConsoleContainer,
     container_of,
@@ -107,6 +108,7 @@ def waiting_text(seconds: int) -> str:
 
 
 _templates.env.filters["waited"] = waiting_text
+_templates.env.filters["qualification_words"] = in_plain_words
 
 
 def csrf_for(session_token: str) -> str:

@@ -16,6 +16,11 @@ fail (Rasa logs it and the dialogue goes on without the message).
   the tracker's ``sender_id``; an unknown sender (``rasa shell``, a story test) or a
   conversation whose language is not known yet gets the flow's default language. So a
   wording change goes live at the next message, with no retraining and no restart.
+- The qualification questions (``utter_ask_<slot>``) and texts
+  (``utter_qualification_required|changed|done``) come from the flow's
+  ``qualification`` section, filled from the conversation: {number_country} (the
+  number's country, named in the conversation's language; the question's
+  ``ask_unknown`` when it cannot be told), {language_name}, {contact_time}.
 - Rasa splits a text on blank lines into several messages; the flow schema refuses blank
   lines inside a wording, so each wording arrives as one message.
 - Auth: the token is ``GANGWAY_SERVICE_TOKEN``, the one Rasa's custom actions present to
@@ -42,13 +47,12 @@ from typing import Any, Protocol
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from bot.adapters.db import SessionFactory
-from bot.adapters.tables import Conversation
 from bot.config import Settings
 from bot.service_layer.ports import FlowSource
+from bot.service_layer.wording import response_text
 
 __all__ = ["NlgContainer", "NlgRequest", "router"]
 
@@ -108,12 +112,10 @@ async def nlg(request: Request) -> dict[str, str]:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 
     def wording() -> tuple[str | None, str]:
-        with container.sessions.begin() as s:
-            language = s.scalar(
-                select(Conversation.language).where(Conversation.id == body.tracker.sender_id)
-            )
         flow = container.flows.current()
-        return flow.response(body.response, language), flow.source
+        with container.sessions.begin() as s:
+            text = response_text(s, flow, body.tracker.sender_id, body.response)
+        return text, flow.source
 
     text, source = await run_in_threadpool(wording)
     if text is None:
