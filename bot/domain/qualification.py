@@ -70,7 +70,7 @@ GENERAL_INTENTS = frozenset(
         "out_of_scope",
     }
 )
-_YES_INTENT, _NO_INTENT = "affirm", "deny"
+_YES_INTENT, _NO_INTENT, _SKIP_INTENT = "affirm", "deny", "skip_question"
 _ASK_PREFIX, _TEXT_PREFIX = "utter_ask_", "utter_qualification_"
 
 
@@ -265,7 +265,7 @@ def parse_answers(
     if requested_slot is None or requested_slot not in slots or requested_slot in answers:
         return Parsed(answers)
     # Short words are read in the conversation's language only: Spanish "y" is no "yes".
-    if look("skip", False) is not None:
+    if intent == _SKIP_INTENT or look("skip", False) is not None:
         question = q.question(requested_slot)
         if question is not None and question.required:
             return Parsed(answers, refused_skip=True)

@@ -18,8 +18,11 @@ A script::
           - response: utter_greet     # a Rasa response's wording, fetched from the flow
           - bot: any                  # any reply of the bot
           - contains: "secure"
+          - question: country         # a qualification question (or required, changed,
+                                      # done), worded for this conversation
         state: terms_offered          # the conversation afterwards
         level: identity
+        answers: {product: mortgage}  # what gangway keeps of the qualification ({}: none)
       - wait: 10m                     # move the clock; due timers fire
         replies: [{text: consent_reminder}]
 """
@@ -48,6 +51,8 @@ from bot.bootstrap import Container, build
 from bot.config import load_settings
 from bot.domain.flows import Flow, parse_duration
 from bot.entrypoints.app import create_app
+from bot.service_layer.qualification import qualification_of
+from bot.service_layer.wording import response_text
 from tests.e2e.processes import Proc, free_port, wait_until
 from tests.fakes.clock import FakeClock
 
@@ -134,9 +139,21 @@ class Expectation:
     value: str
 
 
-def _expected(stack: LiveStack, item: dict[str, str], language: str) -> Expectation:
+def _expected(
+    stack: LiveStack, item: dict[str, str], language: str, number: str
+) -> Expectation:
     ((kind, value),) = item.items()
     flow = stack.flow
+    if kind == "question":
+        q = flow.qualification
+        assert q is not None, "the flow has no qualification section"
+        name = f"utter_ask_{value}" if value in q.slots else f"utter_qualification_{value}"
+        conv = stack.conversation(number)
+        assert conv is not None
+        with stack.sessions() as s:
+            wording = response_text(s, flow, conv.id, name)
+        assert wording is not None, f"the flow has no wording for {name}"
+        return Expectation("equal", wording)
     if kind == "text" and value == "consent":
         return Expectation("prefix", flow.consent_prompt(language))
     if kind == "text" and value in ("invite", "invite_reminder"):
@@ -191,7 +208,7 @@ def run_script(stack: LiveStack, script: dict[str, Any]) -> list[str]:
         seen += len(got)
         bodies = [m["body"] for m in got]
         transcript += [f"< {b}" for b in bodies]
-        wanted = [_expected(stack, item, language) for item in step.get("replies", [])]
+        wanted = [_expected(stack, item, language, number) for item in step.get("replies", [])]
         log = "\n".join(transcript)
         assert len(bodies) == len(wanted), (
             f"{where}: {len(bodies)} replies, not {len(wanted)}\n{log}"
@@ -204,6 +221,16 @@ def run_script(stack: LiveStack, script: dict[str, Any]) -> list[str]:
             if attribute in step:
                 actual = getattr(conv, attribute)
                 assert actual == step[attribute], f"{where}: {attribute} {actual}\n{log}"
+        if "answers" in step:
+            with stack.sessions() as s:
+                kept = (qualification_of(s, conv.id) or {}).get("answers") or {}
+            given = {slot: value for slot, value in kept.items() if value is not None}
+            wanted_answers = step["answers"]
+            if wanted_answers:
+                shown = {slot: given.get(slot) for slot in wanted_answers}
+                assert shown == wanted_answers, f"{where}: answers {given}\n{log}"
+            else:
+                assert not given, f"{where}: answers {given}, not none\n{log}"
     return transcript
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH, load_flow
 from bot.domain.qualification import (
+    SKIPPED,
     Parsed,
     Qualification,
     is_complete,
@@ -181,6 +182,14 @@ def test_skip_passes_an_optional_question_but_not_a_required_one(
 def test_general_questions_are_no_answers(q: Qualification, intent: str) -> None:
     text = "what are your fees for a mortgage in Spain, mornings?"
     assert read(q, text, asked="product", intent=intent).answers == {}
+
+
+def test_rasas_skip_intent_skips_an_optional_question_only(q: Qualification) -> None:
+    assert read(q, "meh", asked="contact_time", intent="skip_question").answers == {
+        "contact_time": SKIPPED
+    }
+    refused = read(q, "meh", asked="product", intent="skip_question")
+    assert refused.answers == {} and refused.refused_skip
 
 
 def test_a_greeting_is_no_contact_time(q: Qualification) -> None:
