@@ -40,6 +40,7 @@ from bot.service_layer.outbox import shown_body
 from bot.service_layer.ports import Clock, FlowSource
 
 __all__ = [
+    "ApiActor",
     "ConsoleContainer",
     "ErrorOut",
     "HandoffDetailOut",
