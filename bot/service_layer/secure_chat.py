@@ -285,9 +285,12 @@ def post_advisor_message(
 def _views(session: Session, rows: list[SecureMessage]) -> list[MessageView]:
     vault = vault_of(session)
     ids = {r.user_id for r in rows if r.user_id is not None}
-    names = dict(
-        session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).tuples()
-    )
+    names = {
+        user_id: name
+        for user_id, name in session.execute(
+            select(User.id, User.display_name).where(User.id.in_(ids))
+        )
+    }
     out = []
     for r in rows:
         cid = r.conversation_id
