@@ -66,7 +66,7 @@ def _noticed_since_last_look(chat: SecureChat) -> bool:
     if chat.notice_sent_at is None:
         return False
     seen = chat.last_prospect_seen_at
-    return seen is None or chat.notice_sent_at >= seen
+    return seen is None or chat.notice_sent_at > seen
 
 
 def notify_if_away(
