@@ -176,7 +176,7 @@ def test_the_evidence_bundle_holds_the_secure_chat(world: World) -> None:
 def test_an_erased_conversations_chat_shows_erased_and_refuses(world: World) -> None:
     browser, _ = open_chat(world, world.to_secure_channel())
     assert post_text(browser, "my secret").status_code == 201
-    handoff_id, api = claimed(world)
+    handoff_id, _ = claimed(world)
     with world.container.sessions.begin() as s:
         assert erase_conversation(
             s, world.stack.conversation_id, reason="request", cause="request", now=world.clock.now()
