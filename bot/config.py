@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # long after signing in at most.
     gangway_console_idle_seconds: float = 1800.0
     gangway_console_session_seconds: float = 43200.0
+    # The built-in secure chat (/secure/chat): a prospect's device session ends after
+    # this many minutes without a look at the page, and this many hours after it opened.
+    gangway_secure_idle_minutes: float = Field(default=30.0, gt=0)
+    gangway_secure_session_hours: float = Field(default=12.0, gt=0)
     # Local state of `gangway up`: logs of each part and stack.json (how local tools
     # reach the running stack). Default: var/ in the repository.
     gangway_state_dir: Path | None = None

@@ -42,6 +42,7 @@ def bundle_files(evidence: Evidence) -> dict[str, bytes]:
         "consent.json": _json(data["consents"]),
         "invites.json": _json(data["invites"]),
         "handoffs.json": _json(data["handoffs"]),
+        "secure_transcript.json": _json(data["secure_transcript"]),
         "transcript.html": _env.get_template("evidence_transcript.html")
         .render(ev=evidence)
         .encode(),

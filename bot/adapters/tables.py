@@ -28,6 +28,9 @@ from bot.adapters.record_tables import (
 )
 from bot.adapters.schema_base import Base, UTCDateTime
 
+# The built-in secure chat's tables, likewise.
+from bot.adapters.secure_chat_tables import SecureChat, SecureMessage, SecureSession
+
 __all__ = [
     "ApiToken",
     "AuditContent",
@@ -50,6 +53,9 @@ __all__ = [
     "OutboxMessage",
     "Qualification",
     "ReconciliationRun",
+    "SecureChat",
+    "SecureMessage",
+    "SecureSession",
     "StatusEvent",
     "Timer",
     "UTCDateTime",

@@ -5,6 +5,7 @@
     terms_offered ──consent_declined──▶ public_only (public answers; the threshold re-offers)
     invite_sent ──invite_expired──▶ invite_sent (the prospect is told; no new link unasked)
     invite_sent ──invite_renewal_requested──▶ invite_sent (a fresh invite is issued)
+    handed_off ──invite_renewal_requested──▶ handed_off (a fresh link back into the secure chat)
     any state but opted_out ──human_requested──▶ handoff_requested
     any state ──opt_out──▶ opted_out ──opt_in──▶ the state it was in before opting out
 
@@ -119,6 +120,9 @@ class ConversationModel:
     def reissue_invite(self) -> None:
         self.record("invite_requested", reissue=True)
 
+    def record_reentry_requested(self) -> None:
+        self.record("reentry_requested")
+
     def record_handed_off(self) -> None:
         self.record("handed_off")
 
@@ -159,7 +163,9 @@ class ConversationChart(GangwayChart[ConversationModel]):
     consent_declined = terms_offered.to(public_only, on="record_decline")
     invite_activated = invite_sent.to(handed_off, on="record_handed_off")
     invite_expired = invite_sent.to.itself(on="record_invite_expired")
-    invite_renewal_requested = invite_sent.to.itself(on="reissue_invite")
+    invite_renewal_requested = invite_sent.to.itself(on="reissue_invite") | handed_off.to.itself(
+        on="record_reentry_requested"
+    )
     human_requested = handoff_requested.from_(
         qualifying,
         terms_offered,

@@ -83,6 +83,10 @@ TEXT_RULES: Mapping[str, TextRule] = {
     "invite_reminder": _INVITE,
     "invite_expired": TextRule(),
     "redirect_notice": TextRule(),
+    # The built-in secure chat: the redirect notice once handed off, and the notice of
+    # an advisor's message; {link} is a fresh link back into the chat.
+    "redirect_notice_secure": TextRule(frozenset({"link"})),
+    "secure_message_notice": TextRule(frozenset({"link"})),
     "declined": TextRule(),
     "opted_out": TextRule(),
     "opted_in": TextRule(),

@@ -27,12 +27,14 @@ __all__ = [
 ]
 
 # The messages gangway may have to send outside the window: the timers' reminders and
-# notices, and an advisor's request to the prospect to write again.
+# notices, an advisor's request to the prospect to write again, and the notice of an
+# advisor's message in the secure chat.
 TEMPLATE_PURPOSES: tuple[str, ...] = (
     "consent_reminder",
     "invite_reminder",
     "invite_expired",
     "advisor_follow_up",
+    "secure_message_notice",
 )
 CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
 # WhatsApp refuses a template whose text, variables filled in, is longer (Twilio 63021).

@@ -14,7 +14,8 @@ policy, and worth reading as such:
    person, or (a short message that is none of these) "please answer yes or no". A
    longer message is a question and goes to the bot; the reminder asks again later.
 4. "I want to talk to a person" (the command or the bot's ``request_human`` intent).
-5. "Send me a new link" while an invite is out.
+5. "Send me a new link" while an invite is out, or once handed off when the built-in
+   secure chat is in use (a fresh link back into it).
 6. An attachment below the threshold is acknowledged, never forwarded.
 7. Everything else goes to the bot.
 """
@@ -53,6 +54,9 @@ class Inbound:
     command: CommandMatch | None = None
     button_payload: str | None = None
     media_kinds: tuple[str, ...] = ()
+    # Whether a handed-off prospect can get a fresh link back into the secure channel
+    # (the built-in secure chat; an external messenger has its own way back).
+    reentry: bool = False
 
 
 @dataclass
@@ -120,7 +124,10 @@ def decide(model: ConversationModel, flow: Flow, inbound: Inbound) -> Decision:
     if _wants_human(flow, inbound):
         try_send(chart, "human_requested")
         return Decision(forward=False)
-    if command is Command.NEW_INVITE and model.state == ConversationChart.invite_sent.id:
+    if command is Command.NEW_INVITE and (
+        model.state == ConversationChart.invite_sent.id
+        or (model.state == ConversationChart.handed_off.id and inbound.reentry)
+    ):
         try_send(chart, "invite_renewal_requested")
         return Decision(forward=False)
     if inbound.media_kinds:

@@ -17,6 +17,8 @@ from bot.entrypoints.routes import (
     nlg,
     qualification_api,
     secure_channel,
+    secure_chat,
+    secure_chat_api,
     twilio_webhooks,
 )
 
@@ -44,8 +46,10 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
     app.include_router(api.router)
     app.include_router(qualification_api.router)
     app.include_router(secure_channel.router)
+    app.include_router(secure_chat.router)
     app.include_router(nlg.router)
     app.include_router(channel_callbacks.router)
     app.include_router(console.router)
     app.include_router(console_api.router)
+    app.include_router(secure_chat_api.router)
     return app

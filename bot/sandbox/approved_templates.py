@@ -22,6 +22,7 @@ _SAMPLES = {
     "invite_reminder": {"1": "https://gangway.example.com/secure/abc", "2": "2026-11-23 09:00 UTC"},
     "invite_expired": {},
     "advisor_follow_up": {"1": "Anna Advisor"},
+    "secure_message_notice": {"1": "https://gangway.example.com/secure/invite/abc"},
 }
 
 # (Content SID, purpose, language, body)
@@ -175,6 +176,35 @@ APPROVED: tuple[tuple[str, str, str, str], ...] = (
             "Hola de parte de Example Bank: {{1}}, de nuestro equipo, quiere continuar su "
             "conversación. Responda a este mensaje y le contestaremos aquí."
         ),
+    ),
+)
+
+
+# The notice of an advisor's message in the secure chat, per language.
+APPROVED += (
+    (
+        "HX5e1c0a7b2d9f4e3a8c6b1d0f7a2e9c41",
+        "secure_message_notice",
+        "en",
+        "You have a new message in your secure channel: {{1}}",
+    ),
+    (
+        "HX6f2d1b8c3e0a5f4b9d7c2e1a8b3f0d52",
+        "secure_message_notice",
+        "de",
+        "Sie haben eine neue Nachricht in Ihrem sicheren Kanal: {{1}}",
+    ),
+    (
+        "HX7a3e2c9d4f1b6a5c0e8d3f2b9c4a1e63",
+        "secure_message_notice",
+        "fr",
+        "Vous avez un nouveau message dans votre canal sécurisé : {{1}}",
+    ),
+    (
+        "HX8b4f3d0e5a2c7b6d1f9e4a3c0d5b2f74",
+        "secure_message_notice",
+        "es",
+        "Tiene un mensaje nuevo en su canal seguro: {{1}}",
     ),
 )
 

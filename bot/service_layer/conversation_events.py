@@ -38,8 +38,19 @@ def invite_activated(
     handover: Handover | None,
 ) -> bool:
     """The prospect opened the secure channel: hand the conversation off (and open its
-    handoff). False, with an audit record, when its state does not allow it."""
+    handoff). A conversation handed off already comes back into its secure chat with a
+    fresh link: that opens a session, never a second handoff. False, with an audit
+    record, when its state does not allow it."""
     conv = session.get_one(Conversation, conversation_id)
+    if conv.state == ConversationChart.handed_off.id:
+        audit_log.append(
+            session,
+            kind="secure_chat_reentered",
+            conversation_id=conversation_id,
+            payload={"state": conv.state},
+            now=now,
+        )
+        return True
     model = chart_model(conv)
     if not try_send(ConversationChart(model), "invite_activated"):
         audit_log.append(

@@ -24,12 +24,14 @@ from bot.adapters.tables import (
     LegalHold,
     MediaItem,
     OutboxMessage,
+    SecureMessage,
 )
 from bot.adapters.vault import vault_of
 from bot.domain.delivery import UNSENT_STATUSES
 from bot.service_layer import handoffs
 from bot.service_layer.handoff_events import NoHandoffEvents
 from bot.service_layer.handoffs import HandoffEvents
+from bot.service_layer.secure_sessions import end_sessions
 
 __all__ = [
     "ErasureError",
@@ -188,6 +190,14 @@ def erase_conversation(
         .values(data=None, provider_url=None)
         .execution_options(synchronize_session=False)
     )
+    session.execute(
+        update(SecureMessage)
+        .where(SecureMessage.conversation_id == conversation_id)
+        .values(attachment_data=None)
+        .execution_options(synchronize_session=False)
+    )
+    # Nobody stays in the secure chat of an erased conversation.
+    end_sessions(session, conversation_id, now)
     stopped_timers = timers.cancel(session, conversation_id=conversation_id, now=now)
     revoked = invites.revoke_invites(session, conversation_id=conversation_id, now=now)
     open_handoffs = session.execute(

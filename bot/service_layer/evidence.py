@@ -35,6 +35,7 @@ from bot.adapters.tables import (
 )
 from bot.adapters.vault import ERASED, vault_of
 from bot.service_layer.media_files import open_media
+from bot.service_layer.secure_evidence import secure_files, secure_transcript
 
 __all__ = ["Evidence", "MediaFile", "gather_evidence"]
 
@@ -63,6 +64,8 @@ class Evidence:
     handoffs: list[dict[str, Any]]
     chain: dict[str, Any]
     media: list[MediaFile]
+    # The built-in secure chat's messages (empty without one); their files are in media.
+    secure_transcript: list[dict[str, Any]]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -260,5 +263,7 @@ def gather_evidence(s: Session, conversation_id: str, now: datetime) -> Evidence
         invites=invites,
         handoffs=handoffs,
         chain=chain,
-        media=_media(s, conversation_id),
+        media=_media(s, conversation_id)
+        + [MediaFile(*file) for file in secure_files(s, conversation_id)],
+        secure_transcript=secure_transcript(s, conversation_id),
     )

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
-from bot.adapters.tables import AuditLog, Consent, Conversation, InboxMessage, LegalHold, MediaItem
+from bot.adapters.tables import (
+    AuditLog,
+    Consent,
+    Conversation,
+    InboxMessage,
+    LegalHold,
+    MediaItem,
+    SecureMessage,
+)
 from bot.domain.retention import Retention, RetentionCase, retention_due
 from bot.service_layer.erasure import erase_conversation, is_held
 from bot.service_layer.handoffs import HandoffEvents
@@ -124,10 +132,31 @@ def _drop_media(sessions: SessionFactory, before: datetime, now: datetime, dry_r
             MediaItem.conversation_id.not_in(held),
         )
     )
+    # The secure chat's files age like WhatsApp's attachments.
+    old_secure = select(SecureMessage.id).where(
+        SecureMessage.attachment_data.is_not(None),
+        SecureMessage.created_at < before,
+        SecureMessage.conversation_id.not_in(held),
+    )
     with sessions.begin() as s:
         ids = list(s.execute(old).scalars())
+        secure_ids = list(s.execute(old_secure).scalars())
+        if secure_ids and not dry_run:
+            s.execute(
+                update(SecureMessage)
+                .where(SecureMessage.id.in_(secure_ids))
+                .values(attachment_data=None)
+                .execution_options(synchronize_session=False)
+            )
+            audit_log.append(
+                s,
+                kind="media_expired",
+                conversation_id=None,
+                payload={"secure_message_ids": secure_ids, "received_before": before.isoformat()},
+                now=now,
+            )
         if not ids or dry_run:
-            return len(ids)
+            return len(ids) + len(secure_ids)
         s.execute(
             update(MediaItem)
             .where(MediaItem.id.in_(ids))
@@ -141,7 +170,7 @@ def _drop_media(sessions: SessionFactory, before: datetime, now: datetime, dry_r
             payload={"media_ids": ids, "received_before": before.isoformat()},
             now=now,
         )
-    return len(ids)
+    return len(ids) + len(secure_ids)
 
 
 def last_run(sessions: SessionFactory) -> datetime | None:

@@ -116,6 +116,7 @@ class Screening:
                     command=parse_command(body),
                     button_payload=params.get("ButtonPayload") or None,
                     media_kinds=tuple(item.kind for item in items),
+                    reentry=screening.invites.external_provider is None,
                 ),
             )
             save_model(conv, model)

@@ -48,7 +48,7 @@ from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.flows import Flow
 from bot.domain.phone_country import country_of
 from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
-from bot.service_layer import handoffs, window_messages
+from bot.service_layer import handoffs, secure_links, window_messages
 from bot.service_layer.handoffs import HandoffEvents, Router
 from bot.service_layer.outbox import link_placeholder, new_outbox_row
 
@@ -364,7 +364,22 @@ class Effects:
         self.send_timer_text("invite_expired")
 
     def _on_redirect_notice(self, data: dict[str, Any]) -> None:
-        self.send_text("redirect_notice")
+        if data.get("state") == "handed_off" and self._invites.external_provider is None:
+            # In the built-in secure chat already: the notice carries a way back into it.
+            self.send_reentry_text("redirect_notice_secure")
+        else:
+            self.send_text("redirect_notice")
+
+    def _on_reentry_requested(self, data: dict[str, Any]) -> None:
+        self.send_reentry_text("invite", expires=True)
+
+    def send_reentry_text(self, key: str, *, expires: bool = False) -> None:
+        """The flow's text ``key`` with a fresh one-time link back into the secure chat."""
+        issued = secure_links.issue_reentry_invite(
+            self._s, self._conv, self._flow, self._now, self._invites
+        )
+        values = {"expires": _expires(issued.expires_at)} if expires else {}
+        self.send_text(key, invite_id=issued.invite_id, **values)
 
     def _on_handoff_requested(self, data: dict[str, Any]) -> None:
         request = HumanRequest(

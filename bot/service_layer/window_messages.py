@@ -37,6 +37,7 @@ __all__ = [
     "follow_up_preview",
     "plan_timer_text",
     "send_follow_up",
+    "template_or_window",
 ]
 
 FOLLOW_UP = "advisor_follow_up"
@@ -82,6 +83,14 @@ def plan_timer_text(
         now=now,
     )
     return None
+
+
+def template_or_window(conv: Conversation, flow: Flow, now: datetime, key: str) -> bool:
+    """Whether ``plan_timer_text`` would send ``key`` now (inside the window, or the
+    flow has its template), so a caller can avoid making what the message would carry."""
+    if free_form_allowed(conv.last_inbound_at, now):
+        return True
+    return flow.template(key, conv.language, link="") is not None
 
 
 def follow_up_preview(flow: Flow, conv: Conversation, advisor: str) -> str | None:

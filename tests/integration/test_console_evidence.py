@@ -41,6 +41,7 @@ BUNDLE = {
     "consent.json",
     "invites.json",
     "handoffs.json",
+    "secure_transcript.json",
     "transcript.html",
     "manifest.json",
 }

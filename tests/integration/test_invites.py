@@ -314,13 +314,13 @@ def test_the_pages_are_never_cached_nor_leak_the_link_as_referrer(
 def test_pressing_the_button_enters_the_secure_channel_once(
     client: TestClient, container: StandInContainer, sessions: SessionFactory, clock: FakeClock
 ) -> None:
-    """The first POST activates and calls the hook once; a second POST gets the 410 page."""
+    """The first POST activates, calls the hook once and opens the secure chat; a second
+    POST gets the 410 page."""
     add_conversation(sessions, clock)
     invite = issue(sessions, clock)
-    first = client.post(path_of(invite))
-    assert first.status_code == 200
-    assert "You're in the secure channel" in text_of(first)
-    assert "placeholder until the real provider is connected" in text_of(first)
+    first = client.post(path_of(invite), follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/secure/chat"
+    assert first.headers["set-cookie"].startswith("gangway_secure=")
     assert container.activated == ["conv-1"]
 
     again = client.post(path_of(invite))
@@ -377,8 +377,8 @@ def test_the_page_is_in_german_for_a_german_conversation(
     assert '<html lang="de">' in text_of(page)
     assert "Weiter zum sicheren Kanal" in text_of(page)
     assert "Continue to the secure channel" not in text_of(page)
-    done = client.post(path_of(invite))
-    assert "Sie sind im sicheren Kanal" in text_of(done)
+    done = client.post(path_of(invite), follow_redirects=False)
+    assert done.status_code == 303
     again = client.post(path_of(invite))
     assert "bereits verwendet" in text_of(again) and "neuer Link" in text_of(again)
 
@@ -397,6 +397,6 @@ def test_the_page_works_without_an_activation_hook(
     add_conversation(sessions, clock)
     invite = issue(sessions, clock)
     with client_for(HooklessContainer(sessions, clock)) as c:
-        assert c.post(path_of(invite)).status_code == 200
+        assert c.post(path_of(invite), follow_redirects=False).status_code == 303
     with sessions.begin() as s:
         assert s.get_one(Invite, invite.invite_id).status == "used"

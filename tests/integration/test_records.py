@@ -296,6 +296,7 @@ def test_the_evidence_bundle_holds_the_whole_story(
             "consent.json",
             "invites.json",
             "handoffs.json",
+            "secure_transcript.json",
             "transcript.html",
             "manifest.json",
         ]

@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -37,6 +37,7 @@ from bot.adapters.accounts import SessionPolicy, SignInThrottle
 from bot.adapters.tables import Handoff
 from bot.domain.access import Actor, Role, can_export_evidence, can_read
 from bot.domain.qualification_display import in_plain_words
+from bot.entrypoints.routes import secure_chat_api
 from bot.entrypoints.routes.console_api import (
     ConsoleContainer,
     container_of,
@@ -44,7 +45,8 @@ from bot.entrypoints.routes.console_api import (
     detail_of,
     evidence_response,
 )
-from bot.service_layer import evidence_download, handoffs, window_messages
+from bot.entrypoints.routes.secure_chat import file_response
+from bot.service_layer import evidence_download, handoffs, secure_chat, window_messages
 from bot.service_layer.handoffs import HandoffError
 
 __all__ = ["SESSION_COOKIE", "csrf_for", "router", "session_policy", "waiting_text"]
@@ -323,6 +325,7 @@ def _handoff_page(
     status: int = 200,
     error: str | None = None,
     draft: str = "",
+    secure_error: str | None = None,
 ) -> HTMLResponse:
     container = container_of(request)
     now = container.clock.now()
@@ -331,6 +334,7 @@ def _handoff_page(
     with container.sessions.begin() as s:
         try:
             detail = detail_of(s, viewer.actor, handoff_id, now, transition_at, flow)
+            secure = secure_chat_api.pane(s, viewer.actor, handoff_id, now)
         except HandoffError as exc:
             return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     return _page(
@@ -341,6 +345,8 @@ def _handoff_page(
         detail=detail,
         error=error,
         draft=draft,
+        secure=secure,
+        secure_error=secure_error,
         threshold=transition_at.label,
         can_export_evidence=can_export_evidence(viewer.actor),
     )
@@ -451,6 +457,45 @@ def follow_up(request: Request, viewer: FormViewer, handoff_id: int) -> Response
     except HandoffError as exc:
         return _handoff_page(request, viewer, handoff_id, status=exc.status, error=str(exc))
     return _see_other(f"/console/handoffs/{handoff_id}#transcript-end")
+
+
+@router.post("/handoffs/{handoff_id}/secure-messages")
+async def secure_message(
+    request: Request,
+    viewer: FormViewer,
+    handoff_id: int,
+    text: Annotated[str, Form(max_length=secure_chat.MAX_TEXT)] = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """The claiming advisor writes (or sends a file) in the handoff's secure chat."""
+    container = container_of(request)
+    try:
+        upload = await secure_chat_api.read_upload(file)
+        with container.sessions.begin() as s:
+            secure_chat.post_advisor_message(
+                s,
+                viewer.actor,
+                handoff_id,
+                text,
+                upload,
+                container.clock.now(),
+                container.flows.current(),
+                secure_chat_api.links_of(container),
+            )
+    except HandoffError as exc:
+        return _handoff_page(request, viewer, handoff_id, status=exc.status, secure_error=str(exc))
+    return _see_other(f"/console/handoffs/{handoff_id}#secure-pane")
+
+
+@router.get("/handoffs/{handoff_id}/secure-files/{message_id}")
+def secure_file(request: Request, viewer: PageViewer, handoff_id: int, message_id: int) -> Response:
+    container = container_of(request)
+    try:
+        with container.sessions.begin() as s:
+            found = secure_chat.advisor_attachment(s, viewer.actor, handoff_id, message_id)
+    except HandoffError as exc:
+        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+    return file_response(found)
 
 
 # -- static files -----------------------------------------------------------------------

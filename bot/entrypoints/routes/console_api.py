@@ -40,6 +40,7 @@ from bot.service_layer.outbox import shown_body
 from bot.service_layer.ports import Clock, FlowSource
 
 __all__ = [
+    "ApiActor",
     "ConsoleContainer",
     "ErrorOut",
     "HandoffDetailOut",
@@ -383,7 +384,8 @@ def evidence_response(download: EvidenceDownload) -> Response:
         200: {
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
             "description": "The evidence bundle: conversation.json, transcript.json, "
-            "events.json, consent.json, invites.json, handoffs.json, transcript.html and "
+            "events.json, consent.json, invites.json, handoffs.json, secure_transcript.json, "
+            "transcript.html and "
             "manifest.json (every file's SHA-256 and the audit chain's verification).",
         },
         **_ERRORS,

@@ -8,6 +8,10 @@ The pages are shown in the conversation's language, never cached, never sent on 
 Referer (the token is in the URL) and never indexed. What the activation means for the
 conversation is not decided here: ``container.on_invite_activated(conversation_id)`` is
 called, when the container has it, after the redemption has committed.
+
+A redeemed link opens the secure chat: the redemption and a new device session commit
+together, and the answer is a 303 to ``/secure/chat`` with the session's cookie
+(``secure_chat``), so the link works once and only the browser that used it is in.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from bot.adapters.db import SessionFactory
 from bot.adapters.invites import Redemption, find_invite, redeem_invite
 from bot.adapters.tables import Conversation
+from bot.entrypoints.routes.secure_chat import chat_response, policy_of
 from bot.service_layer.ports import Clock
+from bot.service_layer.secure_sessions import open_session
 
 __all__ = ["INVITE_PATH", "PAGE_TEXTS", "SecureChannelContainer", "router"]
 
@@ -163,7 +169,9 @@ def _language(conversation_language: str | None, accept_language: str) -> str:
 
 def _look_up(
     container: SecureChannelContainer, token: str, *, redeem: bool
-) -> tuple[Redemption, str | None]:
+) -> tuple[Redemption, str | None, str | None]:
+    """What the link does, the conversation's language, and (for a redemption that
+    activated it) the new chat session's token."""
     now = container.clock.now()
     with container.sessions.begin() as session:
         act = redeem_invite if redeem else find_invite
@@ -172,7 +180,10 @@ def _look_up(
         if result.conversation_id is not None:
             conversation = session.get(Conversation, result.conversation_id)
             language = conversation.language if conversation else None
-    return result, language
+        chat_token = None
+        if redeem and result.outcome == "activated" and result.conversation_id is not None:
+            chat_token = open_session(session, result.conversation_id, now, policy_of(container))
+    return result, language, chat_token
 
 
 def _page(request: Request, page: Page, status: int, language: str | None) -> HTMLResponse:
@@ -198,16 +209,17 @@ def _page(request: Request, page: Page, status: int, language: str | None) -> HT
 async def show_invite(request: Request, token: str) -> HTMLResponse:
     """The confirmation page; it changes nothing, so a link preview cannot use the link."""
     container = _container(request)
-    result, language = await run_in_threadpool(_look_up, container, token, redeem=False)
+    result, language, _ = await run_in_threadpool(_look_up, container, token, redeem=False)
     page, status = _GET_PAGES[result.outcome]
     return _page(request, page, status, language)
 
 
 @router.post(INVITE_PATH, response_class=HTMLResponse, include_in_schema=False)
-async def redeem(request: Request, token: str) -> HTMLResponse:
-    """Use the link: the first POST activates the invite, later ones get the 410 page."""
+async def redeem(request: Request, token: str) -> Response:
+    """Use the link: the first POST activates the invite and opens the chat, later ones
+    get the 410 page."""
     container = _container(request)
-    result, language = await run_in_threadpool(_look_up, container, token, redeem=True)
+    result, language, chat_token = await run_in_threadpool(_look_up, container, token, redeem=True)
     hook = getattr(container, "on_invite_activated", None)
     if result.outcome == "activated" and result.conversation_id is not None and hook:
         try:
@@ -221,5 +233,7 @@ async def redeem(request: Request, token: str) -> HTMLResponse:
                 result.conversation_id,
                 result.invite_id,
             )
+    if chat_token is not None:
+        return chat_response(request, chat_token)
     page, status = _POST_PAGES[result.outcome]
     return _page(request, page, status, language)
