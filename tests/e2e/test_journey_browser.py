@@ -104,7 +104,9 @@ def test_a_prospect_is_qualified_moves_to_the_secure_chat_and_talks_to_an_adviso
         invite = whatsapp.get_by_test_id("message-outbound").nth(8)
         expect(invite).to_be_visible(timeout=30_000)
         link = invite.get_by_role("link")
-        expect(link).to_have_attribute("href", re.compile(re.escape(stack.service_url) + "/secure/"))
+        expect(link).to_have_attribute(
+            "href", re.compile(re.escape(stack.service_url) + "/secure/")
+        )
         href = link.get_attribute("href")
         assert href is not None
 
