@@ -52,7 +52,9 @@ __all__ = [
 SLOTS: tuple[str, ...] = ("product", "existing_client", "country", "language", "contact_time")
 SKIPPED = "skipped"
 # ignore: phrases read past before anything else ("good morning" is no contact time).
-WORD_KINDS: tuple[str, ...] = ("yes", "no", "skip", "ignore")
+# filler: the small words around an answer ("please", "I live in"); they answer nothing,
+# and a message made of answers and fillers alone is an answer (see answer_only).
+WORD_KINDS: tuple[str, ...] = ("yes", "no", "skip", "ignore", "filler")
 # required: a required question was skipped; changed: an answer was changed; done: every
 # question is answered; no_contact_time: what {contact_time} says when none was given.
 TEXT_KEYS: tuple[str, ...] = ("required", "changed", "done", "no_contact_time")
@@ -71,6 +73,8 @@ GENERAL_INTENTS = frozenset(
     }
 )
 _YES_INTENT, _NO_INTENT, _SKIP_INTENT = "affirm", "deny", "skip_question"
+# lexicon()'s language for a word kind's phrases in all the flow's languages together.
+_EVERY_LANGUAGE = "*"
 _ASK_PREFIX, _TEXT_PREFIX = "utter_ask_", "utter_qualification_"
 
 
@@ -153,6 +157,8 @@ class Qualification:
                 values = country_names(language)
             elif kind == "language":
                 values = language_names(language)
+            elif language == _EVERY_LANGUAGE:
+                values = {w: kind for ws in self.words.get(kind, {}).values() for w in ws}
             else:
                 values = {w: kind for w in self.words.get(kind, {}).get(language, ())}
             self._lexicons[key] = _Lexicon.of(values)
@@ -195,6 +201,30 @@ class Qualification:
         else:
             return None
         return template.format_map(values)
+
+    def answer_only(self, text: str) -> bool:
+        """True when ``text`` is made of nothing but this section's answer words, in any
+        of the flow's languages: products, countries, languages, contact times, yes, no,
+        skip and fillers ("English please", "Spain, mornings", "nope").
+
+        Such a message answers a question and can disclose nothing, so the learned
+        sensitivity model, which never saw answers to these questions and reads "English
+        please" as close to "buy please", is not asked about it. A digit, or any word
+        not in the section, makes it a message like any other.
+        """
+        folded = fold(text)[0]
+        answers = ("product", "contact_time", "country", "language", "yes", "no", "skip", "ignore")
+        for language in self.languages:
+            for kind in answers:
+                pattern = self.lexicon(kind, language).pattern
+                if pattern is not None:
+                    folded = pattern.sub(" ", folded)
+        # The fillers of every language at once, longest first: German "in" must not
+        # break up English "i live in".
+        fillers = self.lexicon("filler", _EVERY_LANGUAGE).pattern
+        if fillers is not None:
+            folded = fillers.sub(" ", folded)
+        return bool(text.strip()) and re.search(r"\w", folded) is None
 
     @property
     def languages(self) -> tuple[str, ...]:

@@ -179,7 +179,10 @@ def assess(
     evidence: list[Evidence] = []
     if nlu is not None:
         evidence += _nlu_evidence(flow, nlu, len(text))
-    if scores is not None:
+    # An answer to a qualification question ("English please") is not the model's to
+    # judge: it never saw such answers. Every other check below still runs.
+    answer = flow.qualification is not None and flow.qualification.answer_only(text)
+    if scores is not None and not answer:
         evidence += _model_evidence(flow, scores, MODEL, len(text))
     evidence += run_detectors(text, flow.detector_assignment())
     for rules in flow.rules.values():

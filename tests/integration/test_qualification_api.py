@@ -241,7 +241,7 @@ def test_the_questions_are_worded_by_the_nlg_in_the_prospects_language(
         text: str = resp.json()["text"]
         return text
 
-    assert nlg("utter_ask_country").startswith("Do you live in Germany?")
+    assert nlg("utter_ask_country").startswith("Your number is from this country: Germany.")
     assert nlg("utter_ask_language").startswith("Shall we continue in English")
     say(client, "afternoons")
     assert "contact you in the afternoon" in nlg("utter_qualification_done")

@@ -50,7 +50,8 @@ def test_a_placeholder_a_text_cannot_fill_is_refused(tmp_path: Path) -> None:
 def test_the_country_question_must_offer_the_numbers_country(tmp_path: Path) -> None:
     path = edited(
         tmp_path,
-        '"Do you live in {number_country}? If not, just tell me where you live."',
+        '"Your number is from this country: {number_country}. Do you live there? '
+        'If not, just tell me where you live."',
         '"Where do you live?"',
     )
     [error] = errors(path)

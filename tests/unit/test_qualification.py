@@ -207,7 +207,8 @@ def test_next_question_follows_the_flow_order(q: Qualification) -> None:
 
 def test_wording_fills_the_numbers_country_in_the_prospects_language(q: Qualification) -> None:
     assert q.wording("utter_ask_country", "de", number_country="ES") == (
-        "Wohnen Sie in Spanien? Falls nicht, sagen Sie mir einfach, wo Sie wohnen."
+        "Ihre Nummer stammt aus diesem Land: Spanien. Wohnen Sie dort? "
+        "Falls nicht, sagen Sie mir einfach, wo Sie wohnen."
     )
     assert q.wording("utter_ask_country", "en", number_country=None) == (
         "Which country do you live in?"
@@ -216,6 +217,38 @@ def test_wording_fills_the_numbers_country_in_the_prospects_language(q: Qualific
     assert "le soir" in str(q.wording("utter_qualification_done", "fr", contact_time="evening"))
     assert "lo antes posible" in str(q.wording("utter_qualification_done", "es"))
     assert q.wording("utter_greet", "en") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "English please",
+        "in English please",
+        "Deutsch bitte",
+        "en français svp",
+        "por la tarde, gracias",
+        "investing, and I live in Austria",
+        "nope",
+        "actually a mortgage rather",
+    ],
+)
+def test_answers_and_fillers_alone_are_answers(q: Qualification, text: str) -> None:
+    assert q.answer_only(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "English please, buy 100 shares",
+        "a mortgage, I earn 4000 net",
+        "Spain, my IBAN is ES91 2100 0418 4502 0005 1332",
+        "should I move my pension?",
+        "mortgage 12345",
+    ],
+)
+def test_anything_beyond_answers_is_a_message_like_any_other(q: Qualification, text: str) -> None:
+    assert not q.answer_only(text)
 
 
 def test_answers_in_plain_words_for_advisors() -> None:

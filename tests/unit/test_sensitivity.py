@@ -148,3 +148,14 @@ def test_what_a_conversation_must_react_to_leaves_out_repeated_context(flow: Flo
     assert go_ahead.fresh_level(Level.ADVICE) is Level.ORDER
     own = assess("DE89 3704 0044 0532 0130 00", flow)
     assert own.fresh_level(Level.ORDER) is Level.FINANCIAL
+
+
+def test_an_answer_to_a_qualification_question_is_not_the_models_to_judge(flow: Flow) -> None:
+    """The bot asked which language the prospect prefers; the model, which never saw such
+    answers, reads "English please" as close to "buy please". The rules still run."""
+    high = scores(identity=0, financial=0, advice=0, order=0.9)
+    assert assess("English please", flow, scores=high, language="en").level == Level.PUBLIC
+    assert assess("English please, buy 10 shares", flow, scores=high).level == Level.ORDER
+    card = assess("Spain, my IBAN is ES91 2100 0418 4502 0005 1332", flow, scores=high)
+    assert card.level == Level.ORDER  # the model still counts beyond the answer words
+    assert any(e.name == "iban" for e in card.evidence)
