@@ -139,9 +139,7 @@ class Expectation:
     value: str
 
 
-def _expected(
-    stack: LiveStack, item: dict[str, str], language: str, number: str
-) -> Expectation:
+def _expected(stack: LiveStack, item: dict[str, str], language: str, number: str) -> Expectation:
     ((kind, value),) = item.items()
     flow = stack.flow
     if kind == "question":
