@@ -52,7 +52,7 @@ def test_a_passport_number_never_reaches_rasas_tracker(live: LiveStack, rasa: Ra
             "name": "passport",
             "number": number,
             "steps": [
-                {"say": "hello", "replies": [{"bot": "any"}]},
+                {"say": "hello", "replies": [{"bot": "any"}, {"question": "product"}]},
                 {"say": "my passport number is C01X00T47", "replies": [{"text": "consent"}]},
                 # The number again, alone: the model knows it for what it is and the
                 # prospect is reminded not to share it here.

@@ -35,7 +35,6 @@ pytestmark = [
 
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "journey-password-1"
-PROSPECT = "whatsapp:+12025550170"
 # Invented documents: a one-page PDF, and a PNG header.
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n invented test image"
@@ -86,8 +85,6 @@ def test_a_prospect_is_qualified_moves_to_the_secure_chat_and_talks_to_an_adviso
         phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
         whatsapp = phone.new_page()
         whatsapp.goto(stack.sandbox_url + "/")
-        whatsapp.get_by_test_id("prospect-number").fill(PROSPECT)
-        whatsapp.get_by_test_id("prospect-number").press("Enter")
 
         # Qualification: greeting and the first question, then one answer each.
         _say(whatsapp, "hi", 2)
@@ -149,7 +146,7 @@ def test_a_prospect_is_qualified_moves_to_the_secure_chat_and_talks_to_an_adviso
         expect(messages.last).to_contain_text("DE89 3704")
         _shot(secure, "2-secure-chat", tmp_path)
 
-        answer = pane.get_by_test_id("secure-message").last
+        answer = pane.get_by_test_id("secure-line").last
         expect(answer).to_contain_text("DE89 3704", timeout=15_000)
         expect(answer).to_contain_text("payslip.png")
         _shot(console, "3-advisor-handoff", tmp_path)

@@ -487,6 +487,22 @@ async def secure_message(
     return _see_other(f"/console/handoffs/{handoff_id}#secure-pane")
 
 
+@router.get("/handoffs/{handoff_id}/secure.json")
+def secure_json(request: Request, handoff_id: int) -> JSONResponse:
+    """What the handoff page polls for the secure chat; like the queue's, polling does
+    not keep a session alive."""
+    viewer = _viewer(request, touch=False)
+    if viewer is None:
+        return JSONResponse({"detail": "signed out"}, 401, headers=_HEADERS)
+    container = container_of(request)
+    with container.sessions.begin() as s:
+        try:
+            pane = secure_chat_api.pane(s, viewer.actor, handoff_id, container.clock.now())
+        except HandoffError as exc:
+            return JSONResponse({"detail": str(exc)}, exc.status, headers=_HEADERS)
+    return JSONResponse(pane.model_dump(mode="json"), headers=_HEADERS)
+
+
 @router.get("/handoffs/{handoff_id}/secure-files/{message_id}")
 def secure_file(request: Request, viewer: PageViewer, handoff_id: int, message_id: int) -> Response:
     container = container_of(request)

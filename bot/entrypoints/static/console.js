@@ -126,3 +126,74 @@
 
   window.setTimeout(poll, pollMs);
 })();
+
+// The handoff page's secure chat: new messages of either side appear without a reload.
+(function () {
+  "use strict";
+
+  const list = document.getElementById("secure-transcript");
+  if (!list || !list.dataset.pollUrl) return;
+  const pollUrl = list.dataset.pollUrl;
+  const pollMs = Number(list.dataset.pollMs) || 3000;
+  let shown = list.querySelectorAll('[data-testid="secure-line"]').length;
+
+  function line(m) {
+    const li = document.createElement("li");
+    li.className = "msg " + (m.author === "prospect" ? "inbound" : "outbound");
+    li.dataset.testid = "secure-line";
+    li.dataset.author = m.author;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const from = document.createElement("span");
+    from.className = "from";
+    from.textContent = m.author === "prospect" ? "Prospect" : (m.advisor || "Advisor");
+    const at = document.createElement("time");
+    at.dateTime = m.at;
+    at.textContent = m.at.slice(0, 16).replace("T", " ") + " UTC";
+    meta.append(from, " ", at);
+    if (m.author === "advisor") {
+      const seen = document.createElement("span");
+      seen.className = "muted";
+      seen.textContent = m.seen ? " seen" : " not seen yet";
+      meta.appendChild(seen);
+    }
+    li.appendChild(meta);
+    if (m.text) {
+      const text = document.createElement("p");
+      text.className = "text";
+      text.dataset.testid = "secure-text-line";
+      text.textContent = m.text;
+      li.appendChild(text);
+    }
+    if (m.file) {
+      const p = document.createElement("p");
+      const link = document.createElement("a");
+      link.href = m.file.url;
+      link.setAttribute("download", "");
+      link.dataset.testid = "secure-file-link";
+      link.textContent = m.file.name;
+      p.appendChild(link);
+      li.appendChild(p);
+    }
+    return li;
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch(pollUrl, { credentials: "same-origin", cache: "no-store" });
+      if (response.status === 401) return; // signed out: the next click says so
+      if (response.ok) {
+        const data = await response.json();
+        if (data.messages.length !== shown) {
+          list.replaceChildren(...data.messages.map(line));
+          shown = data.messages.length;
+        }
+      }
+    } catch (err) {
+      // The next poll tries again; the page itself still works.
+    }
+    window.setTimeout(poll, pollMs);
+  }
+
+  window.setTimeout(poll, pollMs);
+})();
