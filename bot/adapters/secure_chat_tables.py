@@ -23,6 +23,8 @@ class SecureChat(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # When the prospect's page last polled: whether they are looking now.
     last_prospect_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the prospect's page said it was closed or hidden: away at once, not 30 s later.
+    prospect_left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When the last WhatsApp notice of an advisor's message was queued: one per absence.
     notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

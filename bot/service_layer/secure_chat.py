@@ -50,6 +50,7 @@ __all__ = [
     "Upload",
     "advisor_attachment",
     "advisor_chat",
+    "prospect_left",
     "attachment",
     "messages_after",
     "post_advisor_message",
@@ -193,6 +194,14 @@ def _file_meta(row: SecureMessage) -> dict[str, Any] | None:
         "size": row.attachment_size,
         "sha256": row.attachment_sha256,
     }
+
+
+def prospect_left(session: Session, conversation_id: str, now: datetime) -> None:
+    """The prospect's page was closed or hidden: they are away from now on, so an
+    advisor's next message brings a WhatsApp notice at once."""
+    chat = session.get(SecureChat, conversation_id)
+    if chat is not None:
+        chat.prospect_left_at = now
 
 
 def post_prospect_message(
@@ -393,7 +402,6 @@ def advisor_chat(session: Session, actor: Actor, handoff_id: int, now: datetime)
         refusal = "Only the advisor who claimed this handoff may write in its secure chat."
     elif not can_act(actor, handoffs.facts(session, handoff)):
         refusal = "Your role can read this conversation but not change it."
-    seen = chat.last_prospect_seen_at if chat is not None else None
     return AdvisorChat(
         handoff_id=handoff.id,
         conversation_id=handoff.conversation_id,
@@ -401,7 +409,7 @@ def advisor_chat(session: Session, actor: Actor, handoff_id: int, now: datetime)
         erased=erased,
         can_write=refusal is None,
         write_refusal=refusal,
-        prospect_present=seen is not None and now - seen < secure_links.PRESENT_WITHIN,
+        prospect_present=chat is not None and secure_links.prospect_present(chat, now),
         messages=messages_after(session, handoff.conversation_id, 0, now),
     )
 

@@ -25,7 +25,14 @@ from bot.service_layer.outbox import link_placeholder, new_outbox_row
 if TYPE_CHECKING:
     from bot.service_layer.transition import InviteSettings
 
-__all__ = ["NOTICE_KEY", "NOTICE_KIND", "PRESENT_WITHIN", "issue_reentry_invite", "notify_if_away"]
+__all__ = [
+    "NOTICE_KEY",
+    "NOTICE_KIND",
+    "PRESENT_WITHIN",
+    "issue_reentry_invite",
+    "notify_if_away",
+    "prospect_present",
+]
 
 NOTICE_KEY = "secure_message_notice"
 NOTICE_KIND = "secure_notice"
@@ -57,9 +64,13 @@ def issue_reentry_invite(
     return issued
 
 
-def _away(chat: SecureChat, now: datetime) -> bool:
-    seen = chat.last_prospect_seen_at
-    return seen is None or now - seen >= PRESENT_WITHIN
+def prospect_present(chat: SecureChat, now: datetime) -> bool:
+    """Whether the prospect is looking at the chat: their page polled within
+    PRESENT_WITHIN and has not said since that it was closed or hidden."""
+    seen, left = chat.last_prospect_seen_at, chat.prospect_left_at
+    if seen is None or now - seen >= PRESENT_WITHIN:
+        return False
+    return left is None or left < seen
 
 
 def _noticed_since_last_look(chat: SecureChat) -> bool:
@@ -81,7 +92,7 @@ def notify_if_away(
     prospect is not on the page and has had none since they last looked. Inside
     WhatsApp's 24-hour window free-form, outside it as the flow's template (or not at
     all, recorded, without one)."""
-    if not _away(chat, now) or _noticed_since_last_look(chat):
+    if prospect_present(chat, now) or _noticed_since_last_look(chat):
         return None
     if conv.erased_at is not None or conv.state == ConversationChart.opted_out.id:
         return None

@@ -126,6 +126,11 @@ def test_a_prospect_is_qualified_moves_to_the_secure_chat_and_talks_to_an_adviso
         expect(row.get_by_test_id("handoff-status")).to_have_text("claimed")
         row.get_by_test_id("handoff-link").click()
         expect(console.get_by_test_id("transcript-line").first).to_be_visible()
+        # What the prospect told the bot, in plain words.
+        answers = console.get_by_test_id("qualification-answer")
+        expect(answers).to_have_text(
+            ["mortgage", "no", "United States (US)", "English", "evening", "yes"]
+        )
         pane = console.get_by_test_id("secure-pane")
         expect(pane).to_be_visible()
         console.get_by_test_id("secure-reply-text").fill("Hello, I'm Mona. Here is our checklist.")
@@ -153,6 +158,7 @@ def test_a_prospect_is_qualified_moves_to_the_secure_chat_and_talks_to_an_adviso
 
         # The prospect leaves the secure chat; the advisor's next message brings a notice
         # on WhatsApp, without its content.
+        secure.goto("about:blank")  # as switching to WhatsApp hides it
         secure.close()
         console.get_by_test_id("secure-reply-text").fill("I've checked it: all fine.")
         console.get_by_test_id("secure-reply-send").click()

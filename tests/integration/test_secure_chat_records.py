@@ -71,6 +71,26 @@ def test_one_notice_while_the_prospect_is_away_none_while_present(world: World) 
     assert len(world.stack.rows(Handoff)) == 1
 
 
+def test_a_page_that_says_it_was_hidden_is_away_at_once(world: World) -> None:
+    """The prospect switches to another app: the page's beacon makes them away, so the
+    advisor's next message brings the notice without waiting for the polls to stop."""
+    browser, _ = open_chat(world, world.to_secure_channel())
+    handoff_id, api = claimed(world)
+    csrf = csrf_field(browser.get("/secure/chat").text)
+    browser.get("/secure/chat/messages")
+    assert browser.post("/secure/chat/leave", data={}).status_code == 403  # no CSRF token
+    assert browser.post("/secure/chat/leave", data={"csrf": csrf}).status_code == 204
+    write(api, handoff_id, "Hello, I am Anna.")
+    [notice] = delivered(world)
+    assert notice.startswith(NOTICE)
+
+    # Back on the page a moment later (a poll), present again: no notice.
+    world.clock.advance(5)
+    browser.get("/secure/chat/messages")
+    write(api, handoff_id, "Take your time.")
+    assert delivered(world) == []
+
+
 def test_outside_whatsapps_window_the_notice_goes_as_the_approved_template(world: World) -> None:
     open_chat(world, world.to_secure_channel())
     handoff_id, api = claimed(world)

@@ -154,6 +154,12 @@ class SummaryOut(BaseModel):
     )
     consent: ConsentOut | None = None
     invite: InviteOut | None = None
+    qualification: dict[str, str | bool | None] | None = Field(
+        default=None,
+        description="The prospect's answers to the bot's questions (product, existing_client, "
+        'country, language, contact_time; "skipped" where they chose not to say) and '
+        "whether every question was answered.",
+    )
     transcript: str | None = Field(default=None, description="A link to the transcript.")
 
 

@@ -232,6 +232,22 @@ async def post_message(request: Request) -> Response:
     return JSONResponse(out, 201, headers=HEADERS)
 
 
+@router.post(CHAT_PATH + "/leave")
+async def leave(request: Request) -> Response:
+    """The page says it was closed or hidden (a beacon, with the CSRF token in its form)."""
+    chat = _session(request, touch=False)
+    if chat is None or not chat.active:
+        return _json_refusal(chat)
+    form = await request.form(max_part_size=1024)
+    expected = secure_sessions.csrf_for(request.cookies.get(COOKIE, ""))
+    if not hmac.compare_digest(str(form.get("csrf") or "").encode(), expected.encode()):
+        return JSONResponse({"detail": "missing or wrong CSRF token"}, 403, headers=HEADERS)
+    container = _container(request)
+    with container.sessions.begin() as s:
+        secure_chat.prospect_left(s, chat.conversation_id, container.clock.now())
+    return Response(status_code=204, headers=HEADERS)
+
+
 @router.get(CHAT_PATH + "/files/{message_id}")
 def download(request: Request, message_id: int) -> Response:
     chat = _session(request)

@@ -126,6 +126,21 @@
     }
   });
 
+  // Away as soon as the page is closed or hidden (another app, the phone locked): the
+  // advisor's next message then brings a WhatsApp notice. Looking again is a poll.
+  function left() {
+    const data = new FormData();
+    data.append("csrf", d.csrf);
+    navigator.sendBeacon(d.postUrl.replace(/\/messages$/, "/leave"), data);
+  }
+  window.addEventListener("pagehide", left);
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) left();
+    else poll();
+  });
+
   add([]);
-  window.setInterval(poll, 3000);
+  window.setInterval(function () {
+    if (!document.hidden) poll();
+  }, 3000);
 })();

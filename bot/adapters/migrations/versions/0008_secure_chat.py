@@ -24,6 +24,7 @@ def upgrade() -> None:
         ),
         sa.Column("opened_at", UTCDateTime(), nullable=False),
         sa.Column("last_prospect_seen_at", UTCDateTime()),
+        sa.Column("prospect_left_at", UTCDateTime()),
         sa.Column("notice_sent_at", UTCDateTime()),
     )
     op.create_table(
