@@ -50,11 +50,11 @@ __all__ = [
     "Upload",
     "advisor_attachment",
     "advisor_chat",
-    "prospect_left",
     "attachment",
     "messages_after",
     "post_advisor_message",
     "post_prospect_message",
+    "prospect_left",
 ]
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
