@@ -53,14 +53,16 @@ def test_rasa_greets_a_german_conversation_in_german(stack: Stack, rasa: Rasa) -
 
     messages = talk_to_rasa(rasa, "nlg-e2e-de", "hi")
 
-    assert [m.get("text") for m in messages] == [german]
+    # The greeting, then the first qualification question, both worded in German.
+    question = flow.qualification.wording("utter_ask_product", "de") if flow.qualification else None
+    assert [m.get("text") for m in messages] == [german, question]
 
 
 def test_rasa_uses_the_default_language_for_an_unknown_sender(stack: Stack, rasa: Rasa) -> None:
     """A sender gangway has no conversation for gets the flow's default language."""
     flow = load_flow(DEFAULT_FLOW_PATH)
     messages = talk_to_rasa(rasa, "nlg-e2e-nobody", "hi")
-    assert [m.get("text") for m in messages] == [flow.response("utter_greet", None)]
+    assert messages[0].get("text") == flow.response("utter_greet", None)
 
 
 def test_a_wording_edit_reaches_rasa_without_retraining(
@@ -80,4 +82,4 @@ def test_a_wording_edit_reaches_rasa_without_retraining(
     edited = "Guten Tag! Hier schreibt der Assistent der Example Bank. Worum geht es heute?"
     flow_file.write_text(flow_file.read_text(encoding="utf-8").replace(german, edited))
 
-    assert [m.get("text") for m in talk_to_rasa(rasa, "nlg-e2e-edit", "hallo")] == [edited]
+    assert talk_to_rasa(rasa, "nlg-e2e-edit", "hallo")[0].get("text") == edited

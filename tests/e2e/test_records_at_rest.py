@@ -95,7 +95,7 @@ def test_disclosed_values_are_nowhere_at_rest_nor_in_the_logs(
             "name": "records at rest",
             "number": NUMBER,
             "steps": [
-                {"say": "hi", "replies": [{"bot": "any"}]},
+                {"say": "hi", "replies": [{"bot": "any"}, {"question": "product"}]},
                 {"say": f"My passport number is {PASSPORT}", "replies": [{"text": "consent"}]},
                 {"say": "yes", "replies": [{"text": "invite"}]},
                 {

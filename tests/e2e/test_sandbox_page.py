@@ -36,14 +36,18 @@ def page(stack: Stack) -> Any:
 
 
 def test_typing_hi_in_the_sandbox_page_shows_the_greeting(page: Any) -> None:
-    """A person types "hi" in the chat page and sees the bot's greeting arrive, delivered."""
+    """A person types "hi" in the chat page and sees the bot's greeting and its first
+    question arrive, delivered."""
     expect = sync_api.expect
     page.get_by_test_id("chat-input").fill("hi")
     page.get_by_test_id("chat-input").press("Enter")
     outbound = page.get_by_test_id("message-outbound")
-    expect(outbound).to_have_count(1, timeout=30_000)
-    expect(outbound.get_by_test_id("message-body")).to_contain_text("interested")
-    expect(outbound.get_by_test_id("message-status")).to_have_text("✓✓ delivered", timeout=10_000)
+    expect(outbound).to_have_count(2, timeout=30_000)
+    expect(outbound.first.get_by_test_id("message-body")).to_contain_text("assistant")
+    expect(outbound.last.get_by_test_id("message-body")).to_contain_text("interested")
+    expect(outbound.get_by_test_id("message-status")).to_have_text(
+        ["✓✓ delivered", "✓✓ delivered"], timeout=10_000
+    )
 
 
 # What a prospect types in each language: a greeting, then something sensitive.
@@ -67,17 +71,18 @@ def test_from_hi_to_an_activated_secure_channel_in_the_page(
     expect = sync_api.expect
     greeting, sensitive = JOURNEYS[language]
     outbound = page.get_by_test_id("message-outbound")
-    for count, text in enumerate((greeting, sensitive), 1):
+    # The greeting and the first qualification question, then the terms.
+    for count, text in ((2, greeting), (3, sensitive)):
         page.get_by_test_id("chat-input").fill(text)
         page.get_by_test_id("chat-input").press("Enter")
         expect(outbound).to_have_count(count, timeout=30_000)
-    offer = outbound.nth(1)
+    offer = outbound.nth(2)
     expect(offer.get_by_test_id("message-body")).to_contain_text(flow.terms_url(language))
     buttons = offer.get_by_test_id("quick-reply")
     expect(buttons.first).to_have_text(flow.text("consent_yes_button", language))
     buttons.first.click()
-    expect(outbound).to_have_count(3, timeout=30_000)
-    link = outbound.nth(2).get_by_role("link")
+    expect(outbound).to_have_count(4, timeout=30_000)
+    link = outbound.nth(3).get_by_role("link")
     expect(link).to_have_attribute("href", re.compile(re.escape(stack.service_url) + "/secure/"))
     href = link.get_attribute("href")
     assert href is not None

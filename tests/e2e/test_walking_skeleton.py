@@ -24,7 +24,8 @@ def db(stack: Stack):  # type: ignore[no-untyped-def]
 
 
 def test_hi_gets_the_greeting_back_and_is_delivered(stack: Stack) -> None:
-    """ "hi" is acknowledged at once and answered with the bot's greeting, which gets delivered.
+    """ "hi" is acknowledged at once and answered with the bot's greeting and its first
+    question, which get delivered.
 
     The prospect types in the sandbox, which signs and posts the webhook as Twilio does:
     like WhatsApp, it delivers free-form replies only to someone who wrote to it.
@@ -36,8 +37,9 @@ def test_hi_gets_the_greeting_back_and_is_delivered(stack: Stack) -> None:
         f"{stack.sandbox_url}/sandbox/api/inbound", json={"from": number, "body": "hi"}
     )
     assert typed.status_code < 300 and typed.json()["webhook_status"] == 200, typed.text
-    [reply] = stack.wait_for_replies(number, 1)
-    assert re.search(r"interested", reply["body"], re.I), reply["body"]
+    greeting, question = stack.wait_for_replies(number, 2)
+    assert re.search(r"assistant", greeting["body"], re.I), greeting["body"]
+    assert re.search(r"interested", question["body"], re.I), question["body"]
     sessions = db(stack)
 
     def delivered() -> bool:
@@ -47,7 +49,8 @@ def test_hi_gets_the_greeting_back_and_is_delivered(stack: Stack) -> None:
                 .join(InboxMessage, InboxMessage.id == OutboxMessage.inbox_id)
                 .where(InboxMessage.message_sid == typed.json()["message_sid"])
             ).scalars()
-            return list(statuses) in (["delivered"], ["read"])
+            seen = list(statuses)
+            return len(seen) == 2 and set(seen) <= {"delivered", "read"}
 
     wait_until(delivered, 30, "the delivery status callback to be recorded")
 
@@ -98,13 +101,13 @@ def test_forged_signature_is_refused_and_nothing_stored(stack: Stack) -> None:
 
 
 def test_sigkill_mid_load_every_message_gets_exactly_one_answer(stack: Stack) -> None:
-    """Kill -9 the service amid 60 messages; after a restart each got exactly one reply."""
+    """Kill -9 the service amid 60 questions; after a restart each got exactly one answer."""
     numbers = [f"whatsapp:+120255501{n:02d}" for n in range(20, 30)]
     per_number = 6
 
     def send_all(number: str) -> None:
         for _ in range(per_number):
-            _sid, resp = stack.say(number, "hi")
+            _sid, resp = stack.say(number, "what are your opening hours?")
             assert resp.status_code == 200
 
     with ThreadPoolExecutor(len(numbers)) as pool:
@@ -145,16 +148,16 @@ def test_sigkill_mid_load_every_message_gets_exactly_one_answer(stack: Stack) ->
 
 
 def test_twilio_rate_limit_is_retried_and_the_reply_sent_once(stack: Stack) -> None:
-    """Two 429s from the Messages API delay the greeting but it goes out exactly once."""
+    """Two 429s from the Messages API delay the answer but it goes out exactly once."""
     number = "whatsapp:+12025550131"
     fault = {"status": 429, "code": 20429, "count": 2, "message": "Too Many Requests"}
     stack.http.post(f"{stack.sandbox_url}/sandbox/api/faults", json=fault).raise_for_status()
-    stack.say(number, "hi")
+    stack.say(number, "what are your opening hours?")
     [reply] = stack.wait_for_replies(number, 1, timeout=60)
     sessions = db(stack)
     with sessions() as s:
         row = s.execute(select(OutboxMessage)).scalar_one()
-    assert "interested" in reply["body"]
+    assert "Monday" in reply["body"]
     assert row.attempts == 3 and row.provider_sid == reply["sid"]
 
 
@@ -168,7 +171,7 @@ def test_twilio_refusal_marks_the_reply_failed_with_its_code(stack: Stack) -> No
         "message": "Attempt to send to unsubscribed recipient",
     }
     stack.http.post(f"{stack.sandbox_url}/sandbox/api/faults", json=fault).raise_for_status()
-    stack.say(number, "hi")
+    stack.say(number, "what are your opening hours?")
     sessions = db(stack)
 
     def failed() -> bool:
