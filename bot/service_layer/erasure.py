@@ -31,6 +31,7 @@ from bot.domain.delivery import UNSENT_STATUSES
 from bot.service_layer import handoffs
 from bot.service_layer.handoff_events import NoHandoffEvents
 from bot.service_layer.handoffs import HandoffEvents
+from bot.service_layer.qualification import forget_answers
 from bot.service_layer.secure_sessions import end_sessions
 
 __all__ = [
@@ -198,6 +199,8 @@ def erase_conversation(
     )
     # Nobody stays in the secure chat of an erased conversation.
     end_sessions(session, conversation_id, now)
+    # The qualification answers are sealed, except where they were copied in clear.
+    forget_answers(session, conversation_id)
     stopped_timers = timers.cancel(session, conversation_id=conversation_id, now=now)
     revoked = invites.revoke_invites(session, conversation_id=conversation_id, now=now)
     open_handoffs = session.execute(

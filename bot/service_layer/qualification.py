@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
-from bot.adapters.tables import Conversation
+from bot.adapters.tables import Conversation, CrmDelivery, Handoff
 from bot.adapters.tables import Qualification as QualificationRow
 from bot.adapters.vault import vault_of
+from bot.domain.audit import canonical_json
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.flows import Flow
 from bot.domain.phone_country import country_of
@@ -37,6 +39,7 @@ __all__ = [
     "QualificationOutcome",
     "UnknownConversation",
     "UnknownSlot",
+    "forget_answers",
     "number_country",
     "qualification_of",
     "qualification_state",
@@ -223,3 +226,33 @@ def qualification_of(session: Session, conversation_id: str) -> dict[str, Any] |
         "complete": row.completed_at is not None,
         "revision": row.revision,
     }
+
+
+def forget_answers(session: Session, conversation_id: str) -> int:
+    """Erasure: the answers kept in clear outside their sealed row (the handoff summaries
+    and the CRM outbox's leads) are removed, and a lead not yet delivered is cancelled.
+    The number of rows changed."""
+    changed = 0
+    for handoff in session.scalars(
+        select(Handoff).where(Handoff.conversation_id == conversation_id)
+    ):
+        summary = json.loads(handoff.summary or "{}")
+        if isinstance(summary, dict) and summary.get("qualification") is not None:
+            handoff.summary = json.dumps({**summary, "qualification": None})
+            changed += 1
+    # The payload is canonical JSON, so the conversation's id appears in it exactly so.
+    named = '"conversation_id":' + json.dumps(conversation_id)
+    leads = session.scalars(
+        select(CrmDelivery).where(
+            CrmDelivery.event == LEAD_EVENT, CrmDelivery.payload.contains(named)
+        )
+    )
+    for row in leads:
+        body = json.loads(row.payload)
+        body["data"] = {**body.get("data", {}), "answers": None}
+        row.payload = canonical_json(body)
+        if row.status == "pending":
+            row.status = "cancelled"
+            row.last_error = "the conversation was erased before the lead was delivered"
+        changed += 1
+    return changed

@@ -23,6 +23,7 @@ from bot.sandbox.crm import CrmStandIn
 from bot.sandbox.crm import create_app as crm_app
 from bot.sandbox.server import ServerThread
 from bot.service_layer.crm_outbox import CrmPusher
+from bot.service_layer.erasure import erase_conversation
 from integrations.crm_webhook import CrmWebhook
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
@@ -228,6 +229,31 @@ def test_the_handoff_goes_to_the_advisor_licensed_for_the_qualified_product(
         "language": "de",
         "complete": False,
     }
+
+
+def test_erasure_removes_the_answers_kept_in_clear_and_cancels_an_undelivered_lead(
+    client: TestClient, container: Container, prospect: str, clock: FakeClock
+) -> None:
+    """The answers are sealed in their own row; the copies in the handoff's summary and in
+    the CRM outbox are not, so erasing the conversation must remove them there too."""
+    complete(client)
+    resp = client.post(
+        "/api/v1/human-requests",
+        json={"conversation_id": prospect, "text": "a person"},
+        headers=AUTH,
+    )
+    assert resp.status_code == 201, resp.text
+    with container.sessions.begin() as s:
+        assert erase_conversation(
+            s, prospect, reason="DSAR-2026-7", cause="request", now=clock.now()
+        )
+    with container.sessions() as s:
+        [handoff] = s.scalars(select(Handoff)).all()
+        [lead] = s.scalars(select(CrmDelivery).where(CrmDelivery.event == "lead.qualified")).all()
+    assert json.loads(handoff.summary)["qualification"] is None
+    assert lead.status == "cancelled"
+    assert json.loads(lead.payload)["data"]["answers"] is None
+    assert "mortgage" not in lead.payload and "mortgage" not in handoff.summary
 
 
 def test_the_questions_are_worded_by_the_nlg_in_the_prospects_language(
