@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,8 +55,12 @@ class Settings(BaseSettings):
     rasa_token: SecretStr | None = None
     rasa_python: str | None = None
 
-    # Where Rasa's action server listens (started by `gangway up`).
+    # Where Rasa's action server listens (started by `gangway up`, which binds it to this
+    # URL's host: keep it on loopback unless Rasa runs on another machine).
     gangway_action_server_url: str = "http://127.0.0.1:5055"
+    # The secret Rasa presents to the action server (header X-Gangway-Action-Secret); the
+    # action server refuses every other caller. Unset: `gangway up` makes one per run.
+    gangway_action_secret: SecretStr | None = None
     # Port of the local WhatsApp sandbox (only when no Twilio credentials are set).
     gangway_sandbox_port: int = 8001
     # Token the Rasa custom actions present when they call gangway's API.
@@ -133,6 +138,10 @@ class Settings(BaseSettings):
     # this many minutes without a look at the page, and this many hours after it opened.
     gangway_secure_idle_minutes: float = Field(default=30.0, gt=0)
     gangway_secure_session_hours: float = Field(default=12.0, gt=0)
+    # "production" turns off what only helps development: the interactive API
+    # documentation (/docs, /redoc, /openapi.json). GANGWAY_API_DOCS=on|off overrides.
+    gangway_env: Literal["development", "production"] = "development"
+    gangway_api_docs: Literal["on", "off"] | None = None
     # Local state of `gangway up`: logs of each part and stack.json (how local tools
     # reach the running stack). Default: var/ in the repository.
     gangway_state_dir: Path | None = None
@@ -149,6 +158,12 @@ class Settings(BaseSettings):
     @property
     def audit_checkpoints(self) -> Path:
         return self.gangway_audit_checkpoints or self.state_dir / "audit-checkpoints"
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        if self.gangway_api_docs is not None:
+            return self.gangway_api_docs == "on"
+        return self.gangway_env != "production"
 
     @property
     def twilio_configured(self) -> bool:

@@ -25,8 +25,12 @@ from bot.entrypoints.routes import (
 __all__ = ["create_app"]
 
 
-def create_app(make_container: Callable[[], Container]) -> FastAPI:
-    """The app; `make_container` runs at startup (in the lifespan), not at import."""
+def create_app(make_container: Callable[[], Container], *, api_docs: bool = True) -> FastAPI:
+    """The app; `make_container` runs at startup (in the lifespan), not at import.
+
+    ``api_docs`` False removes /docs, /redoc and /openapi.json: in production they only
+    map the attack surface for a visitor (`Settings.api_docs_enabled` decides).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,7 +44,14 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
         finally:
             container.close()
 
-    app = FastAPI(title="gangway", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="gangway",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
+    )
     app.include_router(health.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(api.router)

@@ -87,7 +87,7 @@ def serve() -> None:
     from bot.entrypoints.app import create_app
 
     settings = _settings_with_twilio(NO_TWILIO)
-    application = create_app(lambda: build(settings))
+    application = create_app(lambda: build(settings), api_docs=settings.api_docs_enabled)
     uvicorn.run(
         application,
         host=settings.gangway_host,

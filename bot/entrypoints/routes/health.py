@@ -1,6 +1,13 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+Both are unauthenticated (load balancers and orchestrators call them), so they say
+only whether the service is usable: the reason a check failed goes to the log, never
+into the answer, where a driver's message would show hosts, ports, users or paths.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -11,6 +18,8 @@ from bot.adapters.migrate import current_revision
 from bot.bootstrap import Container
 
 __all__ = ["router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -33,6 +42,9 @@ async def readyz(request: Request) -> JSONResponse:
 
     try:
         checks = await run_in_threadpool(check)
-    except Exception as exc:
-        return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
+    except Exception:
+        log.exception("readiness check failed: the database cannot be used")
+        return JSONResponse(
+            {"status": "unavailable", "database": "database unavailable"}, status_code=503
+        )
     return JSONResponse({"status": "ready", **checks})
