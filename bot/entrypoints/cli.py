@@ -99,16 +99,22 @@ def serve() -> None:
 
 @app.command()
 def sandbox() -> None:
-    """Run the local WhatsApp sandbox (a Twilio-compatible API and a chat page)."""
+    """Run the local WhatsApp sandbox (a Twilio-compatible API and a chat page), on
+    loopback only; it refuses settings that point gangway at the real Twilio."""
     import uvicorn
 
     from bot.bootstrap import INBOUND_PATH, webhook_path
+    from bot.entrypoints.loopback import local_only, sandbox_refusal
     from bot.sandbox.app import SandboxConfig, create_app
 
     settings = _settings_with_twilio(
         "The sandbox needs the credentials gangway will use: set TWILIO_ACCOUNT_SID and "
         "TWILIO_AUTH_TOKEN (`gangway up` invents them for you)."
     )
+    refusal = sandbox_refusal(settings)
+    if refusal:
+        typer.echo(refusal, err=True)
+        raise typer.Exit(2)
     assert settings.twilio_account_sid and settings.twilio_auth_token
     config = SandboxConfig(
         account_sid=settings.twilio_account_sid,
@@ -118,7 +124,7 @@ def sandbox() -> None:
         crm_secret=_sandbox_crm_secret(settings),
     )
     uvicorn.run(
-        create_app(config),
+        local_only(create_app(config)),
         host="127.0.0.1",
         port=settings.gangway_sandbox_port,
         log_level="warning",
