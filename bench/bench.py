@@ -158,7 +158,7 @@ def run_gangway(
     }
 
 
-def run_rasa(rasa_url: str, n: int, m: int, text: str) -> dict[str, object]:
+def run_rasa(rasa_url: str, token: str, n: int, m: int, text: str) -> dict[str, object]:
     per = [n // m + (1 if c < n % m else 0) for c in range(m)]
     latencies: list[float] = []
     lock = threading.Lock()
@@ -169,7 +169,9 @@ def run_rasa(rasa_url: str, n: int, m: int, text: str) -> dict[str, object]:
             for _ in range(per[c]):
                 t0 = time.time()
                 resp = http.post(
-                    f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+                    f"{rasa_url}/webhooks/rest/webhook",
+                    params={"token": token} if token else None,
+                    json={"sender": sender, "message": text},
                 )
                 resp.raise_for_status()
                 with lock:
@@ -205,7 +207,8 @@ def main() -> None:
     )
     g = run_gangway(conn, args.messages, args.conversations, args.text, args.timeout)
     print("  rasa direct ...", file=sys.stderr)
-    r = run_rasa(conn["rasa_url"].rstrip("/"), args.messages, args.conversations, args.text)
+    rasa_url, rasa_token = conn["rasa_url"].rstrip("/"), conn.get("rasa_token", "")
+    r = run_rasa(rasa_url, rasa_token, args.messages, args.conversations, args.text)
 
     acks, replies = g["acks"], g["replies"]
     rasa_lat = r["latencies"]

@@ -39,6 +39,7 @@ from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, Flow
 from bot.adapters.model_files import load_model, model_in_use  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.domain.sensitivity_model import LinearModel  # noqa: E402
+from bot.entrypoints.stack_file import rasa_token  # noqa: E402
 from bot.service_layer.classification import Classifier  # noqa: E402
 from integrations.errors import IntegrationError  # noqa: E402
 from integrations.rasa import RasaClient  # noqa: E402
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = load_settings()
     url = args.rasa_url or settings.rasa_url
-    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    token = rasa_token(settings)
     texts = [m.text for m in load_eval_set(args.eval_set)]
     flows = FlowStore(args.flow, DEFAULT_DOMAIN_PATH)
     model, memory = load_measured(model_in_use(settings.gangway_sensitivity_model))

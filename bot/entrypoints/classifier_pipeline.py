@@ -19,6 +19,7 @@ from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStor
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.config import load_settings
 from bot.domain.sensitivity_model import LinearModel
+from bot.entrypoints.stack_file import rasa_token
 from bot.service_layer.classification import Classifier
 from integrations.errors import IntegrationError
 from integrations.rasa import RasaClient
@@ -89,7 +90,7 @@ def _connect_rasa(rasa_url: str | None) -> RasaClient:
     """A client for a Rasa server that answers and has a model loaded; _CannotRun if not."""
     settings = load_settings()
     url = rasa_url or settings.rasa_url
-    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    token = rasa_token(settings)
     client = RasaClient(url, token=token, timeout=10.0)
     start = (
         "start the stack with `gangway up` (or `make up`), pass --rasa-url for another "

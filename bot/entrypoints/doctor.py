@@ -19,6 +19,7 @@ from bot.adapters.model_files import (
     read_metadata,
 )
 from bot.config import Settings
+from bot.entrypoints.stack_file import rasa_token
 from bot.service_layer.key_rotation import keys_in_use
 from integrations.errors import IntegrationError
 from integrations.rasa import RasaClient
@@ -54,7 +55,7 @@ def _database(settings: Settings) -> Check:
 
 
 def _rasa(settings: Settings, http: httpx.Client) -> Check:
-    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    token = rasa_token(settings)
     client = RasaClient(settings.rasa_url, token=token, http=http)
     try:
         status = client.status()

@@ -5,12 +5,19 @@ WhatsApp sandbox (only without Twilio credentials) and the gangway service.
 Each runs in its own process group and logs to var/log/<name>.log; gangway's
 and the sandbox's lines are echoed here too. Ctrl-C or SIGTERM stops them all;
 if one dies, the rest are stopped and `up` exits non-zero naming it.
+
+Least privilege between them: each child gets an environment built for it
+(`child_environments`), never this process's whole environment, so Rasa and the
+action server, which run a large third-party dependency tree, never see Twilio's
+credentials, the database URL or the record keys. Rasa's HTTP API always requires
+an auth token, and the action server (on loopback unless its URL says otherwise)
+answers only Rasa, which presents a shared secret; both are made anew for each run
+unless configured (RASA_TOKEN, GANGWAY_ACTION_SECRET).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -25,14 +32,18 @@ from typing import IO
 from urllib.parse import urlparse
 
 import httpx
+from pydantic import SecretStr
 
 from bot.config import REPO_ROOT, Settings
+from bot.entrypoints.stack_file import write_stack_file
 
 __all__ = [
     "RASA_BIN",
+    "RASA_PYTHON",
     "Child",
     "StackPlan",
     "action_server_argv",
+    "child_environments",
     "plan_stack",
     "rasa_has_model",
     "rasa_server_argv",
@@ -62,6 +73,33 @@ class StackPlan:
 
 
 RASA_BIN = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = REPO_ROOT / ".venv-rasa" / "bin" / "python"
+
+# What every child may inherit from this process's environment: where programs and
+# the home directory are, the locale, the time zone, temporary files, CA bundles.
+BASE_ENV = (
+    "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "PATH", "SSL_CERT_DIR", "SSL_CERT_FILE",
+    "TMPDIR", "TZ",
+)  # fmt: skip
+# Rasa's own switches, passed on when set.
+RASA_OWN_ENV = (
+    "LOG_LEVEL", "LOG_LEVEL_LIBRARIES", "RASA_TELEMETRY_ENABLED", "TF_CPP_MIN_LOG_LEVEL",
+)  # fmt: skip
+# bot/rasa/endpoints.yml names these; the action server's secret goes into a header.
+RASA_ENV = ("GANGWAY_ACTION_SECRET", "GANGWAY_ACTION_SERVER_URL", "GANGWAY_NLG_URL",
+            "GANGWAY_SERVICE_TOKEN")  # fmt: skip
+# The custom actions call gangway's API with the service token (actions/actions.py);
+# actions/server.py checks the secret.
+ACTIONS_ENV = ("GANGWAY_ACTION_SECRET", "GANGWAY_SERVICE_TOKEN", "GANGWAY_URL")
+# The sandbox: the credentials it shares with gangway, where gangway is, its port, the
+# stand-in CRM's secret.
+SANDBOX_ENV = (
+    "GANGWAY_CRM_SECRET", "GANGWAY_CRM_URL", "GANGWAY_LOG_LEVEL", "GANGWAY_PUBLIC_URL",
+    "GANGWAY_SANDBOX_PORT", "TWILIO_ACCOUNT_SID", "TWILIO_API_BASE_URL", "TWILIO_AUTH_TOKEN",
+    "TWILIO_WHATSAPP_FROM",
+)  # fmt: skip
+# The service reads its settings; of those, only the action server needs this one.
+SERVICE_ENV = frozenset(name.upper() for name in Settings.model_fields) - {"GANGWAY_ACTION_SECRET"}
 
 
 def _port(url: str, default: int) -> int:
@@ -84,19 +122,48 @@ def rasa_model_path(environ: Mapping[str, str]) -> Path:
     return model_path(REPO_ROOT)
 
 
-def action_server_argv(port: int) -> list[str]:
-    """Rasa's action server running `actions/` (run from the repository root)."""
-    return [str(RASA_BIN), "run", "actions", "--actions", "actions", "--port", str(port)]
+def action_server_argv(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The action server running `actions/`, requiring Rasa's shared secret (from
+    GANGWAY_ACTION_SECRET; see actions/server.py). Run from the repository root."""
+    return [str(RASA_PYTHON), "-m", "actions.server", "--host", host, "--port", str(port)]
 
 
-def rasa_server_argv(model: Path, *, host: str, port: int, token: str | None = None) -> list[str]:
-    """The Rasa server with its HTTP API on, serving `model` (run from the repository root)."""
-    argv = [
-        str(RASA_BIN), "run", "--enable-api", "--model", str(model),
+def child_environments(
+    environ: Mapping[str, str], run: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """The environment of each child, by name ("gangway", "rasa", "actions", "sandbox").
+
+    ``environ`` is this process's environment; ``run`` holds this run's values (tokens,
+    secrets, URLs), which take precedence. Each child gets `BASE_ENV` and what it needs:
+    gangway its settings, Rasa its endpoints, the action server gangway's URL and two
+    secrets, the sandbox its credentials and where gangway is.
+    """
+    base = {name: environ[name] for name in BASE_ENV if name in environ}
+    base["PYTHONUNBUFFERED"] = "1"
+    merged = {**environ, **run}
+
+    def pick(names: tuple[str, ...]) -> dict[str, str]:
+        return {**base, **{name: merged[name] for name in names if name in merged}}
+
+    service = {k: v for k, v in merged.items() if k.upper() in SERVICE_ENV}
+    return {
+        "gangway": {**base, **service},
+        "rasa": pick(RASA_OWN_ENV + RASA_ENV),
+        "actions": pick(ACTIONS_ENV),
+        "sandbox": pick(SANDBOX_ENV),
+    }
+
+
+def rasa_server_argv(model: Path, *, host: str, port: int, token: str) -> list[str]:
+    """The Rasa server with its HTTP API on, requiring ``token`` (``?token=``), serving
+    `model` (run from the repository root). Rasa takes the token only on its command line."""
+    if not token:
+        raise ValueError("Rasa's HTTP API must not run without an auth token")
+    return [
+        str(RASA_BIN), "run", "--enable-api", "--auth-token", token, "--model", str(model),
         "--endpoints", "bot/rasa/endpoints.yml", "--credentials", "bot/rasa/credentials.yml",
         "--interface", host, "--port", str(port),
     ]  # fmt: skip
-    return argv + (["--auth-token", token] if token else [])
 
 
 def rasa_has_model(response: httpx.Response) -> bool:
@@ -114,50 +181,40 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
 
     # One token for this run, shared by gangway and Rasa: the custom actions present it
     # to gangway's API and Rasa sends it with every NLG request.
-    service_token = (
-        settings.gangway_service_token.get_secret_value()
-        if settings.gangway_service_token
-        else secrets.token_urlsafe(24)
-    )
     service_url = _local_url(settings.gangway_host, settings.gangway_port)
     action_url = settings.gangway_action_server_url.rstrip("/")
-    common = {**environ, "GANGWAY_SERVICE_TOKEN": service_token, "PYTHONUNBUFFERED": "1"}
-
-    sandbox: Child | None = None
+    rasa_token = _secret(settings.rasa_token)
+    run = {
+        "GANGWAY_SERVICE_TOKEN": _secret(settings.gangway_service_token),
+        "GANGWAY_ACTION_SECRET": _secret(settings.gangway_action_secret),
+        "RASA_TOKEN": rasa_token,
+        "GANGWAY_URL": service_url,
+        "GANGWAY_ACTION_SERVER_URL": action_url,
+        "GANGWAY_NLG_URL": f"{service_url}/nlg",
+    }
     chat_url = None
     if not settings.twilio_configured:
         sandbox_port = settings.gangway_sandbox_port
         # Throwaway credentials, shared by the sandbox and the service it stands in for.
-        common.update(
+        run.update(
             TWILIO_ACCOUNT_SID="AC" + secrets.token_hex(16),
             TWILIO_AUTH_TOKEN=secrets.token_hex(16),
             TWILIO_API_BASE_URL=f"http://127.0.0.1:{sandbox_port}",
         )
         if not settings.gangway_crm_url:
             # The sandbox stands in for the CRM too: handoffs show up at /crm/events.
-            common.update(
+            run.update(
                 GANGWAY_CRM_URL=f"http://127.0.0.1:{sandbox_port}/crm/events",
                 GANGWAY_CRM_SECRET=secrets.token_hex(32),
             )
         chat_url = f"http://127.0.0.1:{sandbox_port}/"
-        sandbox = Child(
-            "sandbox",
-            [sys.executable, "-m", "bot.entrypoints.cli", "sandbox"],
-            common,
-            f"http://127.0.0.1:{sandbox_port}/sandbox/healthz",
-            echo=True,
-        )
+    envs = child_environments(environ, run)
 
-    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-    # bot/rasa/endpoints.yml names these; Rasa refuses to start without them.
-    rasa_env = {
-        **common,
-        "GANGWAY_ACTION_SERVER_URL": action_url,
-        "GANGWAY_URL": service_url,
-        "GANGWAY_NLG_URL": f"{service_url}/nlg",
-    }
     actions = Child(
-        "actions", action_server_argv(_port(action_url, 5055)), rasa_env, f"{action_url}/health"
+        "actions",
+        action_server_argv(_port(action_url, 5055), urlparse(action_url).hostname or "127.0.0.1"),
+        envs["actions"],
+        f"{action_url}/health",
     )
     rasa = Child(
         "rasa",
@@ -165,16 +222,25 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
             model,
             host=urlparse(settings.rasa_url).hostname or "127.0.0.1",
             port=_port(settings.rasa_url, 5005),
-            token=token,
+            token=rasa_token,
         ),
-        rasa_env,
-        f"{settings.rasa_url.rstrip('/')}/status" + (f"?token={token}" if token else ""),
+        envs["rasa"],
+        f"{settings.rasa_url.rstrip('/')}/status?token={rasa_token}",
         ready_check=rasa_has_model,
     )
+    sandbox = None
+    if chat_url:
+        sandbox = Child(
+            "sandbox",
+            [sys.executable, "-m", "bot.entrypoints.cli", "sandbox"],
+            envs["sandbox"],
+            f"{chat_url}sandbox/healthz",
+            echo=True,
+        )
     gangway = Child(
         "gangway",
         [sys.executable, "-m", "bot.entrypoints.cli", "serve"],
-        common,
+        envs["gangway"],
         f"{service_url}/readyz",
         echo=True,
     )
@@ -183,21 +249,23 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
         "service_url": service_url,
         "public_url": settings.gangway_public_url,
         "rasa_url": settings.rasa_url,
+        "rasa_token": rasa_token,
         "sandbox_url": chat_url.rstrip("/") if chat_url else "",
-        "account_sid": common.get("TWILIO_ACCOUNT_SID", ""),
-        "auth_token": common.get("TWILIO_AUTH_TOKEN", "") if chat_url else "",
+        "account_sid": run.get("TWILIO_ACCOUNT_SID", ""),
+        "auth_token": run.get("TWILIO_AUTH_TOKEN", ""),
         "business_number": settings.twilio_whatsapp_from,
         "database_url": settings.database_url,
     }
     return StackPlan(children, chat_url, settings.state_dir / "log", connection)
 
 
+def _secret(configured: SecretStr | None) -> str:
+    """The configured secret, or a new random one for this run."""
+    return configured.get_secret_value() if configured else secrets.token_urlsafe(24)
+
+
 def _write_connection(plan: StackPlan) -> None:
-    path = plan.log_dir.parent / "stack.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(plan.connection, fh, indent=2)
+    write_stack_file(plan.log_dir.parent / "stack.json", plan.connection)
 
 
 def _pump(stream: IO[bytes], log: IO[bytes], prefix: str | None) -> None:

@@ -25,6 +25,7 @@ from bot.adapters.vault import Vault
 from bot.entrypoints.supervisor import (
     RASA_BIN,
     action_server_argv,
+    child_environments,
     rasa_has_model,
     rasa_server_argv,
 )
@@ -43,6 +44,8 @@ class Rasa:
     action_url: str
     service_port: int  # where the action server expects gangway
     service_token: str
+    token: str  # Rasa's --auth-token (?token= on its HTTP API)
+    action_secret: str  # what the action server requires of its callers
 
 
 @pytest.fixture(scope="session")
@@ -59,22 +62,40 @@ def rasa(logs_dir: Path) -> Iterator[Rasa]:
     if not model.exists():
         pytest.fail(f"no trained Rasa model at {model}: run `make model` (or `make test`).")
     rasa_port, action_port, service_port = free_port(), free_port(), free_port()
-    token = secrets.token_urlsafe(16)
-    env = {
-        **os.environ,
-        "GANGWAY_ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
-        "GANGWAY_URL": f"http://127.0.0.1:{service_port}",
-        # Rasa fetches every utter_* wording from the service under test.
-        "GANGWAY_NLG_URL": f"http://127.0.0.1:{service_port}/nlg",
-        "GANGWAY_SERVICE_TOKEN": token,
-    }
-    actions = Proc("actions", action_server_argv(action_port), env, logs_dir)
-    server = Proc("rasa", rasa_server_argv(model, host="127.0.0.1", port=rasa_port), env, logs_dir)
+    token, rasa_token, action_secret = (secrets.token_urlsafe(16) for _ in range(3))
+    # The environments `gangway up` gives them: each only what it needs.
+    envs = child_environments(
+        os.environ,
+        {
+            "GANGWAY_ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
+            "GANGWAY_URL": f"http://127.0.0.1:{service_port}",
+            # Rasa fetches every utter_* wording from the service under test.
+            "GANGWAY_NLG_URL": f"http://127.0.0.1:{service_port}/nlg",
+            "GANGWAY_SERVICE_TOKEN": token,
+            "GANGWAY_ACTION_SECRET": action_secret,
+        },
+    )
+    actions = Proc("actions", action_server_argv(action_port), envs["actions"], logs_dir)
+    server = Proc(
+        "rasa",
+        rasa_server_argv(model, host="127.0.0.1", port=rasa_port, token=rasa_token),
+        envs["rasa"],
+        logs_dir,
+    )
     try:
         actions.wait_ready(f"http://127.0.0.1:{action_port}/health", timeout=120)
-        server.wait_ready(f"http://127.0.0.1:{rasa_port}/status", timeout=180, check=rasa_has_model)
+        server.wait_ready(
+            f"http://127.0.0.1:{rasa_port}/status?token={rasa_token}",
+            timeout=180,
+            check=rasa_has_model,
+        )
         yield Rasa(
-            f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", service_port, token
+            f"http://127.0.0.1:{rasa_port}",
+            f"http://127.0.0.1:{action_port}",
+            service_port,
+            token,
+            rasa_token,
+            action_secret,
         )
     finally:
         server.stop()
@@ -170,6 +191,7 @@ def stack(rasa: Rasa, database_url: str, logs_dir: Path, tmp_path: Path) -> Iter
         "TWILIO_WHATSAPP_FROM": BUSINESS,
         "TWILIO_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
         "RASA_URL": rasa.url,
+        "RASA_TOKEN": rasa.token,
         "GANGWAY_ACTION_SERVER_URL": rasa.action_url,
     }
     test_logs = tmp_path / "logs"

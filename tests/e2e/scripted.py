@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
@@ -55,6 +55,9 @@ from bot.service_layer.qualification import qualification_of
 from bot.service_layer.wording import response_text
 from tests.e2e.processes import Proc, free_port, wait_until
 from tests.fakes.clock import FakeClock
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Rasa
 
 SCRIPTS = Path(__file__).parent / "conversations"
 BUSINESS = "whatsapp:+12025550100"
@@ -244,10 +247,9 @@ class _Server(uvicorn.Server):
         pass
 
 
-def live_stack(
-    rasa_url: str, action_url: str, service_port: int, token: str, database_url: str, logs: Path
-) -> Iterator[LiveStack]:
-    """Start the sandbox and an in-process gangway on ``service_port``; stop both after."""
+def live_stack(rasa: Rasa, database_url: str, logs: Path) -> Iterator[LiveStack]:
+    """Start the sandbox and an in-process gangway where ``rasa`` expects it; stop both after."""
+    service_port = rasa.service_port
     sandbox_port = free_port()
     service_url = f"http://127.0.0.1:{service_port}"
     env = {
@@ -256,7 +258,7 @@ def live_stack(
         "GANGWAY_HOST": "127.0.0.1",
         "GANGWAY_PORT": str(service_port),
         "GANGWAY_INSTANCE_ID": "e2e-scripted",
-        "GANGWAY_SERVICE_TOKEN": token,
+        "GANGWAY_SERVICE_TOKEN": rasa.service_token,
         "GANGWAY_SANDBOX_PORT": str(sandbox_port),
         "GANGWAY_STATE_DIR": str(logs),
         "GANGWAY_INVITE_SECRET": secrets.token_hex(32),
@@ -265,8 +267,9 @@ def live_stack(
         "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
         "TWILIO_WHATSAPP_FROM": BUSINESS,
         "TWILIO_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
-        "RASA_URL": rasa_url,
-        "GANGWAY_ACTION_SERVER_URL": action_url,
+        "RASA_URL": rasa.url,
+        "RASA_TOKEN": rasa.token,
+        "GANGWAY_ACTION_SERVER_URL": rasa.action_url,
     }
     sandbox = Proc(
         "sandbox",

@@ -4,10 +4,11 @@ gangway (service token) and answers with the flow's wording for what it found.""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH, load_flow
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Rasa, Stack
 from tests.e2e.processes import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -60,3 +61,23 @@ def test_asking_about_the_link_after_the_invite_says_it_is_still_valid(stack: St
 
     assert replies == [still_valid]
     assert "/secure/invite/" not in still_valid
+
+
+def test_action_server_answers_only_callers_with_rasa_secret(rasa: Rasa) -> None:
+    """Without the shared secret the action server refuses to run or list actions (401);
+    with it (as Rasa sends it) it lists them. Its health check needs none."""
+    action_call = {"next_action": "action_request_human", "sender_id": "x", "tracker": {}}
+    assert httpx.post(f"{rasa.action_url}/webhook", json=action_call).status_code == 401
+    wrong = {"X-Gangway-Action-Secret": "not-the-secret"}
+    assert httpx.get(f"{rasa.action_url}/actions", headers=wrong).status_code == 401
+    right = {"X-Gangway-Action-Secret": rasa.action_secret}
+    listed = httpx.get(f"{rasa.action_url}/actions", headers=right)
+    assert listed.status_code == 200
+    assert {"name": "action_request_human"} in listed.json()
+    assert httpx.get(f"{rasa.action_url}/health").status_code == 200
+
+
+def test_rasa_http_api_requires_its_token(rasa: Rasa) -> None:
+    """Rasa's HTTP API answers 401 without the auth token and 200 with it."""
+    assert httpx.get(f"{rasa.url}/status").status_code == 401
+    assert httpx.get(f"{rasa.url}/status", params={"token": rasa.token}).status_code == 200

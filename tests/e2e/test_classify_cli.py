@@ -24,7 +24,10 @@ def test_classify_with_real_rasa_finds_identity_and_financial_data(rasa: Rasa) -
         "what are your opening hours?",
     ]
     result = CliRunner().invoke(
-        app, ["classify", "--rasa-url", rasa.url], input="\n".join(lines) + "\n"
+        app,
+        ["classify", "--rasa-url", rasa.url],
+        input="\n".join(lines) + "\n",
+        env={"RASA_TOKEN": rasa.token},
     )
     assert result.exit_code == 0, result.output
     passport, iban, hours = (json.loads(line) for line in result.stdout.splitlines())

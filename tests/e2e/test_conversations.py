@@ -23,9 +23,7 @@ SCRIPTS = load_scripts()
 
 @pytest.fixture
 def live(rasa: Rasa, database_url: str, tmp_path: Path) -> Iterator[LiveStack]:
-    yield from live_stack(
-        rasa.url, rasa.action_url, rasa.service_port, rasa.service_token, database_url, tmp_path
-    )
+    yield from live_stack(rasa, database_url, tmp_path)
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s["file"] for s in SCRIPTS])
@@ -62,7 +60,9 @@ def test_a_passport_number_never_reaches_rasas_tracker(live: LiveStack, rasa: Ra
     )
     conv = live.conversation(number)
     assert conv is not None
-    tracker = httpx.get(f"{rasa.url}/conversations/{conv.id}/tracker", timeout=30)
+    tracker = httpx.get(
+        f"{rasa.url}/conversations/{conv.id}/tracker", params={"token": rasa.token}, timeout=30
+    )
     tracker.raise_for_status()
     texts = [e.get("text") or "" for e in tracker.json()["events"] if e.get("event") == "user"]
     assert texts == ["hello"]  # the conversation is there, and only the public message

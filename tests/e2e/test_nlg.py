@@ -36,6 +36,7 @@ def talk_to_rasa(rasa: Rasa, sender: str, text: str) -> list[dict[str, Any]]:
     """One turn through Rasa's REST channel, as gangway's worker sends it."""
     reply = httpx.post(
         f"{rasa.url}/webhooks/rest/webhook",
+        params={"token": rasa.token},
         json={"sender": sender, "message": text},
         timeout=60.0,
     )

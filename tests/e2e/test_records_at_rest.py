@@ -73,9 +73,7 @@ def database_bytes(database_url: str) -> bytes:
 
 @pytest.fixture
 def live(rasa: Rasa, database_url: str, tmp_path: Path) -> Iterator[LiveStack]:
-    yield from live_stack(
-        rasa.url, rasa.action_url, rasa.service_port, rasa.service_token, database_url, tmp_path
-    )
+    yield from live_stack(rasa, database_url, tmp_path)
 
 
 def test_disclosed_values_are_nowhere_at_rest_nor_in_the_logs(
