@@ -172,6 +172,44 @@ def test_doctor_passes_against_the_running_stack(up: tuple[Up, dict[str, str]]) 
     assert result.stdout.count("[ok  ]") == 7
 
 
+def _children(pid: int) -> dict[int, tuple[str, dict[str, str]]]:
+    """The direct children of ``pid``: command line and environment, read from /proc."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid != pid:
+                continue
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            raw = (stat.parent / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+        found[int(stat.parent.name)] = (cmdline, env)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_rasa_and_the_action_server_get_no_secret_of_the_records(
+    up: tuple[Up, dict[str, str]],
+) -> None:
+    """The running Rasa server and action server were started without the database URL or
+    Twilio's credentials in their environment; the service has them."""
+    running, env = up
+    if not any("gangway is up" in line for line in running.seen):
+        running.expect(r"gangway is up", timeout=240)
+    children = list(_children(running.proc.pid).values())
+    rasa = [e for cmd, e in children if " run --enable-api" in cmd]
+    actions = [e for cmd, e in children if "actions.server" in cmd]
+    service = [e for cmd, e in children if cmd.endswith("cli serve ")]
+    assert len(rasa) == len(actions) == len(service) == 1, [cmd for cmd, _ in children]
+    for child_env in (rasa[0], actions[0]):
+        assert not {"DATABASE_URL", "TWILIO_AUTH_TOKEN", "GANGWAY_STATE_DIR"} & set(child_env)
+    assert actions[0]["GANGWAY_ACTION_SECRET"] == rasa[0]["GANGWAY_ACTION_SECRET"]
+    assert service[0]["DATABASE_URL"] == env["DATABASE_URL"]
+    assert "GANGWAY_ACTION_SECRET" not in service[0]
+
+
 def test_ctrl_c_stops_every_part(up: tuple[Up, dict[str, str]]) -> None:
     """SIGINT stops the stack: `up` exits 0 and no part is left listening."""
     running, env = up
