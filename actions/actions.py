@@ -1,6 +1,7 @@
 """Custom actions of gangway's Rasa assistant (run by Rasa's action server).
 
-Run with:  rasa run actions --actions actions   (from the repository root)
+Run with:  python -m actions.server --port 5055   (from the repository root, in Rasa's
+virtual environment, with GANGWAY_ACTION_SECRET set; see actions/server.py)
 
 These actions talk to gangway only over HTTP and import nothing from gangway's
 ``bot`` package: the action server runs in Rasa's own virtual environment
