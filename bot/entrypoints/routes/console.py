@@ -35,7 +35,7 @@ from sqlalchemy import select
 from bot.adapters import accounts
 from bot.adapters.accounts import SessionPolicy, SignInThrottle
 from bot.adapters.tables import Handoff
-from bot.domain.access import Actor, Role, can_export_evidence, can_read
+from bot.domain.access import Actor, Role, can_export_evidence, can_read, can_see_figures
 from bot.domain.qualification_display import in_plain_words
 from bot.entrypoints.routes import secure_chat_api
 from bot.entrypoints.routes.console_api import (
@@ -45,6 +45,7 @@ from bot.entrypoints.routes.console_api import (
     detail_of,
     evidence_response,
 )
+from bot.entrypoints.routes.figures import figures_of
 from bot.entrypoints.routes.secure_chat import file_response
 from bot.service_layer import evidence_download, handoffs, secure_chat, window_messages
 from bot.service_layer.handoffs import HandoffError
@@ -172,6 +173,10 @@ class Viewer:
     def role(self) -> str:
         return self.actor.role.value
 
+    @property
+    def sees_figures(self) -> bool:
+        return can_see_figures(self.actor)
+
 
 def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
     token = request.cookies.get(SESSION_COOKIE, "")
@@ -184,7 +189,8 @@ def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
         )
         if user is None:
             return None
-        return Viewer(handoffs.actor_of(user), user.display_name, user.email, token)
+        actor = handoffs.actor_of(user, container.routing.current())
+        return Viewer(actor, user.display_name, user.email, token)
 
 
 def _page_viewer(request: Request) -> Viewer:
@@ -292,7 +298,9 @@ def sign_out(request: Request, viewer: FormViewer) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def queue(request: Request, viewer: PageViewer) -> HTMLResponse:
+def queue(request: Request, viewer: PageViewer) -> Response:
+    if viewer.actor.role is Role.MARKETING:  # reads no conversation: the figures instead
+        return _see_other("/console/figures")
     container = container_of(request)
     now = container.clock.now()
     with container.sessions.begin() as s:
@@ -312,6 +320,16 @@ def queue_json(request: Request) -> JSONResponse:
     with container.sessions.begin() as s:
         listing = describe(s, viewer.actor, handoffs.visible_handoffs(s, viewer.actor), now)
     return JSONResponse(listing.model_dump(mode="json"), headers=_HEADERS)
+
+
+@router.get("/figures", response_class=HTMLResponse)
+def figures_page(request: Request, viewer: PageViewer) -> HTMLResponse:
+    """Counts and the versions in force, never a conversation (``routes/figures.py``)."""
+    try:
+        found = figures_of(request, viewer.actor)
+    except HandoffError as exc:
+        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+    return _page(request, "figures.html", viewer=viewer, figures=found)
 
 
 # -- one handoff ------------------------------------------------------------------------
