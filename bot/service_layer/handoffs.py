@@ -338,10 +338,9 @@ def release(
     events: HandoffEvents,
     router: Router,
 ) -> Handoff:
-    handoff = get_readable(session, actor, handoff_id)
+    handoff = permitted(session, actor, handoff_id, Action.RELEASE)
     if handoff.status != "claimed":
         raise HandoffError(f"handoff {handoff_id} is not claimed")
-    permitted(session, actor, handoff_id, Action.RELEASE)
     let_go = handoff.claimed_by  # the advisor, when a supervisor releases for them
     handoff.claimed_by = None
     handoff.claimed_at = None
