@@ -9,10 +9,12 @@ address. The queue page polls ``/console/queue.json`` and re-renders itself
 (``static/console.js``); the data are the JSON API's models (``console_api``).
 
 Access follows ``bot.domain.access``: a handoff the person may not read is a 404, one
-they may read but not change is a 403. Compliance alone gets the handoff page's link to
-the conversation's evidence bundle, a plain GET download (a link cannot carry a CSRF
-token; a forged one only saves the bundle on the signed-in person's own machine, and is
-recorded in the audit log like any download).
+they may read but not change is a 403, and the buttons shown are the actions it allows.
+Marketing, who reads no conversation, lands on the figures page instead of the queue.
+Compliance alone gets the handoff page's link to the conversation's evidence bundle, a
+plain GET download (a link cannot carry a CSRF token; a forged one only saves the bundle
+on the signed-in person's own machine, and is recorded in the audit log like any
+download).
 """
 
 from __future__ import annotations
