@@ -51,7 +51,7 @@ from bot.service_layer.ports import (
     Understanding,
 )
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
-from bot.service_layer.routing import RulesRouter
+from bot.service_layer.routing import RulesRouter, RulesSource
 from bot.service_layer.screening import Screening
 from bot.service_layer.timers import TimerRunner
 from bot.service_layer.transition import Handover, InviteSettings
@@ -116,6 +116,7 @@ class Container:
     invite_secret: bytes
     scheduler: TimerScheduler
     handover: Handover
+    routing: RulesSource  # the rules in force; access to handoffs follows them too
     crm_scheduler: TimerScheduler | None = None
     invite_scheduler: TimerScheduler | None = None
     retention_scheduler: TimerScheduler | None = None
@@ -385,6 +386,7 @@ def build(
         secret,
         scheduler,
         handover,
+        routing,
         crm_scheduler,
         invite_scheduler,
         retention_scheduler(settings, sessions, clock, flows, engine, events),

@@ -13,6 +13,7 @@ from bot.entrypoints.routes import (
     channel_callbacks,
     console,
     console_api,
+    figures,
     health,
     nlg,
     qualification_api,
@@ -63,4 +64,5 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
     app.include_router(console.router)
     app.include_router(console_api.router)
     app.include_router(secure_chat_api.router)
+    app.include_router(figures.router)
     return app

@@ -36,10 +36,21 @@ from bot.adapters.tables import (
     Timer,
     User,
 )
-from bot.domain.access import Actor, HandoffFacts, Role, can_act, can_read
+from bot.domain.access import (
+    Action,
+    Actor,
+    HandoffFacts,
+    Licence,
+    Role,
+    can_read,
+    queues_of,
+    reads_conversations,
+    refusal,
+)
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.levels import Level
 from bot.domain.qualification import SKIPPED
+from bot.domain.routing import RoutingRules
 from bot.domain.whatsapp_window import window_refusal
 from bot.service_layer.handoff_summary import summarise
 from bot.service_layer.outbox import new_outbox_row
@@ -64,6 +75,7 @@ __all__ = [
     "facts",
     "get_readable",
     "open_handoff",
+    "permitted",
     "release",
     "reply",
     "reply_refusal",
@@ -122,8 +134,28 @@ class HandoffEvents(Protocol):
     def record(self, session: Session, *, event: str, handoff: Handoff, now: datetime) -> None: ...
 
 
-def actor_of(user: User) -> Actor:
-    return Actor(user.id, Role(user.role), user.team)
+def _codes(raw: str, upper: bool = False) -> frozenset[str]:
+    try:
+        values = json.loads(raw or "[]")
+    except ValueError:
+        return frozenset()
+    if not isinstance(values, list):
+        return frozenset()
+    return frozenset(str(v).upper() if upper else str(v) for v in values)
+
+
+def actor_of(user: User, rules: RoutingRules) -> Actor:
+    """The signed-in ``user`` as the access rules see them: role, team, licence and the
+    queues they may take from under the routing ``rules`` in force."""
+    role = Role(user.role)
+    return Actor(
+        user.id,
+        role,
+        user.team,
+        Licence(_codes(user.countries, upper=True), _codes(user.products), _codes(user.languages)),
+        queues_of(role, user.team, rules),
+        language_required=rules.language_match == "require",
+    )
 
 
 def _team_of(session: Session, user_id: int | None) -> str | None:
@@ -138,6 +170,10 @@ def facts(session: Session, handoff: Handoff) -> HandoffFacts:
         _team_of(session, owner),
         closed=handoff.status == "closed",
         escalated_to=handoff.escalated_to,
+        queue=handoff.queue,
+        country=handoff.country,
+        product=handoff.product,
+        language=handoff.language,
     )
 
 
@@ -262,21 +298,27 @@ def get_readable(session: Session, actor: Actor, handoff_id: int) -> Handoff:
     return handoff
 
 
-def _actionable(session: Session, actor: Actor, handoff_id: int) -> Handoff:
+def permitted(session: Session, actor: Actor, handoff_id: int, action: Action) -> Handoff:
+    """The handoff, if ``actor`` may read it (NotFound otherwise) and do ``action`` to it
+    (NotAllowed otherwise): the one place every change asks."""
     handoff = get_readable(session, actor, handoff_id)
-    if not can_act(actor, facts(session, handoff)):
-        raise NotAllowed(f"your role ({actor.role}) cannot change handoff {handoff_id}")
+    refused = refusal(actor, action, facts(session, handoff))
+    if refused is not None:
+        raise NotAllowed(f"handoff {handoff_id}: {refused}")
     return handoff
 
 
 def claim(
     session: Session, actor: Actor, handoff_id: int, now: datetime, events: HandoffEvents
 ) -> Handoff:
-    handoff = _actionable(session, actor, handoff_id)
-    if handoff.status == "claimed":
-        if handoff.claimed_by == actor.user_id:
-            return handoff
+    handoff = get_readable(session, actor, handoff_id)
+    taken = handoff.status == "claimed" and handoff.claimed_by != actor.user_id
+    if taken and actor.role in (Role.ADVISOR, Role.SUPERVISOR):
+        # Someone they work with has it: a conflict of timing, not of rights.
         raise HandoffError(f"handoff {handoff_id} is already claimed")
+    permitted(session, actor, handoff_id, Action.CLAIM)
+    if handoff.status == "claimed":
+        return handoff
     handoff.status = "claimed"
     handoff.claimed_by = actor.user_id
     handoff.assigned_to = actor.user_id
@@ -296,14 +338,15 @@ def release(
     events: HandoffEvents,
     router: Router,
 ) -> Handoff:
-    handoff = _actionable(session, actor, handoff_id)
+    handoff = permitted(session, actor, handoff_id, Action.RELEASE)
     if handoff.status != "claimed":
         raise HandoffError(f"handoff {handoff_id} is not claimed")
+    let_go = handoff.claimed_by  # the advisor, when a supervisor releases for them
     handoff.claimed_by = None
     handoff.claimed_at = None
     _audit(session, handoff, "handoff_released", now, user_id=actor.user_id)
     _route(session, handoff, now, router)
-    if handoff.assigned_to == actor.user_id:  # not straight back to the one who let go
+    if handoff.assigned_to in (actor.user_id, let_go):  # not straight back to who let go
         handoff.assigned_to = None
         handoff.status = "queued"
     events.record(session, event="handoff.released", handoff=handoff, now=now)
@@ -313,7 +356,7 @@ def release(
 def close(
     session: Session, actor: Actor, handoff_id: int, now: datetime, events: HandoffEvents
 ) -> Handoff:
-    handoff = _actionable(session, actor, handoff_id)
+    handoff = permitted(session, actor, handoff_id, Action.CLOSE)
     handoff.status = "closed"
     handoff.closed_at = now
     handoff.updated_at = now
@@ -351,7 +394,10 @@ def escalate(
 def visible_handoffs(
     session: Session, actor: Actor, *, include_closed: bool = False
 ) -> list[Handoff]:
-    """The handoffs ``actor`` may read, newest activity first."""
+    """The handoffs ``actor`` may read, newest activity first (none for a role that reads
+    no conversation)."""
+    if not reads_conversations(actor):
+        return []
     query = select(Handoff).order_by(Handoff.updated_at.desc(), Handoff.id.desc())
     if not include_closed:
         query = query.where(Handoff.status.in_(OPEN_STATUSES))
@@ -391,7 +437,7 @@ def reply(
     """An advisor's WhatsApp reply, only while the conversation is below the threshold and
     within WhatsApp's 24-hour window (``OutsideWindow`` otherwise: see
     ``window_messages.send_follow_up`` for what may be sent instead)."""
-    handoff = _actionable(session, actor, handoff_id)
+    handoff = permitted(session, actor, handoff_id, Action.REPLY)
     body = text.strip()
     if not body:
         raise HandoffError("the reply is empty")

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.adapters import audit_log
 from bot.adapters.tables import Conversation, Handoff, SecureChat, SecureMessage, User
 from bot.adapters.vault import Erased, vault_of
-from bot.domain.access import Actor, can_act
+from bot.domain.access import Action, Actor, Role, can, reads_conversations
 from bot.domain.flows import Flow
 from bot.service_layer import handoffs, secure_links
 from bot.service_layer.handoffs import HandoffError, NotAllowed, NotFound
@@ -232,7 +232,7 @@ def post_prospect_message(
 
 def _claimed(session: Session, actor: Actor, handoff_id: int) -> Handoff:
     handoff = handoffs.get_readable(session, actor, handoff_id)
-    if handoff.status != "claimed" or handoff.claimed_by != actor.user_id:
+    if not can(actor, Action.REPLY, handoffs.facts(session, handoff)):
         raise NotAllowed(
             "Only the advisor who claimed this handoff may write in its secure chat: "
             "claim it first."
@@ -398,10 +398,10 @@ def advisor_chat(session: Session, actor: Actor, handoff_id: int, now: datetime)
         refusal = "The prospect has not opened the secure chat."
     elif erased:
         refusal = "This conversation was erased."
-    elif handoff.status != "claimed" or handoff.claimed_by != actor.user_id:
-        refusal = "Only the advisor who claimed this handoff may write in its secure chat."
-    elif not can_act(actor, handoffs.facts(session, handoff)):
+    elif not reads_conversations(actor) or actor.role is Role.COMPLIANCE:
         refusal = "Your role can read this conversation but not change it."
+    elif not can(actor, Action.REPLY, handoffs.facts(session, handoff)):
+        refusal = "Only the advisor who claimed this handoff may write in its secure chat."
     return AdvisorChat(
         handoff_id=handoff.id,
         conversation_id=handoff.conversation_id,

@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.tables import Conversation, OutboxMessage, User
-from bot.domain.access import Actor, can_act
+from bot.domain.access import Action, Actor
 from bot.domain.flows import Flow
 from bot.domain.whatsapp_window import free_form_allowed, window_closes_at
 from bot.service_layer import handoffs
-from bot.service_layer.handoffs import AboveThreshold, HandoffError, NotAllowed
+from bot.service_layer.handoffs import AboveThreshold, HandoffError
 from bot.service_layer.outbox import new_outbox_row
 
 __all__ = [
@@ -108,9 +108,7 @@ def send_follow_up(
     Refused like a reply when the conversation reached the threshold or opted out, and
     with ``NoTemplate`` when the flow names none.
     """
-    handoff = handoffs.get_readable(session, actor, handoff_id)
-    if not can_act(actor, handoffs.facts(session, handoff)):
-        raise NotAllowed(f"your role ({actor.role}) cannot change handoff {handoff_id}")
+    handoff = handoffs.permitted(session, actor, handoff_id, Action.REPLY)
     conv = session.get_one(Conversation, handoff.conversation_id)
     refused = handoffs.reply_refusal(conv, flow.transition_at)
     if refused is not None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from bot.adapters import accounts
 from bot.adapters.db import SessionFactory
 from bot.adapters.flow_files import FlowStore
+from bot.adapters.routing_file import RoutingStore
 from bot.adapters.tables import Handoff
 from bot.config import Settings, load_settings
 from bot.entrypoints.routes import (
@@ -59,6 +60,7 @@ class ChatContainer:
     invite_secret: bytes = SECRET
     handoff_router: QueueRouter = field(default_factory=QueueRouter)
     handoff_events: NoEvents = field(default_factory=NoEvents)
+    routing: RoutingStore = field(default_factory=RoutingStore)
 
     def on_invite_activated(self, conversation_id: str) -> None:
         with self.sessions.begin() as s:
@@ -110,6 +112,9 @@ class World:
                 password=PASSWORD,
                 team=None,
                 now=self.clock.now(),
+                # Licensed for everything: these tests are about the chat, not licences.
+                countries=["*"] if role == "advisor" else [],
+                products=["*"] if role == "advisor" else [],
             )
             return user.id
 

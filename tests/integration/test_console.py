@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.adapters import accounts, audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, FlowStore
+from bot.adapters.routing_file import RoutingStore
 from bot.adapters.tables import (
     Consent,
     Conversation,
@@ -70,6 +71,7 @@ class FakeContainer:
     flows: FlowStore
     handoff_router: QueueRouter = field(default_factory=QueueRouter)
     handoff_events: RecordedEvents = field(default_factory=RecordedEvents)
+    routing: RoutingStore = field(default_factory=RoutingStore)
 
 
 def make_container(
@@ -95,8 +97,18 @@ def make_app(container: Any) -> FastAPI:
 
 
 def add_user(
-    sessions: SessionFactory, clock: FakeClock, email: str, role: str, team: str | None = None
+    sessions: SessionFactory,
+    clock: FakeClock,
+    email: str,
+    role: str,
+    team: str | None = None,
+    *,
+    countries: tuple[str, ...] = ("*",),
+    products: tuple[str, ...] = ("*",),
+    languages: tuple[str, ...] = (),
 ) -> int:
+    """A user; an advisor is licensed for every country and product unless told."""
+    licensed = role == "advisor"
     with sessions.begin() as s:
         user = accounts.create_user(
             s,
@@ -106,6 +118,9 @@ def add_user(
             password=PASSWORD,
             team=team,
             now=clock.now(),
+            countries=countries if licensed else (),
+            products=products if licensed else (),
+            languages=languages,
         )
         return user.id
 
@@ -216,7 +231,7 @@ def claim_as(container: FakeContainer, user_id: int, handoff_id: int) -> None:
     with container.sessions.begin() as s:
         from bot.adapters.tables import User
 
-        actor = handoffs.actor_of(s.get_one(User, user_id))
+        actor = handoffs.actor_of(s.get_one(User, user_id), container.routing.current())
         handoffs.claim(s, actor, handoff_id, container.clock.now(), container.handoff_events)
 
 

@@ -144,6 +144,8 @@ def test_a_reply_below_the_threshold_is_201_and_one_at_it_is_409(
     above = add_handoff(
         container, 2, messages=((PASSPORT, "identity"),), level="identity", reason="threshold"
     )
+    claim_as(container, people["anna"], below)
+    claim_as(container, people["anna"], above)
     anna = api_client(app, container, "anna@example.com")
     sent = anna.post(f"{BASE}/handoffs/{below}/reply", json={"text": "Hello from Anna"})
     assert sent.status_code == 201

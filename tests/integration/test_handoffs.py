@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.adapters.db import SessionFactory
+from bot.adapters.routing_file import DEFAULT_ROUTING_PATH, load_routing
 from bot.adapters.tables import Conversation, Handoff, OutboxMessage, Timer, User
-from bot.domain.access import Actor, Role
+from bot.domain.access import Actor
 from bot.domain.levels import Level
 from bot.service_layer import handoffs
 from bot.service_layer.handoffs import AboveThreshold, HandoffError, NotAllowed, NotFound, Route
@@ -43,23 +44,23 @@ class Events:
 
 
 def _user(s: Session, uid: int, role: str, team: str | None, now: datetime) -> Actor:
-    s.add(
-        User(
-            id=uid,
-            email=f"user{uid}@example.com",
-            display_name=f"User {uid}",
-            role=role,
-            password_hash="x",
-            active=True,
-            team=team,
-            countries="[]",
-            products="[]",
-            languages="[]",
-            available=True,
-            created_at=now,
-        )
+    user = User(
+        id=uid,
+        email=f"user{uid}@example.com",
+        display_name=f"User {uid}",
+        role=role,
+        password_hash="x",
+        active=True,
+        team=team,
+        # Licensed for everything: these tests are about the lifecycle, not licences.
+        countries='["*"]' if role == "advisor" else "[]",
+        products='["*"]' if role == "advisor" else "[]",
+        languages="[]",
+        available=True,
+        created_at=now,
     )
-    return Actor(uid, Role(role), team)
+    s.add(user)
+    return handoffs.actor_of(user, load_routing(DEFAULT_ROUTING_PATH))
 
 
 @pytest.fixture

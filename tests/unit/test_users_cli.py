@@ -63,6 +63,23 @@ def test_add_with_the_password_on_stdin_creates_an_account_that_signs_in(databas
     assert signs_in(database, "anna@example.com")
 
 
+def test_a_marketing_account_can_be_added_and_signs_in(database: str) -> None:
+    """`--role marketing` makes an account for the figures, which signs in like any other."""
+    code, out, _ = run(
+        database,
+        "add",
+        "mark@example.com",
+        "--name",
+        "Mark Example",
+        "--role",
+        "marketing",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert (code, out.strip()) == (0, "added mark@example.com (marketing)")
+    assert signs_in(database, "mark@example.com")
+
+
 def test_add_asks_for_the_password_twice_hidden(database: str) -> None:
     """A mismatch asks again; the password is never echoed."""
     stdin = f"{PASSWORD}\nsomething else!!\n{PASSWORD}\n{PASSWORD}\n"

@@ -9,10 +9,12 @@ address. The queue page polls ``/console/queue.json`` and re-renders itself
 (``static/console.js``); the data are the JSON API's models (``console_api``).
 
 Access follows ``bot.domain.access``: a handoff the person may not read is a 404, one
-they may read but not change is a 403. Compliance alone gets the handoff page's link to
-the conversation's evidence bundle, a plain GET download (a link cannot carry a CSRF
-token; a forged one only saves the bundle on the signed-in person's own machine, and is
-recorded in the audit log like any download).
+they may read but not change is a 403, and the buttons shown are the actions it allows.
+Marketing, who reads no conversation, lands on the figures page instead of the queue.
+Compliance alone gets the handoff page's link to the conversation's evidence bundle, a
+plain GET download (a link cannot carry a CSRF token; a forged one only saves the bundle
+on the signed-in person's own machine, and is recorded in the audit log like any
+download).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy import select
 from bot.adapters import accounts
 from bot.adapters.accounts import SessionPolicy, SignInThrottle
 from bot.adapters.tables import Handoff
-from bot.domain.access import Actor, Role, can_export_evidence, can_read
+from bot.domain.access import Actor, Role, can_export_evidence, can_read, can_see_figures
 from bot.domain.qualification_display import in_plain_words
 from bot.entrypoints.routes import secure_chat_api
 from bot.entrypoints.routes.console_api import (
@@ -45,6 +47,7 @@ from bot.entrypoints.routes.console_api import (
     detail_of,
     evidence_response,
 )
+from bot.entrypoints.routes.figures import figures_of
 from bot.entrypoints.routes.secure_chat import file_response
 from bot.service_layer import evidence_download, handoffs, secure_chat, window_messages
 from bot.service_layer.handoffs import HandoffError
@@ -172,6 +175,10 @@ class Viewer:
     def role(self) -> str:
         return self.actor.role.value
 
+    @property
+    def sees_figures(self) -> bool:
+        return can_see_figures(self.actor)
+
 
 def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
     token = request.cookies.get(SESSION_COOKIE, "")
@@ -184,7 +191,8 @@ def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
         )
         if user is None:
             return None
-        return Viewer(handoffs.actor_of(user), user.display_name, user.email, token)
+        actor = handoffs.actor_of(user, container.routing.current())
+        return Viewer(actor, user.display_name, user.email, token)
 
 
 def _page_viewer(request: Request) -> Viewer:
@@ -292,7 +300,9 @@ def sign_out(request: Request, viewer: FormViewer) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def queue(request: Request, viewer: PageViewer) -> HTMLResponse:
+def queue(request: Request, viewer: PageViewer) -> Response:
+    if viewer.actor.role is Role.MARKETING:  # reads no conversation: the figures instead
+        return _see_other("/console/figures")
     container = container_of(request)
     now = container.clock.now()
     with container.sessions.begin() as s:
@@ -312,6 +322,16 @@ def queue_json(request: Request) -> JSONResponse:
     with container.sessions.begin() as s:
         listing = describe(s, viewer.actor, handoffs.visible_handoffs(s, viewer.actor), now)
     return JSONResponse(listing.model_dump(mode="json"), headers=_HEADERS)
+
+
+@router.get("/figures", response_class=HTMLResponse)
+def figures_page(request: Request, viewer: PageViewer) -> HTMLResponse:
+    """Counts and the versions in force, never a conversation (``routes/figures.py``)."""
+    try:
+        found = figures_of(request, viewer.actor)
+    except HandoffError as exc:
+        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+    return _page(request, "figures.html", viewer=viewer, figures=found)
 
 
 # -- one handoff ------------------------------------------------------------------------

@@ -29,9 +29,10 @@ from bot.adapters import accounts
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Handoff, User
 from bot.config import Settings
-from bot.domain.access import Actor, can_act
+from bot.domain.access import Action, Actor, Role, allowed
 from bot.domain.flows import Flow
 from bot.domain.levels import Level
+from bot.domain.routing import RoutingRules
 from bot.domain.whatsapp_window import window_closes_at, window_refusal
 from bot.service_layer import evidence_download, handoff_summary, handoffs, window_messages
 from bot.service_layer.evidence_download import EvidenceDownload
@@ -48,6 +49,7 @@ __all__ = [
     "HandoffsOut",
     "ReplyIn",
     "ReplyOut",
+    "RulesSource",
     "SummaryOut",
     "TranscriptLineOut",
     "describe",
@@ -74,6 +76,14 @@ class ConsoleContainer(Protocol):
     def handoff_router(self) -> Router: ...
     @property
     def handoff_events(self) -> HandoffEvents: ...
+    @property
+    def routing(self) -> RulesSource: ...
+
+
+class RulesSource(Protocol):
+    """The routing rules in force (``flows/routing.yml``, re-read when it changes)."""
+
+    def current(self) -> RoutingRules: ...
 
 
 def container_of(request: Request) -> ConsoleContainer:
@@ -106,7 +116,12 @@ class HandoffOut(BaseModel):
     )
     assignee_id: int | None = Field(description="Who has it: the claimer, else the assignee.")
     assignee: str | None = Field(description="That person's display name.")
-    can_act: bool = Field(description="Whether the caller may claim, release, reply or close.")
+    can_act: bool = Field(description="Whether the caller may do anything to it (see actions).")
+    actions: list[Action] = Field(
+        default_factory=list,
+        description="What the caller may do now: claim; and, once they claimed it, reply, "
+        "release and close (a supervisor may also release or close their team's).",
+    )
 
 
 class HandoffsOut(BaseModel):
@@ -223,6 +238,7 @@ def describe(session: Session, actor: Actor, rows: Iterable[Handoff], now: datet
     out = []
     for h in rows:
         owner = h.claimed_by if h.claimed_by is not None else h.assigned_to
+        actions = allowed(actor, handoffs.facts(session, h))
         out.append(
             HandoffOut(
                 id=h.id,
@@ -238,16 +254,21 @@ def describe(session: Session, actor: Actor, rows: Iterable[Handoff], now: datet
                 waiting_seconds=_waited(h, now),
                 assignee_id=owner,
                 assignee=names.get(owner) if owner is not None else None,
-                can_act=can_act(actor, handoffs.facts(session, h)),
+                can_act=bool(actions),
+                actions=sorted(actions),
             )
         )
     return HandoffsOut(handoffs=out, updated_at=now)
 
 
-def reply_refusal(conv: Conversation, transition_at: Level, allowed: bool) -> str | None:
+def reply_refusal(
+    conv: Conversation, transition_at: Level, actor: Actor, actions: Iterable[Action]
+) -> str | None:
     """Why no WhatsApp message at all may go out now, or None when one may."""
-    if not allowed:
+    if actor.role not in (Role.ADVISOR, Role.SUPERVISOR):
         return "Your role can read this conversation but not change it."
+    if Action.REPLY not in actions:
+        return "Claim this handoff to reply: only whoever claimed it may write to the prospect."
     return handoffs.reply_refusal(conv, transition_at)
 
 
@@ -272,7 +293,7 @@ def detail_of(
     handoff = handoffs.get_readable(session, actor, handoff_id)
     row = describe(session, actor, [handoff], now).handoffs[0]
     conv = session.get_one(Conversation, handoff.conversation_id)
-    blocked = reply_refusal(conv, transition_at, row.can_act)
+    blocked = reply_refusal(conv, transition_at, actor, row.actions)
     closed = window_refusal(conv.last_inbound_at, now)
     refusal = blocked or closed
     follow_up = None
@@ -319,7 +340,8 @@ def _api_actor(
     if credentials is not None and credentials.scheme.lower() == "bearer":
         with container.sessions.begin() as s:
             found = accounts.token_user(s, credentials.credentials, container.clock.now())
-            user = None if found is None else handoffs.actor_of(found)
+            rules = container.routing.current()
+            user = None if found is None else handoffs.actor_of(found, rules)
     if user is None:
         raise HTTPException(
             401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}

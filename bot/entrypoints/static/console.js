@@ -77,10 +77,12 @@
     tr.appendChild(cell(h.assignee || "—", "handoff-assignee"));
     const actions = cell("");
     actions.className = "actions";
-    if (h.can_act) {
-      actions.appendChild(h.status === "claimed"
-        ? actionForm(h, "release", "Release", true)
-        : actionForm(h, "claim", "Claim", false));
+    const may = h.actions || [];
+    if (may.includes("claim") && h.status !== "claimed") {
+      actions.appendChild(actionForm(h, "claim", "Claim", false));
+    }
+    if (may.includes("release")) {
+      actions.appendChild(actionForm(h, "release", "Release", true));
     }
     tr.appendChild(actions);
     return tr;
