@@ -268,7 +268,19 @@ def _route(session: Session, handoff: Handoff, now: datetime, router: Router) ->
 def _load(session: Session, handoff_id: int, *, lock: bool = False) -> Handoff:
     """The handoff as stored now. With ``lock``, its row stays locked until the unit of
     work ends (PostgreSQL), so two people changing it at once take turns and the second
-    sees what the first did: two advisors claiming together cannot both win."""
+    sees what the first did: two advisors claiming together cannot both win.
+
+    Its conversation is locked first, as the timer runner does before it escalates: the
+    same order everywhere keeps PostgreSQL from deadlocking a claim with the SLA timer.
+    """
+    if lock:
+        conversation_id = session.scalar(
+            select(Handoff.conversation_id).where(Handoff.id == handoff_id)
+        )
+        if conversation_id is not None:
+            session.execute(
+                select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
+            )
     handoff = session.get(Handoff, handoff_id, with_for_update=lock, populate_existing=lock)
     if handoff is None:
         raise NotFound(f"there is no handoff {handoff_id}")
