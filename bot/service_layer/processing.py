@@ -300,12 +300,19 @@ class ConversationProcessor:
     def _still_uncertain(self, out_id: int, exc: IntegrationError) -> None:
         """The look-up for an unconfirmed send failed: the row stays ``sending`` (never
         back to ``pending``, which would send without asking) and is asked about again
-        after a backoff, however the look-up failed."""
+        after a backoff, however the look-up failed.
+
+        No send is attempted, so the attempts do not grow; the wait grows instead with
+        how long the message has been uncertain (about doubling it each time, up to the
+        cap), so a long outage of Twilio's list is not asked about every second.
+        """
         now = self._clock.now()
         with self._sessions.begin() as s:
             row = s.get_one(OutboxMessage, out_id)
             row.status = "sending"
-            delay = self._backoff(max(row.attempts, 1))
+            waited = (now - (row.first_attempt_at or now)).total_seconds()
+            policy = self._policy
+            delay = min(policy.retry_cap_seconds, max(policy.retry_base_seconds, waited))
             row.next_attempt_at = now + timedelta(seconds=delay)
             row.last_error = redact(
                 f"look-up failed: {exc.status or ''} {exc.code or ''} {exc.message}".strip()

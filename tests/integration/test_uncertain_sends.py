@@ -89,6 +89,23 @@ def test_a_failed_lookup_leaves_the_message_uncertain_and_unsent(
     assert sender.bodies_to(PROSPECT) == ["you said: hi"]
 
 
+def test_a_failing_lookup_is_asked_again_later_and_later(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """While Twilio's list stays down, each new look-up waits longer, up to the cap."""
+    proc, sender, conv = lost_answer(sessions, clock)
+    sender.list_errors = [TransientError("twilio", "Service Unavailable", status=503)] * 8
+    waits = []
+    for _ in range(8):
+        [row] = outbox(sessions)
+        clock.advance((row.next_attempt_at - clock.now()).total_seconds())
+        proc.run(conv)
+        [after] = outbox(sessions)
+        waits.append((after.next_attempt_at - clock.now()).total_seconds())
+    assert waits == sorted(waits) and waits[0] < waits[3] and waits[-1] == 60.0
+    assert sender.bodies_to(PROSPECT) == ["you said: hi"]
+
+
 def test_once_the_list_answers_the_uncertain_message_is_adopted_not_resent(
     sessions: SessionFactory, clock: FakeClock
 ) -> None:
