@@ -292,9 +292,10 @@ class TwilioWhatsApp:
         """Create one message. On `OutcomeUnknownError`, ask `find_sent` before retrying.
 
         With ``content_sid`` (a Content API template, e.g. quick-reply buttons) the
-        template and ``content_variables`` are sent instead of ``body``; ``body`` must
-        then be the template's text with the variables filled in, which is what Twilio
-        reports as the message's body and what `find_sent` compares.
+        template and ``content_variables`` are sent instead of ``body``. Twilio then
+        reports the template's text with the variables filled in as the message's body
+        (for a quick reply: its body alone, without the buttons), and that is what a
+        look-up in `list_sent` or `find_sent` must compare with.
         """
         extra: dict[str, str] = {}
         if self.status_callback_url:

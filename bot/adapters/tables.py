@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -324,7 +325,17 @@ class Handoff(Base):
     """A conversation handed to people: who may take it, who has it, and its summary."""
 
     __tablename__ = "handoffs"
-    __table_args__ = (Index("ix_handoffs_queue", "status", "queue", "id"),)
+    __table_args__ = (
+        Index("ix_handoffs_queue", "status", "queue", "id"),
+        # One open handoff per conversation, even when two processes open one at once.
+        Index(
+            "uq_handoffs_one_open",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status <> 'closed'"),
+            postgresql_where=text("status <> 'closed'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)

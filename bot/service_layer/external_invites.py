@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
@@ -98,9 +99,9 @@ class ExternalInviteIssuer:
     def _deliver(self, invite_id: int, made: ExternalInvite) -> int:
         now = self._clock.now()
         with self._sessions.begin() as s:
-            invite = s.get_one(Invite, invite_id)
+            invite = _locked(s, invite_id)
             if invite.status != "pending":
-                return 0  # superseded by a newer request meanwhile
+                return 0  # delivered by another process, or superseded, meanwhile
             invite.status = "active"
             invite.external_id = made.external_id
             invite.token_sha256 = hashlib.sha256(made.link.encode()).hexdigest()
@@ -127,7 +128,7 @@ class ExternalInviteIssuer:
     def _failed(self, invite_id: int, exc: PermanentError) -> None:
         now = self._clock.now()
         with self._sessions.begin() as s:
-            invite = s.get_one(Invite, invite_id)
+            invite = _locked(s, invite_id)
             if invite.status != "pending":
                 return
             invite.status = "failed"
@@ -148,3 +149,14 @@ class ExternalInviteIssuer:
             )
             effects.open_handoff("invite_failed")
         log.error("invite %s: the secure messenger refused it: %r", invite_id, exc)
+
+
+def _locked(session: Session, invite_id: int) -> Invite:
+    """The invite as stored now, its row locked until the transaction ends (PostgreSQL).
+
+    Every service process runs this issuer: two may make the same invite at the provider
+    (its idempotency key gives both the same one) and then both try to deliver it. The
+    lock makes the second wait for the first to commit and then see it ``active``, so the
+    invite message is queued once.
+    """
+    return session.get_one(Invite, invite_id, with_for_update=True, populate_existing=True)

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log, timers
@@ -224,24 +225,14 @@ def open_handoff(
     It is routed by what the prospect told the qualification questions where they
     answered: their product, the country they live in (else ``country``, the number's),
     the language they prefer (else the conversation's).
+
+    Two processes may open one at the same moment (the activation callback and the
+    worker, say): the database allows one open handoff per conversation, so the second
+    insert fails, and its opener takes the first one's handoff instead.
     """
-    existing = (
-        session.execute(
-            select(Handoff).where(
-                Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATUSES)
-            )
-        )
-        .scalars()
-        .first()
-    )
+    existing = _open_handoff_of(session, conversation_id)
     if existing is not None:
-        existing.summary = json.dumps(
-            summarise(
-                session, session.get_one(Conversation, conversation_id), existing.reason, public_url
-            )
-        )
-        existing.updated_at = now
-        return existing
+        return _refreshed(session, existing, public_url, now)
     conv = session.get_one(Conversation, conversation_id)
     qualified = qualification_of(session, conversation_id)
     answers = {k: v for k, v in (qualified or {}).get("answers", {}).items() if v != SKIPPED}
@@ -258,10 +249,37 @@ def open_handoff(
         created_at=now,
         updated_at=now,
     )
-    session.add(handoff)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(handoff)
+            session.flush()
+    except IntegrityError:  # the savepoint's rollback took the new row out of the session
+        existing = _open_handoff_of(session, conversation_id)
+        if existing is None:  # the failure was something else
+            raise
+        return _refreshed(session, existing, public_url, now)
     _route(session, handoff, now, router)
     events.record(session, event="handoff.created", handoff=handoff, now=now)
+    return handoff
+
+
+def _open_handoff_of(session: Session, conversation_id: str) -> Handoff | None:
+    return (
+        session.execute(
+            select(Handoff).where(
+                Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATUSES)
+            )
+        )
+        .scalars()
+        .first()
+    )
+
+
+def _refreshed(session: Session, handoff: Handoff, public_url: str, now: datetime) -> Handoff:
+    """An open handoff asked for again: its summary brought up to date."""
+    conv = session.get_one(Conversation, handoff.conversation_id)
+    handoff.summary = json.dumps(summarise(session, conv, handoff.reason, public_url))
+    handoff.updated_at = now
     return handoff
 
 
@@ -283,15 +301,30 @@ def _route(session: Session, handoff: Handoff, now: datetime, router: Router) ->
     _schedule_sla(session, handoff, route.sla, now)
 
 
-def _load(session: Session, handoff_id: int) -> Handoff:
-    handoff = session.get(Handoff, handoff_id)
+def _load(session: Session, handoff_id: int, *, lock: bool = False) -> Handoff:
+    """The handoff as stored now. With ``lock``, its row stays locked until the unit of
+    work ends (PostgreSQL), so two people changing it at once take turns and the second
+    sees what the first did: two advisors claiming together cannot both win.
+
+    Its conversation is locked first, as the timer runner does before it escalates: the
+    same order everywhere keeps PostgreSQL from deadlocking a claim with the SLA timer.
+    """
+    if lock:
+        conversation_id = session.scalar(
+            select(Handoff.conversation_id).where(Handoff.id == handoff_id)
+        )
+        if conversation_id is not None:
+            session.execute(
+                select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
+            )
+    handoff = session.get(Handoff, handoff_id, with_for_update=lock, populate_existing=lock)
     if handoff is None:
         raise NotFound(f"there is no handoff {handoff_id}")
     return handoff
 
 
-def get_readable(session: Session, actor: Actor, handoff_id: int) -> Handoff:
-    handoff = _load(session, handoff_id)
+def get_readable(session: Session, actor: Actor, handoff_id: int, *, lock: bool = False) -> Handoff:
+    handoff = _load(session, handoff_id, lock=lock)
     if not can_read(actor, facts(session, handoff)):
         # The same answer as for a missing one: an advisor learns nothing of others' work.
         raise NotFound(f"there is no handoff {handoff_id}")
@@ -301,7 +334,7 @@ def get_readable(session: Session, actor: Actor, handoff_id: int) -> Handoff:
 def permitted(session: Session, actor: Actor, handoff_id: int, action: Action) -> Handoff:
     """The handoff, if ``actor`` may read it (NotFound otherwise) and do ``action`` to it
     (NotAllowed otherwise): the one place every change asks."""
-    handoff = get_readable(session, actor, handoff_id)
+    handoff = get_readable(session, actor, handoff_id, lock=True)
     refused = refusal(actor, action, facts(session, handoff))
     if refused is not None:
         raise NotAllowed(f"handoff {handoff_id}: {refused}")
@@ -380,6 +413,8 @@ def escalate(
     session: Session, handoff: Handoff, now: datetime, router: Router, events: HandoffEvents
 ) -> bool:
     """The SLA passed: an unclaimed handoff goes to a supervisor. False if claimed meanwhile."""
+    # Locked and read again: an advisor may have claimed it since it was loaded.
+    session.refresh(handoff, with_for_update=True)
     if handoff.status not in ("queued", "assigned"):
         return False
     handoff.status = "escalated"

@@ -55,7 +55,7 @@ from bot.service_layer.transition import (
 )
 from integrations.errors import IntegrationError, PermanentError, TransientError
 
-__all__ = ["ConversationProcessor", "ProcessingPolicy", "reply_text"]
+__all__ = ["ConversationProcessor", "ProcessingPolicy", "reply_text", "reported_bodies"]
 
 log = logging.getLogger(__name__)
 
@@ -174,15 +174,23 @@ class ConversationProcessor:
 
         content_sid = self._consent_template(language) if template else queued_sid
 
+        if unconfirmed:
+            try:
+                found = self._find_unrecorded_send(
+                    to=to, bodies=reported_bodies(body, variables, template), since=since
+                )
+            except IntegrationError as exc:
+                # Twilio's list could not be read, so the earlier attempt may still have
+                # gone out: only a list that lacks it may make it resendable.
+                self._still_uncertain(out_id, exc)
+                return False
+            if found is not None:
+                log.info("outbox %s: adopting %s sent before a restart", out_id, found.sid)
+                self._record_sent(out_id, found, reconciled=True)
+                return True
+            with self._sessions.begin() as s:
+                _mark_sending(s.get_one(OutboxMessage, out_id), now)
         try:
-            if unconfirmed:
-                found = self._find_unrecorded_send(to=to, body=body, since=since)
-                if found is not None:
-                    log.info("outbox %s: adopting %s sent before a restart", out_id, found.sid)
-                    self._record_sent(out_id, found, reconciled=True)
-                    return True
-                with self._sessions.begin() as s:
-                    _mark_sending(s.get_one(OutboxMessage, out_id), now)
             if content_sid is not None:
                 sent = self._sender.send(
                     to=to, body=body, content_sid=content_sid, content_variables=variables
@@ -218,9 +226,16 @@ class ConversationProcessor:
                 return None
         return self._template_sids[name]
 
-    def _find_unrecorded_send(self, *, to: str, body: str, since: datetime) -> SentMessage | None:
+    def _find_unrecorded_send(
+        self, *, to: str, bodies: frozenset[str], since: datetime
+    ) -> SentMessage | None:
+        """The provider's message to ``to`` since about ``since`` whose body is one of
+        ``bodies`` and that no outbox row holds yet, or None when its list has none.
+
+        Errors reading the list propagate: "could not look" is not "not there".
+        """
         candidates = self._sender.list_sent(to=to, since=since - _RECONCILE_SKEW)
-        matching = [c for c in candidates if c.body == body]
+        matching = [c for c in candidates if c.body in bodies]
         if not matching:
             return None
         with self._sessions.begin() as s:
@@ -281,6 +296,34 @@ class ConversationProcessor:
             row.last_error = redact(f"{exc.status or ''} {exc.code or ''} {exc.message}".strip())
             row.updated_at = now
         log.warning("outbox %s: %s; retrying in %.1fs", out_id, redact(repr(exc)), delay)
+
+    def _still_uncertain(self, out_id: int, exc: IntegrationError) -> None:
+        """The look-up for an unconfirmed send failed: the row stays ``sending`` (never
+        back to ``pending``, which would send without asking) and is asked about again
+        after a backoff, however the look-up failed.
+
+        No send is attempted, so the attempts do not grow; the wait grows instead with
+        how long the message has been uncertain (about doubling it each time, up to the
+        cap), so a long outage of Twilio's list is not asked about every second.
+        """
+        now = self._clock.now()
+        with self._sessions.begin() as s:
+            row = s.get_one(OutboxMessage, out_id)
+            row.status = "sending"
+            waited = (now - (row.first_attempt_at or now)).total_seconds()
+            policy = self._policy
+            delay = min(policy.retry_cap_seconds, max(policy.retry_base_seconds, waited))
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.last_error = redact(
+                f"look-up failed: {exc.status or ''} {exc.code or ''} {exc.message}".strip()
+            )
+            row.updated_at = now
+        log.warning(
+            "outbox %s: cannot tell whether it was sent (%s); asking again in %.1fs",
+            out_id,
+            redact(repr(exc)),
+            delay,
+        )
 
     def _fail(self, out_id: int, exc: IntegrationError) -> None:
         now = self._clock.now()
@@ -428,6 +471,21 @@ class ConversationProcessor:
             now=now,
         )
         return True
+
+
+def reported_bodies(body: str, variables: dict[str, str] | None, template: bool) -> frozenset[str]:
+    """Every body the provider may list for this message.
+
+    The text as stored, which is what a plain send carries. A consent prompt may instead
+    have gone as the quick-reply template, whose body is its first variable: the provider
+    reports that text alone, without the numbered buttons of the plain rendering. Either
+    may have gone out, since an attempt falls back to plain text when the template is
+    unavailable.
+    """
+    bodies = {body}
+    if template and variables and variables.get("1"):
+        bodies.add(variables["1"])
+    return frozenset(bodies)
 
 
 def _kept_content(s: Session, row: OutboxMessage) -> dict[str, object]:

@@ -66,6 +66,8 @@ class FakeSender:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self.sent: list[SentMessage] = []
         self.errors: list[IntegrationError] = []
+        # Fail the next look-ups of what was sent, first to last.
+        self.list_errors: list[IntegrationError] = []
         self.lose_response_once = False
         # (body, content_sid, content_variables) of every attempt, in order.
         self.templates: list[tuple[str, str | None, dict[str, str]]] = []
@@ -100,6 +102,8 @@ class FakeSender:
         return msg
 
     def list_sent(self, *, to: str, since: datetime) -> list[SentMessage]:
+        if self.list_errors:
+            raise self.list_errors.pop(0)
         return [m for m in self.sent if m.to == to and (m.date_created or since) >= since]
 
     def bodies_to(self, to: str) -> list[str]:
