@@ -16,7 +16,7 @@ from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, Flow
 from bot.adapters.keyring import Keyring
 from bot.adapters.tables import Handoff
 from bot.adapters.vault import Vault
-from bot.domain.access import Actor, Role
+from bot.domain.access import Actor, Licence, Role
 from bot.service_layer import handoffs
 from bot.service_layer.external_invites import ExternalInviteIssuer
 from bot.service_layer.handoff_events import NoHandoffEvents
@@ -71,7 +71,11 @@ def race(
         for r in range(rounds):
             barrier.wait(timeout=60)
             if what == "claim":
-                actor = Actor(worker + 1, Role.ADVISOR, "berlin")
+                # Licensed for everything and taking from every queue: only the race decides.
+                anywhere = frozenset({"*"})
+                actor = Actor(
+                    worker + 1, Role.ADVISOR, "berlin", Licence(anywhere, anywhere, anywhere), None
+                )
                 try:
                     with sessions.begin() as s:
                         handoffs.claim(s, actor, r + 1, clock.now(), NoHandoffEvents())
