@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.client_address import Network, parse_trusted_proxies
+from bot.domain.group_roles import GroupRoles, parse_group_roles
 
 __all__ = ["NO_TWILIO", "MissingConfiguration", "Settings", "load_settings"]
 
@@ -184,6 +185,16 @@ class Settings(BaseSettings):
     def _proxies_parse(cls, value: str) -> str:
         parse_trusted_proxies(value)
         return value
+
+    @field_validator("gangway_oidc_role_groups")
+    @classmethod
+    def _role_groups_parse(cls, value: str) -> str:
+        parse_group_roles(value)
+        return value
+
+    @property
+    def oidc_role_groups(self) -> GroupRoles:
+        return parse_group_roles(self.gangway_oidc_role_groups)
 
     @property
     def trusted_proxies(self) -> tuple[Network, ...]:

@@ -225,13 +225,21 @@ FormViewer = Annotated[Viewer, Depends(_form_viewer)]
 # -- signing in and out -----------------------------------------------------------------
 
 
-def _sign_in_page(
+def sign_in_page(
     request: Request, status: int = 200, message: str | None = None, email: str = ""
 ) -> HTMLResponse:
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
     ended = request.query_params.get("ended") == "1" and message is None
+    settings = container_of(request).settings
     response = _page(
-        request, "sign_in.html", status, csrf=token, message=message, email=email, ended=ended
+        request,
+        "sign_in.html",
+        status,
+        csrf=token,
+        message=message,
+        email=email,
+        ended=ended,
+        oidc_name=settings.gangway_oidc_name if settings.oidc_configured else None,
     )
     response.set_cookie(
         SIGN_IN_COOKIE,
@@ -248,7 +256,7 @@ def _sign_in_page(
 def sign_in_form(request: Request) -> Response:
     if _viewer(request, touch=False) is not None:
         return _see_other("/console/")
-    return _sign_in_page(request)
+    return sign_in_page(request)
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -260,7 +268,7 @@ def sign_in(
 ) -> Response:
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
-        return _sign_in_page(request, 403, CSRF_REFUSED, email)
+        return sign_in_page(request, 403, CSRF_REFUSED, email)
     container = container_of(request)
     throttle = sign_in_throttle(container)
     source = client_of(request)
@@ -281,7 +289,7 @@ def sign_in(
     if wait is not None:
         return _locked_out(request, wait, email)
     if token is None:
-        return _sign_in_page(request, 400, SIGN_IN_FAILED, email)
+        return sign_in_page(request, 400, SIGN_IN_FAILED, email)
     return signed_in_response(container, token)
 
 
@@ -291,7 +299,7 @@ def _locked_out(request: Request, wait: timedelta, email: str) -> HTMLResponse:
     minutes = max(1, math.ceil(seconds / 60))
     unit = "minute" if minutes == 1 else "minutes"
     message = f"Too many failed sign-ins. Try again in {minutes} {unit}."
-    response = _sign_in_page(request, 429, message, email)
+    response = sign_in_page(request, 429, message, email)
     response.headers["Retry-After"] = str(seconds)
     return response
 
