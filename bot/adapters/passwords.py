@@ -54,6 +54,7 @@ def needs_rehash(stored: str) -> bool:
 
 
 def _verify_scrypt(password: str, stored: str) -> bool:
+    """Hashes made before argon2id: ``scrypt$n$r$p$salt_b64$hash_b64``."""
     try:
         _scheme, n, r, p, salt_b64, hash_b64 = stored.split("$")
         salt, expected = base64.b64decode(salt_b64), base64.b64decode(hash_b64)

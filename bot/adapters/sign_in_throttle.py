@@ -29,6 +29,7 @@ __all__ = ["SignInThrottle"]
 
 
 def _account_key(email: str) -> str:
+    """The account as typed, normalised and hashed (typed text may be a password)."""
     return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
 
 

@@ -35,6 +35,7 @@ def parse_trusted_proxies(value: str) -> tuple[Network, ...]:
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in ``text``, or None: header entries are untrusted text."""
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:

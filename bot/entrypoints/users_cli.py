@@ -158,6 +158,7 @@ def _when(value: datetime | None) -> str:
 
 
 def _token_rows(now: datetime, tokens: list[ApiToken]) -> list[list[str]]:
+    """One row per token for `token --list`; never the token, which is not kept."""
     rows = []
     for t in tokens:
         state = "revoked" if t.revoked_at else "expired" if now >= t.expires_at else "active"
@@ -175,6 +176,7 @@ def _token_rows(now: datetime, tokens: list[ApiToken]) -> list[list[str]]:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest value: readable, and splittable by scripts."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())

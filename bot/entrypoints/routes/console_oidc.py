@@ -18,6 +18,7 @@ HttpOnly cookie, so no signing key is needed and any process can finish the flow
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -54,7 +55,12 @@ _PROVIDER_ERRORS = (AuthlibBaseError, JoseError, httpx.HTTPError, KeyError, Valu
 def _client(request: Request, settings: Settings) -> StarletteOAuth2App:
     """This app's authlib client for the provider (made once; it caches the metadata).
     Imported here: a service without a provider never loads authlib's HTTP client."""
-    from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+    from authlib.deprecate import AuthlibDeprecationWarning
+
+    with warnings.catch_warnings():
+        # authlib nudges towards httpx2 on import; httpx is what gangway ships.
+        warnings.filterwarnings("ignore", "The httpx module", AuthlibDeprecationWarning)
+        from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 
     client = getattr(request.app.state, "oidc_client", None)
     if client is None:
@@ -81,6 +87,7 @@ def _client(request: Request, settings: Settings) -> StarletteOAuth2App:
 
 
 def _refused(request: Request, status: int, message: str) -> Response:
+    """The sign-in page with ``message``; the pending sign-in's cookie goes."""
     response = sign_in_page(request, status, message)
     response.delete_cookie(PENDING_COOKIE, path="/console/oidc")
     return response
@@ -204,6 +211,7 @@ def _unreachable(settings: Settings) -> str:
 
 
 def _audit_failure(request: Request, reason: str, error: str | None) -> None:
+    """A refused provider sign-in, with the check that refused it, in the audit log."""
     container = container_of(request)
     with container.sessions.begin() as s:
         audit_log.append(
