@@ -172,7 +172,8 @@ def test_a_disabled_account_stays_out_even_if_the_provider_vouches_for_it(
     with sessions.begin() as s:
         accounts.disable_user(s, "anna@example.com", clock.now())
     response = sign_in_through_provider(TestClient(oidc_app(sessions, clock, provider)))
-    assert response.status_code == 403 and "disabled in gangway" in response.text
+    assert response.status_code == 403
+    assert "anna@example.com is disabled in gangway" in response.text
 
 
 def test_without_a_provider_configured_there_is_no_button_and_no_flow(
@@ -190,3 +191,12 @@ def test_without_a_provider_configured_there_is_no_button_and_no_flow(
 def test_an_unknown_role_in_the_group_map_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="unknown role 'boss'"):
         load_settings({"GANGWAY_OIDC_ROLE_GROUPS": "boss=gw-bosses"})
+
+
+def test_an_email_gangway_cannot_use_is_refused_with_the_reason(
+    sessions: SessionFactory, clock: FakeClock, provider: StandInProvider
+) -> None:
+    provider.person["email"] = "anna at example"
+    response = sign_in_through_provider(TestClient(oidc_app(sessions, clock, provider)))
+    assert response.status_code == 403
+    assert "does not look like an email address" in response.text

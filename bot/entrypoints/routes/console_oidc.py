@@ -170,7 +170,8 @@ async def callback(request: Request) -> Response:
     team_claim = settings.gangway_oidc_team_claim
     team = claims.get(team_claim) if team_claim else None
 
-    def sign_in() -> str | None:
+    def sign_in() -> tuple[str | None, str | None]:
+        """The new session's token, or why there is none."""
         now = container.clock.now()
         with container.sessions.begin() as s:
             try:
@@ -179,12 +180,12 @@ async def callback(request: Request) -> Response:
                     email=claims["email"],
                     display_name=str(claims.get("name") or ""),
                     role=role,
-                    team=team if isinstance(team, str) else None,
+                    team=team[:100] if isinstance(team, str) else None,
                     issuer=str(claims.get("iss", "")),
                     now=now,
                 )
-            except AccountError:
-                return None
+            except AccountError as exc:
+                return None, f"gangway cannot use this account: {exc}."
             audit_log.append(
                 s,
                 kind="sign_in",
@@ -196,11 +197,11 @@ async def callback(request: Request) -> Response:
             old = request.cookies.get(SESSION_COOKIE)
             if old:
                 accounts.revoke_session(s, old, now)
-            return token
+            return token, None
 
-    session_token = await run_in_threadpool(sign_in)
+    session_token, refusal = await run_in_threadpool(sign_in)
     if session_token is None:
-        return _refused(request, 403, "This account is disabled in gangway.")
+        return _refused(request, 403, refusal or "gangway cannot use this account.")
     response = signed_in_response(container, session_token)
     response.delete_cookie(PENDING_COOKIE, path="/console/oidc")
     return response
