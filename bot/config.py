@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.client_address import Network, parse_trusted_proxies
+from bot.domain.group_roles import GroupRoles, parse_group_roles
 
 __all__ = ["NO_TWILIO", "MissingConfiguration", "Settings", "load_settings"]
 
@@ -134,6 +137,33 @@ class Settings(BaseSettings):
     # long after signing in at most.
     gangway_console_idle_seconds: float = 1800.0
     gangway_console_session_seconds: float = 43200.0
+    # Failed console sign-ins allowed per account, and per client address, within the
+    # window (minutes); beyond either, sign-in answers 429 until the window slides on.
+    # Counted in the database, so every service process shares the count.
+    gangway_sign_in_account_limit: int = Field(default=5, ge=1)
+    gangway_sign_in_address_limit: int = Field(default=20, ge=1)
+    gangway_sign_in_window_minutes: float = Field(default=15.0, gt=0)
+    # The reverse proxies in front of gangway (IPs or CIDR networks, comma-separated).
+    # Only from these is X-Forwarded-For believed for the client's address; empty: the
+    # connection's peer is the client.
+    gangway_trusted_proxies: str = ""
+    # Days an API token made by `gangway users token` works (`--days` overrides).
+    gangway_api_token_days: int = Field(default=90, ge=1)
+    # Sign-in through the firm's OpenID Connect identity provider (optional; all of
+    # issuer, client id and secret, and the role groups set turn it on). The provider
+    # must allow the redirect URI <GANGWAY_PUBLIC_URL>/console/oidc/callback.
+    gangway_oidc_issuer: str | None = None
+    gangway_oidc_client_id: str | None = None
+    gangway_oidc_client_secret: SecretStr | None = None
+    # Which of the provider's groups gives which role: role=group pairs, comma-separated,
+    # e.g. advisor=gw-advisors,supervisor=gw-supervisors. A person in none is refused;
+    # in several, the first listed pair wins.
+    gangway_oidc_role_groups: str = ""
+    # The ID token claims that hold the person's groups and (optional) team.
+    gangway_oidc_groups_claim: str = "groups"
+    gangway_oidc_team_claim: str | None = None
+    # The name on the console's sign-in button: "Sign in with <name>".
+    gangway_oidc_name: str = "your firm's account"
     # The built-in secure chat (/secure/chat): a prospect's device session ends after
     # this many minutes without a look at the page, and this many hours after it opened.
     gangway_secure_idle_minutes: float = Field(default=30.0, gt=0)
@@ -158,6 +188,35 @@ class Settings(BaseSettings):
     @property
     def audit_checkpoints(self) -> Path:
         return self.gangway_audit_checkpoints or self.state_dir / "audit-checkpoints"
+
+    @field_validator("gangway_trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_trusted_proxies(value)
+        return value
+
+    @field_validator("gangway_oidc_role_groups")
+    @classmethod
+    def _role_groups_parse(cls, value: str) -> str:
+        parse_group_roles(value)
+        return value
+
+    @property
+    def oidc_role_groups(self) -> GroupRoles:
+        return parse_group_roles(self.gangway_oidc_role_groups)
+
+    @property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.gangway_trusted_proxies)
+
+    @property
+    def oidc_configured(self) -> bool:
+        return bool(
+            self.gangway_oidc_issuer
+            and self.gangway_oidc_client_id
+            and self.gangway_oidc_client_secret
+            and self.gangway_oidc_role_groups.strip()
+        )
 
     @property
     def api_docs_enabled(self) -> bool:

@@ -1,9 +1,9 @@
 """Console accounts: users, password hashes, sign-in sessions and per-user API tokens.
 
-Passwords are hashed with scrypt (stdlib ``hashlib.scrypt``), stored as
-``scrypt$n$r$p$salt_b64$hash_b64`` so the cost can be raised later without breaking old
-hashes. Session cookies and API tokens are random; the database keeps only their
-SHA-256, so a copy of the database signs nobody in.
+Passwords are hashed with argon2id (``bot.adapters.passwords``); an older scrypt hash
+is replaced at the account's next successful sign-in. Session cookies and API tokens
+are random; the database keeps only their SHA-256, so a copy of the database signs
+nobody in. API tokens expire, and each can be revoked on its own.
 
 Every function works in the caller's unit of work and writes its audit records there.
 A refused request raises ``AccountError`` whose message is plain words for a person.
@@ -11,14 +11,10 @@ A refused request raises ``AccountError`` whose message is plain words for a per
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import re
 import secrets
-import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,24 +23,28 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.adapters import audit_log
+from bot.adapters import audit_log, passwords
 from bot.adapters.tables import ApiToken, User, UserSession
 from bot.domain.access import Role
 
 __all__ = [
     "API_TOKEN_PREFIX",
+    "DEFAULT_TOKEN_LIFETIME",
+    "MAX_TOKEN_LIFETIME",
     "MIN_PASSWORD_LENGTH",
     "AccountError",
     "SessionPolicy",
-    "SignInThrottle",
     "authenticate",
     "create_api_token",
     "create_user",
     "disable_user",
     "find_user",
     "hash_password",
+    "issue_api_token",
+    "list_api_tokens",
     "list_users",
     "new_session",
+    "revoke_api_token",
     "revoke_session",
     "session_user",
     "token_user",
@@ -55,9 +55,10 @@ MIN_PASSWORD_LENGTH = 12
 # Long enough for any passphrase; the bound keeps a megabyte "password" from costing CPU.
 MAX_PASSWORD_LENGTH = 1024
 API_TOKEN_PREFIX = "gw_"
+DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
+# A token is a bearer credential: a year at most, then a new one.
+MAX_TOKEN_LIFETIME = timedelta(days=366)
 
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-_SALT_BYTES, _HASH_BYTES = 16, 32
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -76,34 +77,14 @@ class SessionPolicy:
 # -- passwords --------------------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    # maxmem: scrypt needs 128 * n * r bytes; leave headroom above OpenSSL's 32 MiB default.
-    return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=2**26
-    )
-
-
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(_SALT_BYTES)
-    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _HASH_BYTES)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    """A new argon2id hash (``bot.adapters.passwords``)."""
+    return passwords.hash_password(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
     """Whether ``password`` matches ``stored``; False (never an error) for a malformed hash."""
-    try:
-        scheme, n, r, p, salt_b64, hash_b64 = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        salt, expected = base64.b64decode(salt_b64), base64.b64decode(hash_b64)
-        actual = _scrypt(password, salt, int(n), int(r), int(p), len(expected))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
+    return passwords.verify(password, stored)
 
 
 _dummy_hash: str | None = None
@@ -244,6 +225,10 @@ def authenticate(
     ok = verify_password(password[:MAX_PASSWORD_LENGTH], user.password_hash if user else _dummy())
     if user is not None and ok and user.active:
         _audit(session, "sign_in", now, user_id=user.id, source=source)
+        if passwords.needs_rehash(user.password_hash):
+            # The only moment the password is in hand: bring its hash up to today's cost.
+            user.password_hash = hash_password(password[:MAX_PASSWORD_LENGTH])
+            _audit(session, "password_rehashed", now, user_id=user.id)
         return user
     if user is None:
         digest = hashlib.sha256(_normalise_email(email).encode()).hexdigest()
@@ -316,76 +301,86 @@ def revoke_session(session: Session, token: str, now: datetime) -> None:
     )
 
 
-def create_api_token(session: Session, user: User, name: str, now: datetime) -> str:
-    """A new API token for ``user``; the raw token is returned here and never again."""
+def create_api_token(
+    session: Session,
+    user: User,
+    name: str,
+    now: datetime,
+    lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
+) -> str:
+    """A new API token for ``user`` that works for ``lifetime``; the raw token is
+    returned here and never again."""
+    return issue_api_token(session, user, name, now, lifetime)[1]
+
+
+def issue_api_token(
+    session: Session,
+    user: User,
+    name: str,
+    now: datetime,
+    lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
+) -> tuple[ApiToken, str]:
+    """As ``create_api_token``, with the stored row (its id revokes it)."""
     label = name.strip()
     if not label or len(label) > 100:
         raise AccountError("the token name must be 1 to 100 characters")
     if not user.active:
         raise AccountError(f"{user.email} is disabled")
+    if lifetime <= timedelta(0) or lifetime > MAX_TOKEN_LIFETIME:
+        raise AccountError(f"a token works for 1 to {MAX_TOKEN_LIFETIME.days} days")
     token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(token_sha256=_digest(token), user_id=user.id, name=label, created_at=now)
+    row = ApiToken(
+        token_sha256=_digest(token),
+        user_id=user.id,
+        name=label,
+        created_at=now,
+        expires_at=now + lifetime,
+    )
     session.add(row)
     session.flush()
-    _audit(session, "api_token_created", now, user_id=user.id, token_id=row.id, name=label)
-    return token
+    _audit(
+        session,
+        "api_token_created",
+        now,
+        user_id=user.id,
+        token_id=row.id,
+        name=label,
+        expires_at=row.expires_at.isoformat(),
+    )
+    return row, token
+
+
+def list_api_tokens(session: Session, user: User) -> list[ApiToken]:
+    """``user``'s API tokens, newest first, revoked and expired ones included."""
+    return list(
+        session.execute(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        ).scalars()
+    )
+
+
+def revoke_api_token(session: Session, token_id: int, now: datetime) -> ApiToken:
+    """End one API token at once; revoking it again changes nothing."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise AccountError(f"there is no API token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        _audit(session, "api_token_revoked", now, user_id=row.user_id, token_id=row.id)
+    return row
 
 
 def token_user(session: Session, token: str, now: datetime) -> User | None:
-    """The active user an unrevoked API token belongs to, else None."""
+    """The active user an unexpired, unrevoked API token belongs to, else None."""
     if not token.startswith(API_TOKEN_PREFIX):
         return None
     row = session.execute(
         select(ApiToken).where(ApiToken.token_sha256 == _digest(token))
     ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None:
+    if row is None or row.revoked_at is not None or now >= row.expires_at:
         return None
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
     row.last_used_at = now
     return user
-
-
-# -- sign-in throttling -----------------------------------------------------------------
-
-
-_THROTTLE_PRUNE_AT = 10_000
-
-
-class SignInThrottle:
-    """At most ``limit`` failed sign-ins per email and client address in ``window``.
-
-    Kept in memory: it slows guessing against one process. Several replicas each keep
-    their own count, so the effective limit is ``limit`` times the replica count.
-    """
-
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[tuple[str, str], deque[datetime]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: datetime) -> deque[datetime]:
-        times = self._failures.get(key, deque())
-        while times and now - times[0] >= self.window:
-            times.popleft()
-        if not times:
-            self._failures.pop(key, None)
-        return times
-
-    def blocked(self, email: str, source: str, now: datetime) -> bool:
-        with self._lock:
-            return len(self._recent((_normalise_email(email), source), now)) >= self.limit
-
-    def failed(self, email: str, source: str, now: datetime) -> None:
-        key = (_normalise_email(email), source)
-        with self._lock:
-            if len(self._failures) >= _THROTTLE_PRUNE_AT:  # many addresses tried: forget old
-                for stale in list(self._failures):
-                    self._recent(stale, now)
-            self._failures[key] = self._recent(key, now)
-            self._failures[key].append(now)
-
-    def succeeded(self, email: str, source: str) -> None:
-        with self._lock:
-            self._failures.pop((_normalise_email(email), source), None)

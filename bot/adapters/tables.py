@@ -32,6 +32,9 @@ from bot.adapters.schema_base import Base, UTCDateTime
 # The built-in secure chat's tables, likewise.
 from bot.adapters.secure_chat_tables import SecureChat, SecureMessage, SecureSession
 
+# Sign-in's throttle and pending identity-provider sign-ins, likewise.
+from bot.adapters.sign_in_tables import PendingOidcSignIn, SignInFailure
+
 __all__ = [
     "ApiToken",
     "AuditContent",
@@ -52,11 +55,13 @@ __all__ = [
     "MediaItem",
     "MessageClassification",
     "OutboxMessage",
+    "PendingOidcSignIn",
     "Qualification",
     "ReconciliationRun",
     "SecureChat",
     "SecureMessage",
     "SecureSession",
+    "SignInFailure",
     "StatusEvent",
     "Timer",
     "UTCDateTime",
@@ -317,6 +322,8 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A token stops working here; a new one is made with `gangway users token`.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

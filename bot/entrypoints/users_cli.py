@@ -1,4 +1,5 @@
-"""`gangway users`: console accounts (add, list, disable) and their API tokens.
+"""`gangway users`: console accounts (add, list, disable) and their API tokens (make,
+list, revoke one; each expires).
 
 Exit codes: 0 done, 1 refused (a plain-words reason on stderr), 2 the database could
 not be used.
@@ -10,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.adapters import accounts
 from bot.adapters.accounts import AccountError
 from bot.adapters.db_roles import MigrationSetupError, migrate_database
+from bot.adapters.tables import ApiToken, User
 from bot.config import MissingConfiguration, load_settings
 from bot.domain.access import Role
 from bot.records_setup import open_records
@@ -136,10 +139,7 @@ def list_() -> None:
     if not rows:
         typer.echo("no users yet: add one with `gangway users add EMAIL --name NAME --role ROLE`")
         return
-    header = ["EMAIL", "NAME", "ROLE", "TEAM", "STATUS", "COUNTRIES", "LANGUAGES", "PRODUCTS"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, *rows]:
-        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    _table(["EMAIL", "NAME", "ROLE", "TEAM", "STATUS", "COUNTRIES", "LANGUAGES", "PRODUCTS"], rows)
 
 
 @users_app.command("disable")
@@ -153,23 +153,92 @@ def disable(email: Annotated[str, typer.Argument(help="The account to disable.")
     typer.echo(_run(work))
 
 
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _token_rows(now: datetime, tokens: list[ApiToken]) -> list[list[str]]:
+    """One row per token for `token --list`; never the token, which is not kept."""
+    rows = []
+    for t in tokens:
+        state = "revoked" if t.revoked_at else "expired" if now >= t.expires_at else "active"
+        rows.append(
+            [
+                str(t.id),
+                t.name,
+                _when(t.created_at),
+                _when(t.expires_at),
+                _when(t.last_used_at),
+                state,
+            ]
+        )
+    return rows
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest value: readable, and splittable by scripts."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
 @users_app.command("token")
 def token(
-    email: Annotated[str, typer.Argument(help="The account the token acts as.")],
-    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. 'crm-sync'.")],
+    email: Annotated[
+        str | None, typer.Argument(help="The account the token acts as (or whose tokens).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="What a new token is for, e.g. 'crm-sync'.")
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", help="Days a new token works (default GANGWAY_API_TOKEN_DAYS)."),
+    ] = None,
+    list_tokens: Annotated[
+        bool, typer.Option("--list", help="List the account's tokens instead.")
+    ] = False,
+    revoke: Annotated[
+        int | None, typer.Option("--revoke", help="End the token with this ID (see --list).")
+    ] = None,
 ) -> None:
-    """Make an API token for the console's JSON API. It is shown once: store it now."""
+    """Make an API token for the console's JSON API (shown once: store it now), list an
+    account's tokens with --list, or end one with --revoke ID."""
+    now = SystemClock().now()
+    if revoke is not None:
+        _run(lambda s: accounts.revoke_api_token(s, revoke, now).id)
+        typer.echo(f"revoked API token {revoke}; it no longer works")
+        return
+    if email is None:
+        typer.echo("error: name the account: `gangway users token EMAIL --name NAME`", err=True)
+        raise typer.Exit(1)
 
-    def work(session: Session) -> str:
+    def account(session: Session) -> User:
         user = accounts.find_user(session, email)
         if user is None:
             raise AccountError(f"there is no user {email.strip().lower()}")
-        return accounts.create_api_token(session, user, name, SystemClock().now())
+        return user
 
-    raw = _run(work)
+    if list_tokens:
+        rows = _run(lambda s: _token_rows(now, accounts.list_api_tokens(s, account(s))))
+        if not rows:
+            typer.echo(f"no API tokens for {email.strip().lower()}")
+            return
+        _table(["ID", "NAME", "CREATED", "EXPIRES", "LAST USED", "STATUS"], rows)
+        return
+    if name is None:
+        typer.echo("error: say what the token is for with --name, e.g. --name crm-sync", err=True)
+        raise typer.Exit(1)
+
+    def work(session: Session) -> tuple[int, str, str]:
+        lifetime = timedelta(days=load_settings().gangway_api_token_days if days is None else days)
+        row, raw = accounts.issue_api_token(session, account(session), name, now, lifetime)
+        return row.id, raw, _when(row.expires_at)
+
+    token_id, raw, expires = _run(work)
     typer.echo(raw)
     typer.echo(
-        "This token is shown once; gangway keeps only its hash. "
-        "Use it as `Authorization: Bearer <token>`.",
+        f"API token {token_id}, valid until {expires} UTC. It is shown once; gangway keeps "
+        "only its hash. Use it as `Authorization: Bearer <token>`; end it with "
+        f"`gangway users token --revoke {token_id}`.",
         err=True,
     )

@@ -427,11 +427,11 @@ def test_the_sign_in_form_needs_its_own_csrf_token(app: FastAPI, people: dict[st
     assert "gangway_console" not in client.cookies
 
 
-def test_five_failed_sign_ins_lock_that_email_from_that_address_for_15_minutes(
+def test_five_failed_sign_ins_lock_that_account_for_15_minutes(
     app: FastAPI, container: FakeContainer, people: dict[str, int]
 ) -> None:
-    """The sixth try is 429 even with the right password; another email is unaffected;
-    15 minutes later the right password works again."""
+    """The sixth try is 429 even with the right password; another account is unaffected;
+    15 minutes later the right password works again (more: test_sign_in_throttle.py)."""
     client = TestClient(app)
     for _ in range(5):
         assert sign_in(client, "anna@example.com", "wrong password guess").status_code == 400

@@ -1,8 +1,10 @@
-"""Console accounts: password hashing, sign-in, sessions that expire, API tokens, and
-the sign-in throttle."""
+"""Console accounts: password hashing, sign-in, sessions that expire, and API tokens
+(the throttle: tests/integration/test_sign_in_throttle.py)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from datetime import timedelta
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters import accounts, audit_log
-from bot.adapters.accounts import AccountError, SessionPolicy, SignInThrottle
+from bot.adapters.accounts import AccountError, SessionPolicy
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Base, User
 from tests.fakes.clock import FakeClock
@@ -43,18 +45,19 @@ def audit(sessions: SessionFactory) -> list[tuple[str, dict[str, object]]]:
 # -- passwords --------------------------------------------------------------------------
 
 
-def test_a_password_hash_is_salted_scrypt_in_the_documented_format() -> None:
-    """scrypt$16384$8$1$<salt>$<hash>; the same password hashes differently each time."""
+def test_a_password_hash_is_salted_argon2id_at_owasp_cost() -> None:
+    """$argon2id$v=19$m=19456,t=2,p=1$...; the same password hashes differently each time."""
     first, second = accounts.hash_password(PASSWORD), accounts.hash_password(PASSWORD)
-    scheme, n, r, p, salt, digest = first.split("$")
-    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
-    assert len(salt) == 24 and len(digest) == 44  # 16 and 32 bytes, base64
+    assert first.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert first != second
     assert accounts.verify_password(PASSWORD, first)
     assert not accounts.verify_password(PASSWORD + "!", first)
 
 
-@pytest.mark.parametrize("stored", ["", "bcrypt$x", "scrypt$a$b$c$d$e", "scrypt$16384$8$1$!$!"])
+@pytest.mark.parametrize(
+    "stored",
+    ["", "bcrypt$x", "scrypt$a$b$c$d$e", "scrypt$16384$8$1$!$!", "$argon2id$v=19$m=1$x$y"],
+)
 def test_a_malformed_stored_hash_never_verifies(stored: str) -> None:
     assert not accounts.verify_password(PASSWORD, stored)
 
@@ -272,7 +275,8 @@ def test_an_api_token_identifies_its_user_until_the_user_is_disabled(
         assert accounts.token_user(s, token + "x", clock.now()) is None
         assert accounts.token_user(s, "not-a-token", clock.now()) is None
     created = [p for k, p in audit(sessions) if k == "api_token_created"]
-    assert created == [{"user_id": 1, "token_id": 1, "name": "crm-sync"}]
+    expires = (clock.now() + timedelta(days=90)).isoformat()
+    assert created == [{"user_id": 1, "token_id": 1, "name": "crm-sync", "expires_at": expires}]
     with sessions.begin() as s:
         accounts.disable_user(s, "anna@example.com", clock.now())
     with sessions.begin() as s:
@@ -290,22 +294,73 @@ def test_disabling_is_audited_and_unknown_users_are_named(
         accounts.disable_user(s, "nobody@example.com", clock.now())
 
 
-# -- the throttle -----------------------------------------------------------------------
+def test_an_api_token_stops_working_when_it_expires(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """A 30-day token works on day 29 and is refused from day 30."""
+    add(sessions, clock)
+    with sessions.begin() as s:
+        user = s.execute(select(User)).scalar_one()
+        token = accounts.create_api_token(s, user, "crm-sync", clock.now(), timedelta(days=30))
+    clock.advance(29 * 86400)
+    with sessions.begin() as s:
+        assert accounts.token_user(s, token, clock.now()) is not None
+    clock.advance(86400)
+    with sessions.begin() as s:
+        assert accounts.token_user(s, token, clock.now()) is None
 
 
-def test_the_throttle_blocks_after_five_failures_for_fifteen_minutes(clock: FakeClock) -> None:
-    """Per email (any case) and address; it forgets after the window or a success."""
-    throttle = SignInThrottle()
-    for _ in range(5):
-        assert not throttle.blocked("anna@example.com", "192.0.2.7", clock.now())
-        throttle.failed("Anna@example.com", "192.0.2.7", clock.now())
-        clock.advance(60)
-    assert throttle.blocked("anna@example.com", "192.0.2.7", clock.now())
-    assert not throttle.blocked("anna@example.com", "192.0.2.8", clock.now())
-    assert not throttle.blocked("ben@example.com", "192.0.2.7", clock.now())
-    clock.advance(10 * 60)  # the first failure is now 15 minutes old
-    assert not throttle.blocked("anna@example.com", "192.0.2.7", clock.now())
-    throttle.failed("anna@example.com", "192.0.2.7", clock.now())
-    assert throttle.blocked("anna@example.com", "192.0.2.7", clock.now())
-    throttle.succeeded("anna@example.com", "192.0.2.7")
-    assert not throttle.blocked("anna@example.com", "192.0.2.7", clock.now())
+def test_revoking_one_api_token_leaves_the_others_working(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """Revoked is refused at once and audited; the user's other token still works."""
+    add(sessions, clock)
+    with sessions.begin() as s:
+        user = s.execute(select(User)).scalar_one()
+        first, first_raw = accounts.issue_api_token(s, user, "crm-sync", clock.now())
+        second_raw = accounts.create_api_token(s, user, "reporting", clock.now())
+        first_id = first.id
+    with sessions.begin() as s:
+        accounts.revoke_api_token(s, first_id, clock.now())
+    with sessions.begin() as s:
+        assert accounts.token_user(s, first_raw, clock.now()) is None
+        assert accounts.token_user(s, second_raw, clock.now()) is not None
+    assert ("api_token_revoked", {"user_id": 1, "token_id": first_id}) in audit(sessions)
+    with pytest.raises(AccountError, match="no API token 99"), sessions.begin() as s:
+        accounts.revoke_api_token(s, 99, clock.now())
+
+
+@pytest.mark.parametrize("days", [0, -1, 400])
+def test_an_api_token_lifetime_outside_one_day_to_a_year_is_refused(
+    sessions: SessionFactory, clock: FakeClock, days: int
+) -> None:
+    add(sessions, clock)
+    with pytest.raises(AccountError, match="1 to 366 days"), sessions.begin() as s:
+        user = s.execute(select(User)).scalar_one()
+        accounts.create_api_token(s, user, "crm-sync", clock.now(), timedelta(days=days))
+
+
+def test_an_old_scrypt_hash_is_upgraded_to_argon2id_at_the_next_sign_in(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """The stored hash becomes argon2id after signing in, and the password still works."""
+    add(sessions, clock)
+    old = (
+        "scrypt$16384$8$1$AAECAwQFBgcICQoLDA0ODw==$"
+        + base64.b64encode(
+            hashlib.scrypt(PASSWORD.encode(), salt=bytes(range(16)), n=2**14, r=8, p=1, dklen=32)
+        ).decode()
+    )
+    with sessions.begin() as s:
+        s.execute(select(User)).scalar_one().password_hash = old
+    with sessions.begin() as s:
+        assert accounts.authenticate(s, "anna@example.com", PASSWORD, clock.now()) is not None
+    with sessions.begin() as s:
+        stored = s.execute(select(User)).scalar_one().password_hash
+    assert stored.startswith("$argon2id$")
+    assert "password_rehashed" in [k for k, _ in audit(sessions)]
+    with sessions.begin() as s:
+        assert accounts.authenticate(s, "anna@example.com", PASSWORD, clock.now()) is not None
+        assert accounts.authenticate(s, "anna@example.com", "wrong password!!", clock.now()) is None
+    with sessions.begin() as s:
+        assert s.execute(select(User)).scalar_one().password_hash == stored

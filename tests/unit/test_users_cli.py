@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot.adapters import accounts
@@ -13,6 +15,7 @@ from bot.adapters.vault import Vault
 from bot.entrypoints.users_cli import users_app
 from tests.fakes.clock import FakeClock
 from tests.fakes.keys import fake_keyring, keys_env
+from tests.integration.test_console import make_app, make_container
 
 # One set of keys for the commands and the checks of this module.
 KEYRING = fake_keyring()
@@ -173,3 +176,57 @@ def test_token_prints_a_working_token_once(database: str) -> None:
         engine.dispose()
     code, _, err = run(database, "token", "nobody@example.com", "--name", "x")
     assert code == 1 and "no user" in err
+
+
+def api_status(database: str, token: str, days_later: float = 0) -> int:
+    """What the console's JSON API answers this token, ``days_later`` from now."""
+    engine = make_engine(database)
+    try:
+        start = datetime.now(UTC) + timedelta(days=days_later)
+        container = make_container(make_session_factory(engine, Vault(KEYRING)), FakeClock(start))
+        client = TestClient(make_app(container))
+        headers = {"Authorization": f"Bearer {token}"}
+        return client.get("/api/v1/console/handoffs", headers=headers).status_code
+    finally:
+        engine.dispose()
+
+
+def test_a_token_expires_after_the_default_ninety_days_or_its_days(database: str) -> None:
+    """Accepted by the API until it expires, 401 after; --days sets the lifetime."""
+    add(database)
+    code, out, err = run(database, "token", "anna@example.com", "--name", "crm-sync")
+    assert code == 0 and "API token 1, valid until" in err
+    default = out.strip()
+    code, out, _ = run(database, "token", "anna@example.com", "--name", "ci", "--days", "7")
+    short = out.strip()
+    assert api_status(database, default) == 200 and api_status(database, short) == 200
+    assert api_status(database, short, days_later=7.01) == 401
+    assert api_status(database, default, days_later=89.9) == 200
+    assert api_status(database, default, days_later=90.01) == 401
+    code, _, err = run(database, "token", "anna@example.com", "--name", "x", "--days", "0")
+    assert code == 1 and "1 to 366 days" in err
+
+
+def test_tokens_are_listed_and_revoked_one_by_one(database: str) -> None:
+    """--list shows id, name, created, expires, last used and status; --revoke ID ends
+    that token only, through the API at once."""
+    add(database)
+    first = run(database, "token", "anna@example.com", "--name", "crm-sync")[1].strip()
+    second = run(database, "token", "anna@example.com", "--name", "reporting")[1].strip()
+    assert api_status(database, first) == 200
+    code, out, _ = run(database, "token", "anna@example.com", "--list")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == [
+        "ID", "NAME", "CREATED", "EXPIRES", "LAST", "USED", "STATUS"
+    ]  # fmt: skip
+    assert lines[1].split()[:2] == ["2", "reporting"] and lines[1].endswith("active")
+    assert lines[2].split()[:2] == ["1", "crm-sync"] and " - " not in lines[2]  # used once
+    code, out, _ = run(database, "token", "--revoke", "1")
+    assert (code, out.strip()) == (0, "revoked API token 1; it no longer works")
+    assert api_status(database, first) == 401
+    assert api_status(database, second) == 200
+    assert (
+        run(database, "token", "anna@example.com", "--list")[1].splitlines()[2].endswith("revoked")
+    )
+    code, _, err = run(database, "token", "--revoke", "99")
+    assert code == 1 and "there is no API token 99" in err

@@ -4,9 +4,11 @@ Signing in sets an HttpOnly, SameSite=Lax cookie (Secure when the public URL is 
 holding a random session token; the database keeps only its SHA-256. Every POST carries
 a CSRF token derived from the session token (a one-way hash, so the page that shows it
 cannot give the session away); the sign-in form, before any session exists, uses a
-double-submit cookie instead. Failed sign-ins are throttled per email and client
-address. The queue page polls ``/console/queue.json`` and re-renders itself
-(``static/console.js``); the data are the JSON API's models (``console_api``).
+double-submit cookie instead. Failed sign-ins are throttled per account and per client
+address, in the database (``sign_in_throttle``); the client address comes from
+X-Forwarded-For only through the trusted proxies (``bot.domain.client_address``). The
+queue page polls ``/console/queue.json`` and re-renders itself (``static/console.js``);
+the data are the JSON API's models (``console_api``).
 
 Access follows ``bot.domain.access``: a handoff the person may not read is a 404, one
 they may read but not change is a 403, and the buttons shown are the actions it allows.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -35,9 +38,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from bot.adapters import accounts
-from bot.adapters.accounts import SessionPolicy, SignInThrottle
+from bot.adapters.accounts import SessionPolicy
+from bot.adapters.sign_in_throttle import SignInThrottle
 from bot.adapters.tables import Handoff
 from bot.domain.access import Actor, Role, can_export_evidence, can_read, can_see_figures
+from bot.domain.client_address import client_address
 from bot.domain.qualification_display import in_plain_words
 from bot.entrypoints.routes import secure_chat_api
 from bot.entrypoints.routes.console_api import (
@@ -129,12 +134,23 @@ def session_policy(container: ConsoleContainer) -> SessionPolicy:
     )
 
 
-def _throttle(request: Request) -> SignInThrottle:
-    throttle = getattr(request.app.state, "console_sign_in_throttle", None)
-    if throttle is None:
-        throttle = request.app.state.console_sign_in_throttle = SignInThrottle()
-    assert isinstance(throttle, SignInThrottle)
-    return throttle
+def sign_in_throttle(container: ConsoleContainer) -> SignInThrottle:
+    """GANGWAY_SIGN_IN_ACCOUNT_LIMIT, _ADDRESS_LIMIT and _WINDOW_MINUTES."""
+    settings = container.settings
+    return SignInThrottle(
+        account_limit=settings.gangway_sign_in_account_limit,
+        address_limit=settings.gangway_sign_in_address_limit,
+        window=timedelta(minutes=settings.gangway_sign_in_window_minutes),
+    )
+
+
+def client_of(request: Request) -> str:
+    """The client's address, believing X-Forwarded-For from trusted proxies only."""
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        container_of(request).settings.trusted_proxies,
+    )
 
 
 def _secure(container: ConsoleContainer) -> bool:
@@ -217,13 +233,21 @@ FormViewer = Annotated[Viewer, Depends(_form_viewer)]
 # -- signing in and out -----------------------------------------------------------------
 
 
-def _sign_in_page(
+def sign_in_page(
     request: Request, status: int = 200, message: str | None = None, email: str = ""
 ) -> HTMLResponse:
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
     ended = request.query_params.get("ended") == "1" and message is None
+    settings = container_of(request).settings
     response = _page(
-        request, "sign_in.html", status, csrf=token, message=message, email=email, ended=ended
+        request,
+        "sign_in.html",
+        status,
+        csrf=token,
+        message=message,
+        email=email,
+        ended=ended,
+        oidc_name=settings.gangway_oidc_name if settings.oidc_configured else None,
     )
     response.set_cookie(
         SIGN_IN_COOKIE,
@@ -240,7 +264,7 @@ def _sign_in_page(
 def sign_in_form(request: Request) -> Response:
     if _viewer(request, touch=False) is not None:
         return _see_other("/console/")
-    return _sign_in_page(request)
+    return sign_in_page(request)
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -252,27 +276,44 @@ def sign_in(
 ) -> Response:
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
-        return _sign_in_page(request, 403, CSRF_REFUSED, email)
+        return sign_in_page(request, 403, CSRF_REFUSED, email)
     container = container_of(request)
-    throttle = _throttle(request)
-    source = request.client.host if request.client else "unknown"
+    throttle = sign_in_throttle(container)
+    source = client_of(request)
     now = container.clock.now()
-    if throttle.blocked(email, source, now):
-        minutes = int(throttle.window.total_seconds() // 60)
-        message = f"Too many failed sign-ins. Try again in {minutes} minutes."
-        return _sign_in_page(request, 429, message, email)
     with container.sessions.begin() as s:
-        user = accounts.authenticate(s, email, password, now, source=source)
-        token = None
-        if user is not None:
-            token = accounts.new_session(s, user, now, session_policy(container))
-            old = request.cookies.get(SESSION_COOKIE)
-            if old:  # a fresh token at every sign-in; the one before it ends
-                accounts.revoke_session(s, old, now)
+        wait = throttle.retry_after(s, email, source, now)
+        token: str | None = None
+        if wait is None:
+            user = accounts.authenticate(s, email, password, now, source=source)
+            if user is None:
+                throttle.failed(s, email, source, now)
+            else:
+                throttle.succeeded(s, email)
+                token = accounts.new_session(s, user, now, session_policy(container))
+                old = request.cookies.get(SESSION_COOKIE)
+                if old:  # a fresh token at every sign-in; the one before it ends
+                    accounts.revoke_session(s, old, now)
+    if wait is not None:
+        return _locked_out(request, wait, email)
     if token is None:
-        throttle.failed(email, source, now)
-        return _sign_in_page(request, 400, SIGN_IN_FAILED, email)
-    throttle.succeeded(email, source)
+        return sign_in_page(request, 400, SIGN_IN_FAILED, email)
+    return signed_in_response(container, token)
+
+
+def _locked_out(request: Request, wait: timedelta, email: str) -> HTMLResponse:
+    """429 with Retry-After; the same for every email, known or not."""
+    seconds = math.ceil(wait.total_seconds())
+    minutes = max(1, math.ceil(seconds / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    message = f"Too many failed sign-ins. Try again in {minutes} {unit}."
+    response = sign_in_page(request, 429, message, email)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def signed_in_response(container: ConsoleContainer, token: str) -> Response:
+    """To the queue, holding the new session's cookie (password or identity provider)."""
     response = _see_other("/console/")
     response.set_cookie(
         SESSION_COOKIE,

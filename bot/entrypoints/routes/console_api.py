@@ -327,7 +327,10 @@ def detail_of(
 
 _bearer = HTTPBearer(
     auto_error=False,
-    description="A per-user API token, made with `gangway users token EMAIL --name NAME`.",
+    description=(
+        "A per-user API token, made with `gangway users token EMAIL --name NAME`; it "
+        "expires (90 days by default) and can be revoked on its own."
+    ),
 )
 
 
