@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot.bootstrap import Container
+from bot.entrypoints.body_limit import BodyLimitMiddleware, BodyLimits
 from bot.entrypoints.routes import (
     api,
     channel_callbacks,
@@ -41,6 +42,12 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
             container.close()
 
     app = FastAPI(title="gangway", version="0.1.0", lifespan=lifespan)
+
+    def body_limits() -> BodyLimits:
+        settings = app.state.container.settings
+        return BodyLimits(settings.gangway_max_body_bytes, settings.gangway_max_upload_bytes)
+
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits)
     app.include_router(health.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(api.router)
