@@ -56,11 +56,13 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "order near-miss": lambda n: _fill("buy 100 of ", n),
     "unicode digits": lambda n: _fill("١٢٣٤ ", n),
     "unicode letters": lambda n: _fill("ßéü ", n),
+    "polite words": lambda n: "x " + _fill("please ", n - 4) + " y",
 }
 
 
 def _targets() -> dict[str, Callable[[str], object]]:
     """Every function that screens a prospect's text with regular expressions, by name."""
+    from bot.domain.commands import parse_command
     from bot.domain.detectors import DETECTORS
     from bot.domain.redaction import redact
 
@@ -68,18 +70,20 @@ def _targets() -> dict[str, Callable[[str], object]]:
         name: detector.find for name, detector in DETECTORS.items()
     }
     found["redact"] = redact
+    found["commands"] = parse_command
     return found
 
 
 def _run(target: str, text: str, out: multiprocessing.Queue[float]) -> None:
     function = _targets()[target]
-    start = time.perf_counter()
+    # CPU time of this process: on a shared machine, wall time measures the neighbours.
+    start = time.process_time()
     function(text)
-    out.put(time.perf_counter() - start)
+    out.put(time.process_time() - start)
 
 
 def measure(target: str, text: str, timeout: float) -> float | None:
-    """Seconds ``target`` took on ``text`` in a fresh process; None when killed."""
+    """CPU seconds ``target`` took on ``text`` in a fresh process; None when killed."""
     out: multiprocessing.Queue[float] = multiprocessing.Queue()
     process = multiprocessing.Process(target=_run, args=(target, text, out))
     process.start()
