@@ -343,6 +343,7 @@ def build(
         media=media,
         templates=templates,
         handover=handover,
+        max_chars=settings.gangway_max_inbound_chars,
     )
     holding_after = timedelta(seconds=settings.gangway_holding_reply_after)
     processor = ConversationProcessor(

@@ -172,6 +172,17 @@ class Settings(BaseSettings):
     # documentation (/docs, /redoc, /openapi.json). GANGWAY_API_DOCS=on|off overrides.
     gangway_env: Literal["development", "production"] = "development"
     gangway_api_docs: Literal["on", "off"] | None = None
+    # The most bytes a request body may have, counted while it arrives (413 beyond):
+    # webhooks, forms and JSON. Twilio's largest webhook (1,600 characters of text, ten
+    # media URLs) is a few kilobytes.
+    gangway_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The same for the routes that take a file (secure chat attachments, at most 10 MB
+    # each): the file and the form around it.
+    gangway_max_upload_bytes: int = Field(default=10 * 1024 * 1024 + 64 * 1024, ge=1024)
+    # An inbound WhatsApp text longer than this many characters is recorded whole but
+    # never screened or sent to Rasa: it counts as sensitive at the highest level, with
+    # evidence "too_long". WhatsApp itself allows 4,096 characters per text message.
+    gangway_max_inbound_chars: int = Field(default=4096, ge=1)
     # Local state of `gangway up`: logs of each part and stack.json (how local tools
     # reach the running stack). Default: var/ in the repository.
     gangway_state_dir: Path | None = None

@@ -122,7 +122,10 @@ _POLITE: dict[str, str] = {
     "porfa": "es",
     "gracias": "es",
 }
-_POLITE_EDGE = re.compile(rf"^(?:({'|'.join(_POLITE)}) )*(.*?)(?: ({'|'.join(_POLITE)}))*$")
+# Leading polite words: "please stop" -> "stop". The trailing ones are found by
+# ``_polite_edges`` without a regular expression: "(.*?)(?: polite)*$" tries the whole
+# tail again at every word, quadratic in a long message of polite words.
+_POLITE_LEAD = re.compile(rf"(?:({'|'.join(_POLITE)}) )*")
 
 # --- phrases inside a short message -----------------------------------------------------
 
@@ -377,13 +380,47 @@ def _words_only(text: str) -> str:
 
 def _keyword(message: str, table: dict[str, str | None]) -> tuple[str, str | None] | None:
     """The keyword ``message`` consists of, with its language, allowing politeness around it."""
-    edges = _POLITE_EDGE.match(message)
-    if edges is None or edges.group(2) not in table:
+    lead, keyword, trail = _polite_edges(message)
+    if keyword not in table:
         return None
-    keyword = edges.group(2)
-    polite = edges.group(1) or edges.group(3)
+    polite = lead or trail
     language = table[keyword] or (_POLITE[polite] if polite else None)
     return keyword, language
+
+
+def _polite_edges(message: str) -> tuple[str | None, str, str | None]:
+    """``message`` split into its last leading polite word, what is between the polite
+    words at either edge, and its last trailing one (None where there is none).
+
+    The middle is the shortest one after the leading polite words such that the rest is
+    polite words only, each after a space; the trailing polite words are read as the
+    first of ``_POLITE`` that fits, in order, leaving a tail that is polite words too.
+    One pass from the end finds every such tail, so the split is linear in the message.
+    """
+    lead = _POLITE_LEAD.match(message)
+    assert lead is not None  # the pattern matches the empty string
+    start = lead.end()
+    # tail[i]: the first polite word of a split of message[i:] into " polite" parts, ""
+    # at the end, None where there is no such split.
+    size = len(message)
+    tail: list[str | None] = [None] * (size + 1)
+    tail[size] = ""
+    for i in range(size - 1, start - 1, -1):
+        if message[i] != " ":
+            continue
+        for word in _POLITE:
+            after = i + 1 + len(word)
+            if message.startswith(word, i + 1) and tail[after] is not None:
+                tail[i] = word
+                break
+    middle_end = next(i for i in range(start, size + 1) if tail[i] is not None)
+    trail: str | None = None
+    i = middle_end
+    while i < size:
+        trail = tail[i]
+        assert trail is not None
+        i += 1 + len(trail)
+    return lead.group(1), message[start:middle_end], trail
 
 
 def _negated(clause: str, start: int, language: str) -> bool:

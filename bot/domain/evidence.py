@@ -21,7 +21,18 @@ __all__ = ["SOURCES", "Evidence", "highest_level"]
 # media: an attachment (image, document, voice note, location, contact card)
 # model: the learned sensitivity model's score, at or above the flow's min_score
 # context: a follow-up judged with the previous messages (bot.domain.follow_ups)
-SOURCES = ("detector", "intent", "entity", "keyword", "pattern", "media", "model", "context")
+# length: a message too long to screen at all (bot.domain.sensitivity.too_long)
+SOURCES = (
+    "detector",
+    "intent",
+    "entity",
+    "keyword",
+    "pattern",
+    "media",
+    "model",
+    "context",
+    "length",
+)
 
 
 @dataclass(frozen=True)

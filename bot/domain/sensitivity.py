@@ -33,9 +33,10 @@ from bot.domain.follow_ups import FollowUp
 from bot.domain.levels import Level
 from bot.domain.sensitivity_model import LevelScores
 
-__all__ = ["Assessment", "Context", "NluEntity", "NluResult", "assess"]
+__all__ = ["TOO_LONG", "Assessment", "Context", "NluEntity", "NluResult", "assess", "too_long"]
 
 MODEL = "sensitivity_model"
+TOO_LONG = "too_long"
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,16 @@ def assess(
         nlu.confidence if nlu else 0.0,
         scores,
     )
+
+
+def too_long(flow: Flow, length: int) -> Assessment:
+    """The assessment of a message too long to screen: no detector, keyword or model
+    looks at it, so it cannot be shown harmless and counts as sensitive. Its level is
+    the flow's threshold, or the level the flow gives what it cannot read (an
+    attachment) if that is higher, so it is never forwarded to the bot; the evidence
+    ("length", "too_long") spans the whole text and says why."""
+    level = max(flow.transition_at, flow.media_level("default"))
+    return Assessment(level, (Evidence("length", TOO_LONG, level, 0, length),))
 
 
 def _ordered(evidence: Iterable[Evidence]) -> tuple[Evidence, ...]:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot.bootstrap import Container
+from bot.entrypoints.body_limit import BodyLimitMiddleware, BodyLimits
 from bot.entrypoints.routes import (
     api,
     channel_callbacks,
@@ -54,6 +55,12 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
         redoc_url="/redoc" if api_docs else None,
         openapi_url="/openapi.json" if api_docs else None,
     )
+
+    def body_limits() -> BodyLimits:
+        settings = app.state.container.settings
+        return BodyLimits(settings.gangway_max_body_bytes, settings.gangway_max_upload_bytes)
+
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits)
     app.include_router(health.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(api.router)

@@ -25,6 +25,7 @@ from bot.domain.follow_ups import PREVIOUS_MESSAGES, PREVIOUS_WITHIN
 from bot.domain.levels import Level
 from bot.domain.protocol import Inbound, decide
 from bot.domain.redaction import redact
+from bot.domain.sensitivity import too_long
 from bot.service_layer.classification import Classifier, Previous
 from bot.service_layer.media_files import seal_media
 from bot.service_layer.ports import (
@@ -61,6 +62,9 @@ class Screening:
     media: MediaFetcher | None = None
     templates: ContentTemplates | None = None
     handover: Handover | None = None
+    # Longer texts are recorded but not screened: ``too_long`` says why they count as
+    # sensitive, and they never reach Rasa (neither its NLU nor its dialogue).
+    max_chars: int = 4096
 
     def screen(
         self,
@@ -80,18 +84,23 @@ class Screening:
         """
         screening = self
         params = json.loads(params_json)
-        language = screening.classifier.language_of(body, language)
         items = media_items(params)
         fetched = [self._fetch(item.url) if item.url else None for item in items]
-        with sessions() as s:
-            previous = _previous(s, conversation_id, msg_id)
-        assessment = screening.classifier.classify(
-            body,
-            language=language,
-            media_kinds=[item.kind for item in items],
-            previous=previous,
-        )
         flow = screening.flows.current()
+        unscreened = len(body) > self.max_chars
+        if unscreened:
+            language = language or flow.default_language
+            assessment = too_long(flow, len(body))
+        else:
+            language = screening.classifier.language_of(body, language)
+            with sessions() as s:
+                previous = _previous(s, conversation_id, msg_id)
+            assessment = screening.classifier.classify(
+                body,
+                language=language,
+                media_kinds=[item.kind for item in items],
+                previous=previous,
+            )
         now = clock.now()
         with sessions.begin() as s:
             msg = s.get_one(InboxMessage, msg_id)
@@ -113,7 +122,7 @@ class Screening:
                 Inbound(
                     body,
                     assessment,
-                    command=parse_command(body),
+                    command=None if unscreened else parse_command(body),
                     button_payload=params.get("ButtonPayload") or None,
                     media_kinds=tuple(item.kind for item in items),
                     reentry=screening.invites.external_provider is None,

@@ -10,7 +10,7 @@ from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, load
 from bot.domain.flows import Flow
 from bot.domain.follow_ups import FollowUp
 from bot.domain.levels import Level
-from bot.domain.sensitivity import Context, NluResult, assess
+from bot.domain.sensitivity import Context, NluResult, assess, too_long
 from bot.domain.sensitivity_model import LevelScores
 from tests.fakes.flows import flow_with_intents
 
@@ -159,3 +159,21 @@ def test_an_answer_to_a_qualification_question_is_not_the_models_to_judge(flow: 
     card = assess("Spain, my IBAN is ES91 2100 0418 4502 0005 1332", flow, scores=high)
     assert card.level == Level.ORDER  # the model still counts beyond the answer words
     assert any(e.name == "iban" for e in card.evidence)
+
+
+def test_a_text_too_long_to_screen_counts_at_the_threshold_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    """Unscreened text is sensitive: at the flow's threshold (never forwarded), or at the
+    level the flow gives attachments if higher, with "too_long" over the whole text."""
+    default = load_flow(DEFAULT_FLOW_PATH, DEFAULT_DOMAIN_PATH)
+    result = too_long(default, 5000)
+    assert result.level is Level.IDENTITY is default.transition_at
+    assert [e.as_dict() for e in result.evidence] == [
+        {"source": "length", "name": "too_long", "level": "identity", "span": [0, 5000],
+         "confidence": 1.0}
+    ]  # fmt: skip
+    text = DEFAULT_FLOW_PATH.read_text(encoding="utf-8")
+    later = tmp_path / "order.yml"
+    later.write_text(text.replace("transition_at: identity", "transition_at: order"))
+    assert too_long(load_flow(later, DEFAULT_DOMAIN_PATH), 5000).level is Level.ORDER

@@ -16,6 +16,8 @@ shares now?", which is advice) are not orders.
 from __future__ import annotations
 
 import re
+from collections import deque
+from collections.abc import Iterator
 
 from bot.domain.detectors.exit_orders import find_exit_order, find_iban_transfer
 from bot.domain.detectors.order_words import (
@@ -71,21 +73,21 @@ _YEAR_AFTER_PREPOSITION = re.compile(
 )
 
 
-def _quantities(folded: str, lo: int, hi: int) -> list[re.Match[str]]:
-    return [
-        m
-        for m in QUANTITY.finditer(folded, lo, hi)
-        if not _YEAR_AFTER_PREPOSITION.search(folded, max(0, m.start() - 10), m.end())
-    ]
+def _quantities(folded: str, lo: int, hi: int) -> Iterator[re.Match[str]]:
+    """The quantities between ``lo`` and ``hi``, in order, found one at a time: the
+    nearest after a verb is usually the first, and a clause may hold hundreds."""
+    for m in QUANTITY.finditer(folded, lo, hi):
+        if not _YEAR_AFTER_PREPOSITION.search(folded, max(0, m.start() - 10), m.end()):
+            yield m
 
 
 def _quantity(folded: str, verb: re.Match[str], lo: int, hi: int) -> tuple[int, int] | None:
     """The nearest quantity after the verb, or before it in a verb-final clause."""
-    after = _quantities(folded, verb.end(), hi)
-    if after:
-        return after[0].start(), after[0].end()
-    before = _quantities(folded, lo, verb.start())
-    return (before[-1].start(), before[-1].end()) if before else None
+    after = next(_quantities(folded, verb.end(), hi), None)
+    if after is not None:
+        return after.start(), after.end()
+    before = deque(_quantities(folded, lo, verb.start()), maxlen=1)
+    return (before[0].start(), before[0].end()) if before else None
 
 
 def _is_instruction(

@@ -8,6 +8,8 @@ span found in the folded text is the same span in the original.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 import unicodedata
 
@@ -92,18 +94,28 @@ def clause_bounds(text: str, start: int, end: int, stops: str = "?!;\n") -> tupl
     A full stop always ends a clause when it ends a sentence: followed by a space, and not
     part of a number, a date like "3. März" or an abbreviation like "Nr." ("." in
     ``stops`` changes nothing).
+
+    Detectors ask this once per candidate, and a hostile message has a candidate every
+    few characters: the clause ends of a text are found once (``_clause_ends``) and each
+    question is a binary search, not a walk of up to ``CLAUSE_LIMIT`` characters.
     """
-    lo, floor = start, max(0, start - CLAUSE_LIMIT)
-    while lo > floor:
-        if _ends_clause(text, lo - 1, stops):
-            break
-        lo -= 1
-    hi, ceiling = end, min(len(text), end + CLAUSE_LIMIT)
-    while hi < ceiling:
-        if _ends_clause(text, hi, stops):
-            break
-        hi += 1
+    ends = _clause_ends(text, stops)
+    floor, ceiling = max(0, start - CLAUSE_LIMIT), min(len(text), end + CLAUSE_LIMIT)
+    # The last clause end before ``start`` (at ``floor`` or after) opens the clause.
+    before = bisect.bisect_left(ends, start) - 1
+    lo = ends[before] + 1 if before >= 0 and ends[before] >= floor else floor
+    # The first clause end at ``end`` or after (before ``ceiling``) closes it.
+    after = bisect.bisect_left(ends, end)
+    hi = ends[after] if after < len(ends) and ends[after] < ceiling else max(ceiling, end)
     return lo, hi
+
+
+@functools.lru_cache(maxsize=8)
+def _clause_ends(text: str, stops: str) -> tuple[int, ...]:
+    """Every index of ``text`` whose character ends a clause for ``stops``, in order: one
+    pass over the text, remembered for the few texts being screened at a time."""
+    candidates = re.finditer("[" + re.escape("".join(sorted(set(stops) | {"."}))) + "]", text)
+    return tuple(m.start() for m in candidates if _ends_clause(text, m.start(), stops))
 
 
 _ABBREVIATION = re.compile(

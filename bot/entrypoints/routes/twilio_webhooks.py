@@ -1,8 +1,8 @@
 """Twilio's webhooks: inbound WhatsApp messages and delivery status callbacks.
 
-Both check X-Twilio-Signature against the configured public URL (never the
-Host header, which a proxy may have rewritten), store what arrived, and answer
-at once; the work is done by the worker.
+Both take only form-encoded bodies (415 otherwise), check X-Twilio-Signature
+against the configured public URL (never the Host header, which a proxy may have
+rewritten), store what arrived, and answer at once; the work is done by the worker.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = ["router"]
 log = logging.getLogger(__name__)
 router = APIRouter()
 
+FORM_ENCODED = "application/x-www-form-urlencoded"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -31,7 +32,19 @@ def _twiml() -> Response:
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-async def _signed_form(request: Request) -> FormData | None:
+def _form_encoded(request: Request) -> bool:
+    """Whether the body is declared form-encoded, as Twilio always sends its webhooks: a
+    multipart body could carry files, and nothing else is parsed here."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type == FORM_ENCODED
+
+
+async def _signed_form(request: Request) -> FormData | Response:
+    """The webhook's form when its signature holds; otherwise the refusal to answer."""
+    if not _form_encoded(request):
+        return Response(
+            f"webhooks must be {FORM_ENCODED}", status_code=415, media_type="text/plain"
+        )
     container: Container = request.app.state.container
     settings = container.settings
     form = await request.form()
@@ -48,15 +61,15 @@ async def _signed_form(request: Request) -> FormData | None:
             request.client.host if request.client else "?",
             "wrong" if signature else "missing",
         )
-        return None
+        return Response("invalid signature", status_code=403, media_type="text/plain")
     return form
 
 
 @router.post(INBOUND_PATH)
 async def inbound_whatsapp(request: Request) -> Response:
     form = await _signed_form(request)
-    if form is None:
-        return Response("invalid signature", status_code=403, media_type="text/plain")
+    if isinstance(form, Response):
+        return form
     try:
         msg = parse_inbound({k: str(v) for k, v in form.multi_items()})
     except InvalidInbound as exc:
@@ -75,8 +88,8 @@ async def inbound_whatsapp(request: Request) -> Response:
 @router.post(STATUS_CALLBACK_PATH)
 async def delivery_status(request: Request) -> Response:
     form = await _signed_form(request)
-    if form is None:
-        return Response("invalid signature", status_code=403, media_type="text/plain")
+    if isinstance(form, Response):
+        return form
     sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
     status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
     if not sid or not status:
