@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot.bootstrap import Container
+from bot.config import Settings
 from bot.entrypoints.body_limit import BodyLimitMiddleware, BodyLimits
 from bot.entrypoints.routes import (
     api,
@@ -57,7 +58,15 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
     )
 
     def body_limits() -> BodyLimits:
-        settings = app.state.container.settings
+        # Before the lifespan has built the container (an app served without it, as the
+        # documentation pages can be), the settings' own defaults hold.
+        container = getattr(app.state, "container", None)
+        if container is None:
+            fields = Settings.model_fields
+            return BodyLimits(
+                fields["gangway_max_body_bytes"].default, fields["gangway_max_upload_bytes"].default
+            )
+        settings = container.settings
         return BodyLimits(settings.gangway_max_body_bytes, settings.gangway_max_upload_bytes)
 
     app.add_middleware(BodyLimitMiddleware, limits=body_limits)
