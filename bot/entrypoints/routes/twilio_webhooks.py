@@ -65,7 +65,8 @@ async def inbound_whatsapp(request: Request) -> Response:
 
     def store() -> bool:
         with container.sessions.begin() as s:
-            return record_inbound(s, msg, container.clock.now())
+            now = container.clock.now()
+            return record_inbound(s, msg, now, rate=container.settings.sender_rate)
 
     if await run_in_threadpool(store):
         container.worker.wake()
