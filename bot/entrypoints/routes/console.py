@@ -45,6 +45,7 @@ from bot.entrypoints.routes.console_api import (
     detail_of,
     evidence_response,
 )
+from bot.entrypoints.routes.path_params import RowId
 from bot.entrypoints.routes.secure_chat import file_response
 from bot.service_layer import evidence_download, handoffs, secure_chat, window_messages
 from bot.service_layer.handoffs import HandoffError
@@ -353,12 +354,12 @@ def _handoff_page(
 
 
 @router.get("/handoffs/{handoff_id}", response_class=HTMLResponse)
-def handoff_page(request: Request, viewer: PageViewer, handoff_id: int) -> HTMLResponse:
+def handoff_page(request: Request, viewer: PageViewer, handoff_id: RowId) -> HTMLResponse:
     return _handoff_page(request, viewer, handoff_id)
 
 
 @router.get("/handoffs/{handoff_id}/evidence.zip")
-def evidence(request: Request, viewer: PageViewer, handoff_id: int) -> Response:
+def evidence(request: Request, viewer: PageViewer, handoff_id: RowId) -> Response:
     """The conversation's evidence bundle, for compliance; the download is audited."""
     container = container_of(request)
     try:
@@ -408,21 +409,21 @@ def _change(request: Request, viewer: Viewer, handoff_id: int, action: str, back
 
 @router.post("/handoffs/{handoff_id}/claim")
 def claim(
-    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+    request: Request, viewer: FormViewer, handoff_id: RowId, back: Annotated[str, Form()] = ""
 ) -> Response:
     return _change(request, viewer, handoff_id, "claim", back)
 
 
 @router.post("/handoffs/{handoff_id}/release")
 def release(
-    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+    request: Request, viewer: FormViewer, handoff_id: RowId, back: Annotated[str, Form()] = ""
 ) -> Response:
     return _change(request, viewer, handoff_id, "release", back)
 
 
 @router.post("/handoffs/{handoff_id}/close")
 def close(
-    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+    request: Request, viewer: FormViewer, handoff_id: RowId, back: Annotated[str, Form()] = ""
 ) -> Response:
     return _change(request, viewer, handoff_id, "close", back)
 
@@ -431,7 +432,7 @@ def close(
 def reply(
     request: Request,
     viewer: FormViewer,
-    handoff_id: int,
+    handoff_id: RowId,
     text: Annotated[str, Form(max_length=4096)] = "",
 ) -> Response:
     container = container_of(request)
@@ -447,7 +448,7 @@ def reply(
 
 
 @router.post("/handoffs/{handoff_id}/follow-up")
-def follow_up(request: Request, viewer: FormViewer, handoff_id: int) -> Response:
+def follow_up(request: Request, viewer: FormViewer, handoff_id: RowId) -> Response:
     """The flow's approved follow-up template, offered once WhatsApp's window closed."""
     container = container_of(request)
     flow = container.flows.current()
@@ -463,7 +464,7 @@ def follow_up(request: Request, viewer: FormViewer, handoff_id: int) -> Response
 async def secure_message(
     request: Request,
     viewer: FormViewer,
-    handoff_id: int,
+    handoff_id: RowId,
     text: Annotated[str, Form(max_length=secure_chat.MAX_TEXT)] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
@@ -488,7 +489,7 @@ async def secure_message(
 
 
 @router.get("/handoffs/{handoff_id}/secure.json")
-def secure_json(request: Request, handoff_id: int) -> JSONResponse:
+def secure_json(request: Request, handoff_id: RowId) -> JSONResponse:
     """What the handoff page polls for the secure chat; like the queue's, polling does
     not keep a session alive."""
     viewer = _viewer(request, touch=False)
@@ -504,7 +505,9 @@ def secure_json(request: Request, handoff_id: int) -> JSONResponse:
 
 
 @router.get("/handoffs/{handoff_id}/secure-files/{message_id}")
-def secure_file(request: Request, viewer: PageViewer, handoff_id: int, message_id: int) -> Response:
+def secure_file(
+    request: Request, viewer: PageViewer, handoff_id: RowId, message_id: RowId
+) -> Response:
     container = container_of(request)
     try:
         with container.sessions.begin() as s:

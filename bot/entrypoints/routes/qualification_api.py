@@ -15,13 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bot.bootstrap import Container
 from bot.entrypoints.routes.api import ErrorOut, ServiceCaller
 from bot.service_layer import qualification
-from bot.service_layer.qualification import QualificationError
+from bot.service_layer.qualification import QualificationError, UnknownSlot
 
 __all__ = ["QualificationIn", "QualificationOut", "QualificationStateOut", "router"]
 
@@ -59,7 +60,13 @@ class QualificationOut(QualificationStateOut):
     )
 
 
-def _http(exc: QualificationError) -> HTTPException:
+def _http(exc: QualificationError) -> HTTPException | RequestValidationError:
+    """An unknown `requested_slot` is a body FastAPI could not check by itself: it gets
+    the same 422 shape as every other invalid body, as the API document says."""
+    if isinstance(exc, UnknownSlot):
+        return RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "requested_slot"), "msg": str(exc)}]
+        )
     return HTTPException(exc.status, str(exc))
 
 
