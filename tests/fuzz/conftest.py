@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, settings
 from sqlalchemy import func, select
 
 from bot.adapters import accounts
-from bot.adapters.db import make_engine
+from bot.adapters.db import make_engine, normalise_url
 from bot.adapters.migrate import upgrade
 from bot.adapters.tables import (
     AuditLog,
@@ -33,6 +33,7 @@ from bot.adapters.tables import (
 from bot.bootstrap import Container, build
 from bot.config import load_settings
 from bot.entrypoints.app import create_app
+from tests.conftest import PG_URL, reset_postgres
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
 from tests.integration.test_console import PASSWORD, add_handoff
@@ -110,9 +111,9 @@ def _without_lifespan(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitabl
     return asgi
 
 
-def build_stack(directory: Path) -> FuzzStack:
-    """A fresh stack in `directory`, seeded with users, tokens and a handoff."""
-    url = f"sqlite:///{directory / 'gangway.db'}"
+def build_stack(directory: Path, url: str) -> FuzzStack:
+    """A fresh stack on the empty database at `url`, its state in `directory`, seeded
+    with users, tokens and a handoff."""
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -166,9 +167,30 @@ def build_stack(directory: Path) -> FuzzStack:
     )
 
 
-@pytest.fixture(scope="module")
-def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzStack]:
-    stack = build_stack(tmp_path_factory.mktemp("fuzz"))
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(
+            "postgresql",
+            id="postgresql",
+            marks=pytest.mark.skipif(not PG_URL, reason="GANGWAY_TEST_DATABASE_URL is not set"),
+        ),
+    ],
+)
+def fuzz_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FuzzStack]:
+    """One seeded stack per module and database kind (PostgreSQL refuses some text that
+    SQLite takes, such as NUL characters, so both are fuzzed)."""
+    directory = tmp_path_factory.mktemp("fuzz")
+    if request.param == "sqlite":
+        url = f"sqlite:///{directory / 'gangway.db'}"
+    else:
+        assert PG_URL
+        url = normalise_url(PG_URL)
+        reset_postgres(url)
+    stack = build_stack(directory, url)
     yield stack
     stack.container.engine.dispose()
 

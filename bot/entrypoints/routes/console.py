@@ -45,7 +45,7 @@ from bot.entrypoints.routes.console_api import (
     detail_of,
     evidence_response,
 )
-from bot.entrypoints.routes.path_params import RowId
+from bot.entrypoints.routes.path_params import ConversationId, RowId
 from bot.entrypoints.routes.secure_chat import file_response
 from bot.service_layer import evidence_download, handoffs, secure_chat, window_messages
 from bot.service_layer.handoffs import HandoffError
@@ -373,7 +373,9 @@ def evidence(request: Request, viewer: PageViewer, handoff_id: RowId) -> Respons
 
 
 @router.get("/conversations/{conversation_id}")
-def conversation_page(request: Request, viewer: PageViewer, conversation_id: str) -> Response:
+def conversation_page(
+    request: Request, viewer: PageViewer, conversation_id: ConversationId
+) -> Response:
     """The handoff summary's transcript link: the newest handoff of the conversation that
     the person may read."""
     container = container_of(request)

@@ -1,8 +1,10 @@
 """Path parameters shared by the routes.
 
-A row id in a URL is checked against what the database can hold before any query:
-an id past 64 bits makes SQLite raise OverflowError and PostgreSQL a DataError, which
-would otherwise surface as a server error instead of "no such thing".
+Ids in a URL are checked for what the columns can hold before any query.
+
+A row id in a URL is checked against what the id columns can hold before any query:
+past 32 bits PostgreSQL's INTEGER raises a DataError (and past 64 bits SQLite an
+OverflowError), which would otherwise surface as a server error, not a plain 422.
 """
 
 from __future__ import annotations
@@ -11,9 +13,18 @@ from typing import Annotated
 
 from fastapi import Path
 
-__all__ = ["MAX_ROW_ID", "RowId"]
+__all__ = ["CONVERSATION_ID_PATTERN", "MAX_ROW_ID", "ConversationId", "RowId"]
 
-# The largest value of a signed 64-bit integer column (SQLite INTEGER, PostgreSQL BIGINT).
-MAX_ROW_ID = 2**63 - 1
+# The largest id an INTEGER id column holds on PostgreSQL (a signed 32-bit integer).
+MAX_ROW_ID = 2**31 - 1
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id (a positive integer).")]
+
+# A conversation id as gangway makes them: printable ASCII, at most the column's 40
+# characters. Anything else (a NUL character, which PostgreSQL refuses in a query, or
+# a 10 kB string) is a 422 before the database is asked.
+CONVERSATION_ID_PATTERN = r"^[!-~]{1,40}$"
+
+ConversationId = Annotated[
+    str, Path(pattern=CONVERSATION_ID_PATTERN, description="A conversation id (c-...).")
+]

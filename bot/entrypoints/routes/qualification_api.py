@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.bootstrap import Container
 from bot.entrypoints.routes.api import ErrorOut, ServiceCaller
+from bot.entrypoints.routes.path_params import ConversationId
 from bot.service_layer import qualification
 from bot.service_layer.qualification import QualificationError, UnknownSlot
 
@@ -72,7 +73,7 @@ def _http(exc: QualificationError) -> HTTPException | RequestValidationError:
 
 @router.post("/conversations/{conversation_id}/qualification", responses=_RESPONSES)
 async def answer(
-    conversation_id: str, body: QualificationIn, request: Request, _caller: ServiceCaller
+    conversation_id: ConversationId, body: QualificationIn, request: Request, _caller: ServiceCaller
 ) -> QualificationOut:
     """Read and keep the answers in one of the prospect's messages."""
     container: Container = request.app.state.container
@@ -99,7 +100,7 @@ async def answer(
 
 @router.get("/conversations/{conversation_id}/qualification", responses=_RESPONSES)
 async def state(
-    conversation_id: str, request: Request, _caller: ServiceCaller
+    conversation_id: ConversationId, request: Request, _caller: ServiceCaller
 ) -> QualificationStateOut:
     """The answers so far and the next question, changing nothing."""
     container: Container = request.app.state.container
