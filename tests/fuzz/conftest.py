@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.adapters import accounts
@@ -59,6 +60,15 @@ FUZZ = settings(
         HealthCheck.function_scoped_fixture,
         HealthCheck.data_too_large,
     ],
+)
+
+# Text a client can send: any Unicode but lone surrogates (no client can encode them),
+# and, often, short strings of the characters that break parsers and databases: NUL
+# (PostgreSQL refuses it), line breaks, quotes, form and URL delimiters, non-BMP.
+HOSTILE = "\x00\x01\x1f\x7f\r\n\t %&=+;:,'\"<>/\\?#{}[]äß€\u200b\U0001d11e"
+TEXT = st.one_of(
+    st.text(st.characters(codec="utf-8"), max_size=300),
+    st.text(st.sampled_from(HOSTILE), min_size=1, max_size=40),
 )
 
 Scope = MutableMapping[str, Any]
@@ -203,6 +213,7 @@ __all__ = [
     "PUBLIC",
     "ROLES",
     "SERVICE_TOKEN",
+    "TEXT",
     "FuzzStack",
     "build_stack",
 ]

@@ -14,11 +14,10 @@ from sqlalchemy import func, select
 
 from bot.adapters.tables import Handoff, OutboxMessage, SecureMessage, UserSession
 from bot.entrypoints.routes.path_params import MAX_ROW_ID
-from tests.fuzz.conftest import FUZZ, PASSWORD, FuzzStack
+from tests.fuzz.conftest import FUZZ, PASSWORD, TEXT, FuzzStack
 
 pytestmark = pytest.mark.fuzz
 
-TEXT = st.text(st.characters(codec="utf-8"), max_size=300)
 ACTIONS = st.sampled_from(["claim", "release", "close", "reply", "follow-up", "secure-messages"])
 
 

@@ -1,7 +1,7 @@
 """The public webhooks under generated input: Twilio's inbound-message and status
-forms, unsigned and correctly signed, and the secure messenger's activation
-callback, unsigned and signed. Never a server error; an unsigned or invalid
-request stores nothing; a valid signed message is stored exactly once."""
+forms, unsigned and correctly signed, the secure messenger's activation callback,
+unsigned and signed, and Rasa's wording endpoint. Never a server error; an unsigned
+or invalid request stores nothing; a valid signed message is stored exactly once."""
 
 from __future__ import annotations
 
@@ -18,12 +18,18 @@ from twilio.request_validator import RequestValidator
 from bot.bootstrap import INBOUND_PATH, STATUS_CALLBACK_PATH
 from bot.entrypoints.routes.channel_callbacks import ACTIVATED_PATH
 from integrations.secure_messenger import callback_signature
-from tests.fuzz.conftest import AUTH_TOKEN, CHANNEL_SECRET, FUZZ, PUBLIC, FuzzStack
+from tests.fuzz.conftest import (
+    AUTH_TOKEN,
+    CHANNEL_SECRET,
+    FUZZ,
+    PUBLIC,
+    SERVICE_TOKEN,
+    TEXT,
+    FuzzStack,
+)
 
 pytestmark = pytest.mark.fuzz
 
-# Text a form can carry: any Unicode except lone surrogates, which no client can encode.
-TEXT = st.text(st.characters(codec="utf-8"), max_size=300)
 FIELD_NAMES = st.sampled_from(
     [
         "MessageSid",
@@ -73,7 +79,8 @@ def test_unsigned_or_wrongly_signed_twilio_forms_are_refused_and_store_nothing(
     before = fuzz_stack.count()
     with client(fuzz_stack) as http:
         for path in (INBOUND_PATH, STATUS_CALLBACK_PATH):
-            headers = {"X-Twilio-Signature": signature} if signature.isascii() else {}
+            sendable = signature.isascii() and signature.isprintable()
+            headers = {"X-Twilio-Signature": signature} if sendable else {}
             response = http.post(path, data=form, headers=headers)
             assert response.status_code == 403, (path, form, response.text)
     assert fuzz_stack.count() == before
@@ -184,4 +191,32 @@ def test_activation_callbacks_never_fail_and_store_nothing_for_unknown_invites(
         assert response.status_code == 401
     # The seeded data has no provider invite, so no callback can name one.
     assert response.status_code != 200
+    assert fuzz_stack.count() == before
+
+
+NLG_BODIES = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries(
+        {
+            "response": st.one_of(st.sampled_from(["utter_greet", "utter_goodbye"]), TEXT),
+            "tracker": st.fixed_dictionaries({"sender_id": st.one_of(st.just("conv-1"), TEXT)}),
+        },
+        optional={"arguments": st.dictionaries(TEXT, JSON_VALUES, max_size=3)},
+    ),
+)
+
+
+@given(body=NLG_BODIES, token=st.one_of(st.just(SERVICE_TOKEN), TEXT))
+@FUZZ
+def test_generated_nlg_requests_never_fail_and_store_nothing(
+    fuzz_stack: FuzzStack, body: Any, token: str
+) -> None:
+    """Rasa's wording endpoint answers any body, with or without the service token,
+    below 500 (401 without the token) and stores nothing."""
+    before = fuzz_stack.count()
+    with client(fuzz_stack) as http:
+        response = http.post("/nlg", params={"token": token}, content=json.dumps(body))
+    assert response.status_code < 500, (body, response.text)
+    if token != SERVICE_TOKEN:
+        assert response.status_code == 401
     assert fuzz_stack.count() == before
