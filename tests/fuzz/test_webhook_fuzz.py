@@ -1,20 +1,24 @@
 """The public webhooks under generated input: Twilio's inbound-message and status
-forms, unsigned and correctly signed, the secure messenger's activation callback,
-unsigned and signed, and Rasa's wording endpoint. Never a server error; an unsigned
-or invalid request stores nothing; a valid signed message is stored exactly once."""
+forms, unsigned and correctly signed; the secure messenger's activation callback,
+unsigned and signed; Rasa's wording endpoint; made-up invite links. Never a server
+error; an unsigned or invalid request stores nothing; a valid signed message is
+stored exactly once."""
 
 from __future__ import annotations
 
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from bot.adapters.secure_chat_tables import SecureSession
 from bot.bootstrap import INBOUND_PATH, STATUS_CALLBACK_PATH
 from bot.entrypoints.routes.channel_callbacks import ACTIVATED_PATH
 from integrations.secure_messenger import callback_signature
@@ -220,3 +224,23 @@ def test_generated_nlg_requests_never_fail_and_store_nothing(
     if token != SERVICE_TOKEN:
         assert response.status_code == 401
     assert fuzz_stack.count() == before
+
+
+@given(token=TEXT.filter(lambda t: "/" not in t and t not in (".", "..")), redeem=st.booleans())
+@FUZZ
+def test_made_up_invite_links_never_fail_and_open_nothing(
+    fuzz_stack: FuzzStack, token: str, redeem: bool
+) -> None:
+    """Any token in a secure-channel invite link, looked at or used, gets a page below
+    500 and opens no chat session and no handoff."""
+    path = "/secure/invite/" + quote(token, safe="")
+    before = (fuzz_stack.count(), secure_sessions(fuzz_stack))
+    with client(fuzz_stack) as http:
+        response = http.post(path) if redeem else http.get(path)
+    assert response.status_code < 500, (token, response.text[:200])
+    assert (fuzz_stack.count(), secure_sessions(fuzz_stack)) == before
+
+
+def secure_sessions(stack: FuzzStack) -> int:
+    with stack.container.sessions.begin() as s:
+        return s.execute(select(func.count()).select_from(SecureSession)).scalar_one()

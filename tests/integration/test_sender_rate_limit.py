@@ -5,18 +5,24 @@ prospects are answered as usual."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from bot.adapters import leases
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import InboxMessage
+from bot.bootstrap import INBOUND_PATH, build
+from bot.config import load_settings
 from bot.domain.inbound import parse_inbound
 from bot.domain.sender_rate import SenderRate
+from bot.entrypoints.app import create_app
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from bot.service_layer.receiving import record_inbound
 from tests.fakes.clock import FakeClock
-from tests.fakes.ports import FakeDialogue, FakeSender
+from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
+from tests.integration.test_webhooks import PUBLIC, TOKEN, signed
 
 BUSY = "whatsapp:+12025550111"
 OTHER = "whatsapp:+12025550112"
@@ -109,3 +115,40 @@ def test_the_worker_finds_deferred_messages_when_their_window_comes(
     clock.advance(60)
     with sessions.begin() as s:
         assert leases.due_conversations(s, clock.now(), POLICY.holding_after) == [conv]
+
+
+def test_over_the_webhook_a_burst_is_all_acknowledged_and_stored_at_once(
+    database_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """30 signed webhooks at once from one number at GANGWAY_SENDER_RATE=10/60s: every
+    one gets 200 and is stored now; 10 are due now, 10 a minute later, 10 after two."""
+    settings = load_settings(
+        {
+            "DATABASE_URL": database_url,
+            "GANGWAY_PUBLIC_URL": PUBLIC,
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "GANGWAY_SERVICE_TOKEN": "service-token-for-tests",
+            "GANGWAY_STATE_DIR": str(tmp_path),
+            "GANGWAY_SENDER_RATE": "10/60s",
+        }
+    )
+    container = build(
+        settings,
+        clock=clock,
+        dialogue=FakeDialogue(),
+        understanding=FakeUnderstanding(),
+        model=FakeModel(),
+        sender=FakeSender(clock.now),
+    )
+    app = create_app(lambda: container)
+    app.state.container = container  # served without its lifespan: no worker runs
+    http = TestClient(app)
+    for i in range(30):
+        form = {"MessageSid": f"SM{i:032x}", "From": BUSY, "Body": f"m{i:02d}"}
+        response = http.post(INBOUND_PATH, data=form, headers=signed(INBOUND_PATH, form))
+        assert response.status_code == 200
+    with container.sessions.begin() as s:
+        due = s.execute(select(InboxMessage.next_attempt_at).order_by(InboxMessage.id)).scalars()
+        waits = [int((at - clock.now()).total_seconds()) for at in due]
+    assert waits == [0] * 10 + [60] * 10 + [120] * 10
