@@ -5,6 +5,7 @@ any ids and fields. Never a server error; a refused post changes nothing."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -116,3 +117,36 @@ def test_generated_console_posts_never_fail_and_wrong_csrf_changes_nothing(
     if not right_csrf or not 1 <= handoff_id <= MAX_ROW_ID:
         assert 400 <= response.status_code < 500
         assert state(fuzz_stack) == before
+
+
+SEGMENTS = st.one_of(
+    st.integers(-(2**70), 2**70).map(str), TEXT.filter(lambda t: t not in ("", ".", ".."))
+)
+PAGES = st.sampled_from(
+    [
+        "/console/handoffs/{}",
+        "/console/handoffs/{}/evidence.zip",
+        "/console/handoffs/{}/secure.json",
+        "/console/handoffs/1/secure-files/{}",
+        "/console/conversations/{}",
+        "/console/static/{}",
+        "/secure/chat/files/{}",
+        "/secure/static/{}",
+    ]
+)
+
+
+@given(page=PAGES, segment=SEGMENTS, query=st.dictionaries(TEXT, TEXT, max_size=3))
+@FUZZ
+def test_generated_page_addresses_never_fail(
+    fuzz_stack: FuzzStack, advisor: TestClient, page: str, segment: str, query: dict[str, str]
+) -> None:
+    """The console's pages as the signed-in advisor, and the secure chat's without a
+    chat session, answer any id, name or query below 500 and change nothing."""
+    path = page.format(quote(segment, safe=""))
+    before = state(fuzz_stack)
+    response = advisor.get(path, params=query, follow_redirects=False)
+    assert response.status_code < 500, (path, response.text[:300])
+    secure = client(fuzz_stack).post("/secure/chat/messages", data={"text": segment})
+    assert 400 <= secure.status_code < 500
+    assert state(fuzz_stack) == before
