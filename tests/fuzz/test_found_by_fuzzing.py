@@ -85,3 +85,18 @@ def test_signed_twilio_values_that_do_not_fit_their_columns_are_400_and_store_no
     response = client(fuzz_stack).post(path, data=form, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 400, response.text
     assert fuzz_stack.count() == before
+
+
+def test_a_sign_in_email_with_a_nul_character_is_refused_not_a_server_error(
+    fuzz_stack: FuzzStack,
+) -> None:
+    """PostgreSQL refuses NUL in the account look-up: such an email is a 422."""
+    http = client(fuzz_stack)
+    form = http.get("/console/sign-in").text
+    csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    response = http.post(
+        "/console/sign-in",
+        data={"email": "\t[\x00?", "password": "x", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert response.status_code == 422

@@ -239,7 +239,8 @@ def sign_in_form(request: Request) -> Response:
 @router.post("/sign-in", response_class=HTMLResponse)
 def sign_in(
     request: Request,
-    email: Annotated[str, Form(max_length=320)] = "",
+    # No control characters: PostgreSQL refuses a NUL in the account look-up.
+    email: Annotated[str, Form(max_length=320, pattern=r"^[^\x00-\x1f\x7f]*$")] = "",
     password: Annotated[str, Form(max_length=4096)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:

@@ -1,10 +1,9 @@
-"""Path parameters shared by the routes.
+"""Path parameters shared by the routes: ids in a URL are checked against what their
+columns can hold before any query, so a hostile id is a plain 422.
 
-Ids in a URL are checked for what the columns can hold before any query.
-
-A row id in a URL is checked against what the id columns can hold before any query:
-past 32 bits PostgreSQL's INTEGER raises a DataError (and past 64 bits SQLite an
-OverflowError), which would otherwise surface as a server error, not a plain 422.
+Unchecked, a row id past 32 bits makes PostgreSQL's INTEGER raise a DataError (and
+past 64 bits SQLite an OverflowError), and a NUL character in a text id makes
+PostgreSQL refuse the query: each would surface as a server error.
 """
 
 from __future__ import annotations
