@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from bot.bootstrap import Container
 from bot.entrypoints.routes import (
@@ -21,6 +22,7 @@ from bot.entrypoints.routes import (
     secure_chat_api,
     twilio_webhooks,
 )
+from bot.entrypoints.validation_errors import invalid_request
 
 __all__ = ["create_app"]
 
@@ -41,6 +43,7 @@ def create_app(make_container: Callable[[], Container]) -> FastAPI:
             container.close()
 
     app = FastAPI(title="gangway", version="0.1.0", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(health.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(api.router)

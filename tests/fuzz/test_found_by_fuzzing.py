@@ -100,3 +100,27 @@ def test_a_sign_in_email_with_a_nul_character_is_refused_not_a_server_error(
         follow_redirects=False,
     )
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "caller"),
+    [
+        ("/nlg?token=" + SERVICE_TOKEN, '{"x": -Infinity}', None),
+        ("/api/v1/human-requests", '{"conversation_id": "conv-1", "text": NaN}', "service"),
+        ("/api/v1/conversations/conv-1/qualification", '{"text": Infinity}', "service"),
+        ("/api/v1/console/handoffs/1/reply", '{"text": NaN}', "advisor"),
+    ],
+)
+def test_nan_or_infinity_in_a_json_body_is_422_not_a_server_error(
+    fuzz_stack: FuzzStack, path: str, body: str, caller: str | None
+) -> None:
+    """Python reads NaN and Infinity in JSON; the 422 no longer echoes them back (no JSON
+    writer may send them), so the answer is a 422 with where and why."""
+    headers = {"Content-Type": "application/json"}
+    if caller == "service":
+        headers["Authorization"] = f"Bearer {SERVICE_TOKEN}"
+    elif caller is not None:
+        headers["Authorization"] = f"Bearer {fuzz_stack.tokens[caller]}"
+    response = client(fuzz_stack).post(path, content=body, headers=headers)
+    assert response.status_code == 422
+    assert all(set(error) == {"type", "loc", "msg"} for error in response.json()["detail"])
