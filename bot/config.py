@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.client_address import Network, parse_trusted_proxies
 from bot.domain.group_roles import GroupRoles, parse_group_roles
+from bot.domain.sender_rate import SenderRate, parse_sender_rate
 
 __all__ = ["NO_TWILIO", "MissingConfiguration", "Settings", "load_settings"]
 
@@ -70,6 +71,11 @@ class Settings(BaseSettings):
     gangway_service_token: SecretStr | None = None
     # A prospect waiting longer than this (seconds) gets one short "one moment" message.
     gangway_holding_reply_after: float = 20.0
+    # Per WhatsApp sender: at most COUNT messages are processed (screened, sent to Rasa,
+    # answered) per WINDOW, e.g. "30/60s", "100/h"; "off" for no limit. Every message is
+    # still recorded and acknowledged at once; a sender's excess ones are answered
+    # later, in order, never dropped.
+    gangway_sender_rate: str = "30/60s"
     # Conversations processed in parallel by one service process. More is not faster:
     # the work is CPU in one Python process, and on 2 cores bench/bench.py measured
     # 22.8 replies/s with 2, 28.1 with 4 and 25.6 with 8 (threads contend for the GIL).
@@ -186,6 +192,18 @@ class Settings(BaseSettings):
     # Local state of `gangway up`: logs of each part and stack.json (how local tools
     # reach the running stack). Default: var/ in the repository.
     gangway_state_dir: Path | None = None
+
+    @field_validator("gangway_sender_rate")
+    @classmethod
+    def _valid_sender_rate(cls, value: str) -> str:
+        """A typo in the rate stops the service at start instead of allowing anything."""
+        parse_sender_rate(value)
+        return value
+
+    @property
+    def sender_rate(self) -> SenderRate | None:
+        """The per-sender processing rate, or None for no limit."""
+        return parse_sender_rate(self.gangway_sender_rate)
 
     @property
     def state_dir(self) -> Path:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from bot.bootstrap import Container
 from bot.config import Settings
@@ -25,6 +26,7 @@ from bot.entrypoints.routes import (
     secure_chat_api,
     twilio_webhooks,
 )
+from bot.entrypoints.validation_errors import invalid_request
 
 __all__ = ["create_app"]
 
@@ -70,6 +72,7 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
         return BodyLimits(settings.gangway_max_body_bytes, settings.gangway_max_upload_bytes)
 
     app.add_middleware(BodyLimitMiddleware, limits=body_limits)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(health.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(api.router)

@@ -20,6 +20,7 @@ from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, Statu
 from bot.adapters.vault import vault_of
 from bot.domain.delivery import advance_status
 from bot.domain.inbound import InboundMessage
+from bot.domain.sender_rate import SenderRate, next_slot
 from bot.domain.whatsapp_window import failure_reason
 
 __all__ = ["conversation_for", "record_inbound", "record_status"]
@@ -55,8 +56,14 @@ def conversation_for(session: Session, wa_number: str, now: datetime) -> Convers
     return conv
 
 
-def record_inbound(session: Session, msg: InboundMessage, now: datetime) -> bool:
-    """Store a new inbound message; False (and nothing changed) for a redelivery."""
+def record_inbound(
+    session: Session, msg: InboundMessage, now: datetime, rate: SenderRate | None = None
+) -> bool:
+    """Store a new inbound message; False (and nothing changed) for a redelivery.
+
+    With a `rate`, a sender over it still has the message stored now, but it becomes
+    due for processing only at its slot (the worker answers it then, in order).
+    """
     exists = session.execute(
         select(InboxMessage.id).where(InboxMessage.message_sid == msg.message_sid)
     ).first()
@@ -67,6 +74,7 @@ def record_inbound(session: Session, msg: InboundMessage, now: datetime) -> bool
     conv.last_inbound_at = now
     if msg.profile_name:
         conv.profile_name = vault.seal(session, conv.id, "profile_name", msg.profile_name)
+    due_at = now if rate is None else _slot(session, conv.id, now, rate)
     row = InboxMessage(
         message_sid=msg.message_sid,
         conversation_id=conv.id,
@@ -75,7 +83,7 @@ def record_inbound(session: Session, msg: InboundMessage, now: datetime) -> bool
         received_at=now,
         status="pending",
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=due_at,
     )
     try:
         with session.begin_nested():
@@ -86,11 +94,35 @@ def record_inbound(session: Session, msg: InboundMessage, now: datetime) -> bool
         session,
         kind="inbound_message",
         conversation_id=conv.id,
-        payload={"message_sid": msg.message_sid, "num_media": msg.num_media},
+        payload=_inbound_payload(msg, now, due_at),
         content={"params": msg.params},
         now=now,
     )
     return True
+
+
+def _slot(session: Session, conversation_id: str, now: datetime, rate: SenderRate) -> datetime:
+    """When this sender's new message is due, from the slots of their latest ones.
+
+    The slots are the inbox rows' `next_attempt_at`: a retry only ever moves one
+    later, which makes the spacing stricter, never looser.
+    """
+    recent = session.execute(
+        select(InboxMessage.next_attempt_at)
+        .where(InboxMessage.conversation_id == conversation_id)
+        .order_by(InboxMessage.id.desc())
+        .limit(rate.count)
+    ).scalars()
+    return next_slot(list(reversed(list(recent))), now, rate)
+
+
+def _inbound_payload(msg: InboundMessage, now: datetime, due_at: datetime) -> dict[str, object]:
+    """The audit record of an arrival; a deferred one says until when, so the wait
+    an auditor sees before the answer is explained."""
+    payload: dict[str, object] = {"message_sid": msg.message_sid, "num_media": msg.num_media}
+    if due_at > now:
+        payload["deferred_until"] = due_at.isoformat()
+    return payload
 
 
 def record_status(

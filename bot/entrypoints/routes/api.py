@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.adapters.tables import Conversation, Handoff, Invite
 from bot.bootstrap import Container
 from bot.domain.conversation_chart import ConversationChart
+from bot.entrypoints.routes.path_params import CONVERSATION_ID_PATTERN, ConversationId
 
 __all__ = [
     "ConversationStatusOut",
@@ -64,7 +65,7 @@ _UNKNOWN: dict[int | str, dict[str, Any]] = {
 
 
 class HumanRequestIn(BaseModel):
-    conversation_id: str = Field(min_length=1, max_length=40)
+    conversation_id: str = Field(pattern=CONVERSATION_ID_PATTERN)
     text: str = Field(default="", max_length=4096)
 
 
@@ -132,7 +133,7 @@ async def create_human_request(
     "/conversations/{conversation_id}/invite-status", responses={**_UNAUTHORIZED, **_UNKNOWN}
 )
 async def invite_status(
-    conversation_id: str, request: Request, _caller: ServiceCaller
+    conversation_id: ConversationId, request: Request, _caller: ServiceCaller
 ) -> ConversationStatusOut:
     """Where the conversation stands with its secure-channel invite and its handoff."""
     container: Container = request.app.state.container

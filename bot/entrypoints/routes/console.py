@@ -53,6 +53,7 @@ from bot.entrypoints.routes.console_api import (
     evidence_response,
 )
 from bot.entrypoints.routes.figures import figures_of
+from bot.entrypoints.routes.path_params import ConversationId, RowId
 from bot.entrypoints.routes.secure_chat import file_response
 from bot.service_layer import evidence_download, handoffs, secure_chat, window_messages
 from bot.service_layer.handoffs import HandoffError
@@ -270,7 +271,8 @@ def sign_in_form(request: Request) -> Response:
 @router.post("/sign-in", response_class=HTMLResponse)
 def sign_in(
     request: Request,
-    email: Annotated[str, Form(max_length=320)] = "",
+    # No control characters: PostgreSQL refuses a NUL in the account look-up.
+    email: Annotated[str, Form(max_length=320, pattern=r"^[^\x00-\x1f\x7f]*$")] = "",
     password: Annotated[str, Form(max_length=4096)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
@@ -414,12 +416,12 @@ def _handoff_page(
 
 
 @router.get("/handoffs/{handoff_id}", response_class=HTMLResponse)
-def handoff_page(request: Request, viewer: PageViewer, handoff_id: int) -> HTMLResponse:
+def handoff_page(request: Request, viewer: PageViewer, handoff_id: RowId) -> HTMLResponse:
     return _handoff_page(request, viewer, handoff_id)
 
 
 @router.get("/handoffs/{handoff_id}/evidence.zip")
-def evidence(request: Request, viewer: PageViewer, handoff_id: int) -> Response:
+def evidence(request: Request, viewer: PageViewer, handoff_id: RowId) -> Response:
     """The conversation's evidence bundle, for compliance; the download is audited."""
     container = container_of(request)
     try:
@@ -433,7 +435,9 @@ def evidence(request: Request, viewer: PageViewer, handoff_id: int) -> Response:
 
 
 @router.get("/conversations/{conversation_id}")
-def conversation_page(request: Request, viewer: PageViewer, conversation_id: str) -> Response:
+def conversation_page(
+    request: Request, viewer: PageViewer, conversation_id: ConversationId
+) -> Response:
     """The handoff summary's transcript link: the newest handoff of the conversation that
     the person may read."""
     container = container_of(request)
@@ -469,21 +473,21 @@ def _change(request: Request, viewer: Viewer, handoff_id: int, action: str, back
 
 @router.post("/handoffs/{handoff_id}/claim")
 def claim(
-    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+    request: Request, viewer: FormViewer, handoff_id: RowId, back: Annotated[str, Form()] = ""
 ) -> Response:
     return _change(request, viewer, handoff_id, "claim", back)
 
 
 @router.post("/handoffs/{handoff_id}/release")
 def release(
-    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+    request: Request, viewer: FormViewer, handoff_id: RowId, back: Annotated[str, Form()] = ""
 ) -> Response:
     return _change(request, viewer, handoff_id, "release", back)
 
 
 @router.post("/handoffs/{handoff_id}/close")
 def close(
-    request: Request, viewer: FormViewer, handoff_id: int, back: Annotated[str, Form()] = ""
+    request: Request, viewer: FormViewer, handoff_id: RowId, back: Annotated[str, Form()] = ""
 ) -> Response:
     return _change(request, viewer, handoff_id, "close", back)
 
@@ -492,7 +496,7 @@ def close(
 def reply(
     request: Request,
     viewer: FormViewer,
-    handoff_id: int,
+    handoff_id: RowId,
     text: Annotated[str, Form(max_length=4096)] = "",
 ) -> Response:
     container = container_of(request)
@@ -508,7 +512,7 @@ def reply(
 
 
 @router.post("/handoffs/{handoff_id}/follow-up")
-def follow_up(request: Request, viewer: FormViewer, handoff_id: int) -> Response:
+def follow_up(request: Request, viewer: FormViewer, handoff_id: RowId) -> Response:
     """The flow's approved follow-up template, offered once WhatsApp's window closed."""
     container = container_of(request)
     flow = container.flows.current()
@@ -524,7 +528,7 @@ def follow_up(request: Request, viewer: FormViewer, handoff_id: int) -> Response
 async def secure_message(
     request: Request,
     viewer: FormViewer,
-    handoff_id: int,
+    handoff_id: RowId,
     text: Annotated[str, Form(max_length=secure_chat.MAX_TEXT)] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
@@ -549,7 +553,7 @@ async def secure_message(
 
 
 @router.get("/handoffs/{handoff_id}/secure.json")
-def secure_json(request: Request, handoff_id: int) -> JSONResponse:
+def secure_json(request: Request, handoff_id: RowId) -> JSONResponse:
     """What the handoff page polls for the secure chat; like the queue's, polling does
     not keep a session alive."""
     viewer = _viewer(request, touch=False)
@@ -565,7 +569,9 @@ def secure_json(request: Request, handoff_id: int) -> JSONResponse:
 
 
 @router.get("/handoffs/{handoff_id}/secure-files/{message_id}")
-def secure_file(request: Request, viewer: PageViewer, handoff_id: int, message_id: int) -> Response:
+def secure_file(
+    request: Request, viewer: PageViewer, handoff_id: RowId, message_id: RowId
+) -> Response:
     container = container_of(request)
     try:
         with container.sessions.begin() as s:

@@ -34,6 +34,7 @@ from bot.domain.flows import Flow
 from bot.domain.levels import Level
 from bot.domain.routing import RoutingRules
 from bot.domain.whatsapp_window import window_closes_at, window_refusal
+from bot.entrypoints.routes.path_params import RowId
 from bot.service_layer import evidence_download, handoff_summary, handoffs, window_messages
 from bot.service_layer.evidence_download import EvidenceDownload
 from bot.service_layer.handoffs import HandoffError, HandoffEvents, Router
@@ -383,7 +384,7 @@ def list_handoffs(request: Request, actor: ApiActor, include_closed: bool = Fals
 
 
 @router.get("/handoffs/{handoff_id}", responses=_ERRORS)
-def get_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffDetailOut:
+def get_handoff(request: Request, actor: ApiActor, handoff_id: RowId) -> HandoffDetailOut:
     """One handoff: its summary and the conversation's transcript with each message's level."""
     container = container_of(request)
     now = container.clock.now()
@@ -423,7 +424,7 @@ def evidence_response(download: EvidenceDownload) -> Response:
         403: {"model": ErrorOut, "description": "Only compliance may download evidence."},
     },
 )
-def download_evidence(request: Request, actor: ApiActor, handoff_id: int) -> Response:
+def download_evidence(request: Request, actor: ApiActor, handoff_id: RowId) -> Response:
     """The evidence bundle of the handoff's conversation as a zip, every message opened;
     each download is recorded in the audit log (who, which conversation, the zip's and
     the manifest's SHA-256)."""
@@ -456,19 +457,19 @@ def _change(request: Request, actor: Actor, handoff_id: int, action: str) -> Han
 
 
 @router.post("/handoffs/{handoff_id}/claim", responses=_CHANGE_ERRORS)
-def claim_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffOut:
+def claim_handoff(request: Request, actor: ApiActor, handoff_id: RowId) -> HandoffOut:
     """Take the handoff: it becomes the caller's, and its escalation timer stops."""
     return _change(request, actor, handoff_id, "claim")
 
 
 @router.post("/handoffs/{handoff_id}/release", responses=_CHANGE_ERRORS)
-def release_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffOut:
+def release_handoff(request: Request, actor: ApiActor, handoff_id: RowId) -> HandoffOut:
     """Give a claimed handoff back: it is routed again, not to the caller."""
     return _change(request, actor, handoff_id, "release")
 
 
 @router.post("/handoffs/{handoff_id}/close", responses=_CHANGE_ERRORS)
-def close_handoff(request: Request, actor: ApiActor, handoff_id: int) -> HandoffOut:
+def close_handoff(request: Request, actor: ApiActor, handoff_id: RowId) -> HandoffOut:
     """Close the handoff: nothing more is expected of anyone."""
     return _change(request, actor, handoff_id, "close")
 
@@ -486,7 +487,9 @@ def close_handoff(request: Request, actor: ApiActor, handoff_id: int) -> Handoff
         },
     },
 )
-def reply_to_handoff(request: Request, actor: ApiActor, handoff_id: int, body: ReplyIn) -> ReplyOut:
+def reply_to_handoff(
+    request: Request, actor: ApiActor, handoff_id: RowId, body: ReplyIn
+) -> ReplyOut:
     """Send the prospect a WhatsApp message, only while the conversation is below the
     flow's threshold and within 24 hours of the prospect's last message; it is recorded
     and sent by the worker."""
@@ -518,7 +521,7 @@ def reply_to_handoff(request: Request, actor: ApiActor, handoff_id: int, body: R
         },
     },
 )
-def send_follow_up(request: Request, actor: ApiActor, handoff_id: int) -> ReplyOut:
+def send_follow_up(request: Request, actor: ApiActor, handoff_id: RowId) -> ReplyOut:
     """Send the prospect the flow's approved follow-up template (allowed after WhatsApp's
     24-hour window closed), asking them to write again; it is recorded and sent by the
     worker. The text is the one `follow_up` showed."""

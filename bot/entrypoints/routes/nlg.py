@@ -74,7 +74,8 @@ class NlgContainer(Protocol):
 class NlgTracker(BaseModel):
     model_config = ConfigDict(extra="ignore")  # the rest of the tracker is not needed
 
-    sender_id: str = Field(min_length=1, max_length=200)
+    # No control characters: PostgreSQL refuses a NUL in the conversation look-up.
+    sender_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class NlgRequest(BaseModel):

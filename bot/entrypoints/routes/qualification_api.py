@@ -15,13 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bot.bootstrap import Container
 from bot.entrypoints.routes.api import ErrorOut, ServiceCaller
+from bot.entrypoints.routes.path_params import ConversationId
 from bot.service_layer import qualification
-from bot.service_layer.qualification import QualificationError
+from bot.service_layer.qualification import QualificationError, UnknownSlot
 
 __all__ = ["QualificationIn", "QualificationOut", "QualificationStateOut", "router"]
 
@@ -59,13 +61,19 @@ class QualificationOut(QualificationStateOut):
     )
 
 
-def _http(exc: QualificationError) -> HTTPException:
+def _http(exc: QualificationError) -> HTTPException | RequestValidationError:
+    """An unknown `requested_slot` is a body FastAPI could not check by itself: it gets
+    the same 422 shape as every other invalid body, as the API document says."""
+    if isinstance(exc, UnknownSlot):
+        return RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "requested_slot"), "msg": str(exc)}]
+        )
     return HTTPException(exc.status, str(exc))
 
 
 @router.post("/conversations/{conversation_id}/qualification", responses=_RESPONSES)
 async def answer(
-    conversation_id: str, body: QualificationIn, request: Request, _caller: ServiceCaller
+    conversation_id: ConversationId, body: QualificationIn, request: Request, _caller: ServiceCaller
 ) -> QualificationOut:
     """Read and keep the answers in one of the prospect's messages."""
     container: Container = request.app.state.container
@@ -92,7 +100,7 @@ async def answer(
 
 @router.get("/conversations/{conversation_id}/qualification", responses=_RESPONSES)
 async def state(
-    conversation_id: str, request: Request, _caller: ServiceCaller
+    conversation_id: ConversationId, request: Request, _caller: ServiceCaller
 ) -> QualificationStateOut:
     """The answers so far and the next question, changing nothing."""
     container: Container = request.app.state.container

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
 from bot.adapters.db import SessionFactory
+from bot.entrypoints.routes.path_params import RowId
 from bot.entrypoints.routes.secure_chat_texts import CHAT_TEXTS
 from bot.service_layer import secure_chat, secure_sessions
 from bot.service_layer.handoffs import HandoffError
@@ -249,7 +250,7 @@ async def leave(request: Request) -> Response:
 
 
 @router.get(CHAT_PATH + "/files/{message_id}")
-def download(request: Request, message_id: int) -> Response:
+def download(request: Request, message_id: RowId) -> Response:
     chat = _session(request)
     if chat is None or not chat.active:
         return _json_refusal(chat)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.access import Actor
 from bot.entrypoints.routes.console_api import ApiActor, ErrorOut, container_of
+from bot.entrypoints.routes.path_params import RowId
 from bot.entrypoints.routes.secure_chat import file_response
 from bot.service_layer import secure_chat
 from bot.service_layer.handoffs import HandoffError
@@ -141,7 +142,7 @@ def _file_url(handoff_id: int) -> str:
 
 
 @router.get("/{handoff_id}/secure-messages", responses=_ERRORS)
-def list_messages(request: Request, actor: ApiActor, handoff_id: int) -> SecureChatOut:
+def list_messages(request: Request, actor: ApiActor, handoff_id: RowId) -> SecureChatOut:
     """The handoff's secure chat: both sides' messages in order."""
     container = container_of(request)
     with container.sessions.begin() as s:
@@ -169,7 +170,7 @@ def _post(
 
 @router.post("/{handoff_id}/secure-messages", status_code=201, responses=_WRITE_ERRORS)
 def post_text(
-    request: Request, actor: ApiActor, handoff_id: int, body: SecureTextIn
+    request: Request, actor: ApiActor, handoff_id: RowId, body: SecureTextIn
 ) -> SecureMessageOut:
     """Write to the prospect in the secure chat (only the advisor who claimed the
     handoff). A prospect not on the page gets one WhatsApp notice, without the content."""
@@ -180,7 +181,7 @@ def post_text(
 async def post_attachment(
     request: Request,
     actor: ApiActor,
-    handoff_id: int,
+    handoff_id: RowId,
     file: Annotated[UploadFile, File(description="A PDF, PNG or JPEG, at most 10 MB.")],
     text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
 ) -> SecureMessageOut:
@@ -202,7 +203,9 @@ async def post_attachment(
         **_ERRORS,
     },
 )
-def download_file(request: Request, actor: ApiActor, handoff_id: int, message_id: int) -> Response:
+def download_file(
+    request: Request, actor: ApiActor, handoff_id: RowId, message_id: RowId
+) -> Response:
     """A message's file, as an attachment."""
     container = container_of(request)
     with container.sessions.begin() as s:

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.bootstrap import INBOUND_PATH, STATUS_CALLBACK_PATH, Container
 from bot.domain.delivery import is_known_status
-from bot.domain.inbound import InvalidInbound, parse_inbound
+from bot.domain.inbound import InvalidInbound, parse_inbound, parse_status_callback
 from bot.service_layer.receiving import record_inbound, record_status
 
 __all__ = ["router"]
@@ -78,7 +78,8 @@ async def inbound_whatsapp(request: Request) -> Response:
 
     def store() -> bool:
         with container.sessions.begin() as s:
-            return record_inbound(s, msg, container.clock.now())
+            now = container.clock.now()
+            return record_inbound(s, msg, now, rate=container.settings.sender_rate)
 
     if await run_in_threadpool(store):
         container.worker.wake()
@@ -90,13 +91,13 @@ async def delivery_status(request: Request) -> Response:
     form = await _signed_form(request)
     if isinstance(form, Response):
         return form
-    sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
-    status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
-    if not sid or not status:
-        return Response("MessageSid and MessageStatus are required", status_code=400)
+    try:
+        callback = parse_status_callback({k: str(v) for k, v in form.multi_items()})
+    except InvalidInbound as exc:
+        return Response(f"not a status callback: {exc}", status_code=400, media_type="text/plain")
+    sid, status, error_code = callback.sid, callback.status, callback.error_code
     if not is_known_status(status):
         log.info("status %r for %s is not one gangway tracks; recorded only", status, sid)
-    error_code = str(form.get("ErrorCode") or "") or None
     container: Container = request.app.state.container
 
     def store() -> None:
