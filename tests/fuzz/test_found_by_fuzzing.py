@@ -3,12 +3,16 @@ they stay fixed whatever the generators try next time."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from bot.bootstrap import INBOUND_PATH, STATUS_CALLBACK_PATH
-from tests.fuzz.conftest import AUTH_TOKEN, PUBLIC, SERVICE_TOKEN, FuzzStack
+from bot.entrypoints.routes.channel_callbacks import ACTIVATED_PATH
+from integrations.secure_messenger import callback_signature
+from tests.fuzz.conftest import AUTH_TOKEN, CHANNEL_SECRET, PUBLIC, SERVICE_TOKEN, FuzzStack
 
 pytestmark = pytest.mark.fuzz
 
@@ -124,3 +128,29 @@ def test_nan_or_infinity_in_a_json_body_is_422_not_a_server_error(
     response = client(fuzz_stack).post(path, content=body, headers=headers)
     assert response.status_code == 422
     assert all(set(error) == {"type", "loc", "msg"} for error in response.json()["detail"])
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "invite.activated", "invite_id": "inv-\x00", "event_id": "evt-1"},
+        {"type": "invite.activated", "invite_id": "inv-1", "event_id": "evt-\x1f\n"},
+        {"type": "invite.activated", "invite_id": "i" * 201, "event_id": "evt-2"},
+    ],
+)
+def test_a_signed_activation_with_a_control_character_in_an_id_is_400_and_stores_nothing(
+    fuzz_stack: FuzzStack, event: dict[str, str]
+) -> None:
+    """A NUL in the invite id made PostgreSQL's look-up a server error: an id with a
+    control character, or too long for its column, is a plain 400 and leaves no row."""
+    body = json.dumps(event).encode()
+    timestamp = str(int(fuzz_stack.container.clock.now().timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Timestamp": timestamp,
+        "X-Signature": callback_signature(CHANNEL_SECRET.encode(), timestamp, body),
+    }
+    before = fuzz_stack.count()
+    response = client(fuzz_stack).post(ACTIVATED_PATH, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert fuzz_stack.count() == before

@@ -82,6 +82,12 @@ class _Outcome:
     activated_conversation: str | None = None
 
 
+def _well_formed_id(value: object) -> bool:
+    """An id the provider could have made: text that fits its column and holds no
+    control character (PostgreSQL cannot store NUL, and an id is never multi-line)."""
+    return isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable()
+
+
 def _answer(status: int, error: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": error}, status_code=status)
 
@@ -206,10 +212,8 @@ async def secure_channel_activated(request: Request) -> JSONResponse:
         text, event = "", None
     if not (
         isinstance(event, dict)
-        and isinstance(event.get("event_id"), str)
-        and isinstance(event.get("invite_id"), str)
-        and 0 < len(event["event_id"]) <= 200
-        and event["invite_id"]
+        and _well_formed_id(event.get("event_id"))
+        and _well_formed_id(event.get("invite_id"))
     ):
         return _answer(400, "bad_body")
     outcome = await run_in_threadpool(_store, container, event, text)
