@@ -1,14 +1,23 @@
 """Shared fixtures: a migrated database per test (SQLite always, PostgreSQL when
-GANGWAY_TEST_DATABASE_URL is set), a controllable clock."""
+GANGWAY_TEST_DATABASE_URL is set), a controllable clock.
+
+Migrating takes longer than most tests, so each run migrates once into a template and
+every test gets a fresh copy of it: a file copy on SQLite, ``CREATE DATABASE … TEMPLATE``
+on PostgreSQL. Where the PostgreSQL role may not create databases, every test resets and
+migrates the given database instead, as before.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory, normalise_url
 from bot.adapters.migrate import upgrade
@@ -41,18 +50,84 @@ def _database_params() -> list[object]:
     return params
 
 
+def _migrated(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, made once per run for the tests to copy."""
+    path = tmp_path_factory.mktemp("template") / "gangway.db"
+    _migrated(f"sqlite:///{path}")
+    return path
+
+
+class PostgresCopies:
+    """Fresh copies of one migrated template database, each under the given URL's own
+    database name (dropped first: it is the tests' database)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        target = make_url(url)
+        self.name = target.database or "test"
+        self.template = f"{self.name}_template"
+        self.admin = make_engine(target.set(database="postgres").render_as_string(False))
+        self.admin = self.admin.execution_options(isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{self.template}"'))
+        _migrated(target.set(database=self.template).render_as_string(False))
+
+    def fresh(self) -> str:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.template}"'))
+        return self.url
+
+    def close(self) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_copies() -> Iterator[PostgresCopies | None]:
+    """Copies of a migrated template, or None where the role cannot create databases
+    (each test then resets and migrates the given database)."""
+    if not PG_URL:
+        yield None
+        return
+    try:
+        copies = PostgresCopies(normalise_url(PG_URL))
+    except DBAPIError:
+        yield None
+        return
+    yield copies
+    copies.close()
+
+
 @pytest.fixture(params=_database_params())
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_copies: PostgresCopies | None,
+) -> str:
     """A URL to an empty, migrated database of each kind under test."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'gangway.db'}"
-    else:
-        assert PG_URL
-        url = normalise_url(PG_URL)
-        reset_postgres(url)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+        path = tmp_path / "gangway.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    assert PG_URL
+    if postgres_copies is not None:
+        return postgres_copies.fresh()
+    url = normalise_url(PG_URL)
+    reset_postgres(url)
+    _migrated(url)
     return url
 
 
