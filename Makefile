@@ -9,6 +9,9 @@ PYTHON := $(VENV)/bin/python
 SETUP := bash scripts/setup.sh
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k webhook -x"`.
 PYTEST_ARGS ?=
+# Processes for the unit, integration and fuzz tests (each gets its own PostgreSQL test
+# database); the end-to-end tests run after them in one process, sharing one Rasa server.
+TEST_WORKERS ?= 2
 
 # The steps depend on each other's results: never run them in parallel.
 .NOTPARALLEL:
@@ -53,14 +56,20 @@ lint: service-env
 	@echo "==> mypy"
 	@$(VENV)/bin/mypy
 
-# pytest's exit 5 (no test ran) stays a failure: a run that tested nothing must not pass.
+# pytest's exit 5 (no test ran) stays a failure when neither part ran a test: a run that
+# tested nothing must not pass. A PYTEST_ARGS filter may leave one part empty.
 test: install model chromium graphviz lint
-	@model="$$($(PYTHON) -m bot.rasa_project model-path)" && \
-	echo "==> pytest (GANGWAY_RASA_MODEL=$$model)" && \
-	export GANGWAY_RASA_MODEL="$$model" && \
-	$(VENV)/bin/pytest $(PYTEST_ARGS) || { rc=$$?; \
-	  if [ $$rc -eq 5 ]; then echo "error: pytest ran no tests (exit 5); that counts as a failure" >&2; fi; \
-	  exit $$rc; }
+	@model="$$($(PYTHON) -m bot.rasa_project model-path)" || exit 1; \
+	export GANGWAY_RASA_MODEL="$$model"; \
+	echo "==> pytest: unit, integration and fuzz tests ($(TEST_WORKERS) processes)"; \
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration tests/fuzz $(PYTEST_ARGS); \
+	fast=$$?; \
+	echo "==> pytest: end-to-end tests (GANGWAY_RASA_MODEL=$$model)"; \
+	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS); \
+	e2e=$$?; \
+	if [ $$fast -eq 5 ] && [ $$e2e -eq 5 ]; then \
+	  echo "error: pytest ran no tests (exit 5); that counts as a failure" >&2; exit 5; fi; \
+	for rc in $$fast $$e2e; do [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; done
 
 clean:
 	@$(SETUP) clean

@@ -25,7 +25,28 @@ from bot.adapters.vault import Vault
 from tests.fakes.clock import FakeClock
 from tests.fakes.keys import fake_vault
 
-PG_URL = os.environ.get("GANGWAY_TEST_DATABASE_URL")
+
+def _worker_database(url: str | None) -> str | None:
+    """The PostgreSQL test database of this pytest-xdist worker: the given one with the
+    worker's name appended (made when missing), so that parallel workers never share
+    rows. Without xdist, the given database itself."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    given = make_url(normalise_url(url))
+    name = f"{given.database or 'test'}_{worker}"
+    admin = make_engine(given.set(database="postgres").render_as_string(False))
+    try:
+        with admin.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return given.set(database=name).render_as_string(False)
+
+
+PG_URL = _worker_database(os.environ.get("GANGWAY_TEST_DATABASE_URL"))
 
 
 def reset_postgres(url: str) -> None:
