@@ -3,8 +3,9 @@
 Children: Rasa's action server, the Rasa server (API enabled), the local
 WhatsApp sandbox (only without Twilio credentials) and the gangway service.
 Each runs in its own process group and logs to var/log/<name>.log; gangway's
-and the sandbox's lines are echoed here too. Ctrl-C or SIGTERM stops them all;
-if one dies, the rest are stopped and `up` exits non-zero naming it.
+and the sandbox's lines are echoed here too. A child that dies is restarted
+after a growing delay, the death and restart reported with its exit code and log
+(`stack_runner`); only Ctrl-C or SIGTERM stops them all.
 
 Least privilege between them: each child gets an environment built for it
 (`child_environments`), never this process's whole environment, so Rasa and the
@@ -17,18 +18,13 @@ unless configured (RASA_TOKEN, GANGWAY_ACTION_SECRET).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 import signal
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 from urllib.parse import urlparse
 
 import httpx
@@ -36,6 +32,7 @@ from pydantic import SecretStr
 
 from bot.config import REPO_ROOT, Settings
 from bot.entrypoints.stack_file import write_stack_file
+from bot.entrypoints.stack_runner import Child, Runner
 
 __all__ = [
     "RASA_BIN",
@@ -49,17 +46,6 @@ __all__ = [
     "rasa_server_argv",
     "run_stack",
 ]
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    ready_url: str
-    ready_check: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200
-    echo: bool = False
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -268,58 +254,9 @@ def _write_connection(plan: StackPlan) -> None:
     write_stack_file(plan.log_dir.parent / "stack.json", plan.connection)
 
 
-def _pump(stream: IO[bytes], log: IO[bytes], prefix: str | None) -> None:
-    for line in iter(stream.readline, b""):
-        log.write(line)
-        log.flush()
-        if prefix is not None:
-            sys.stdout.write(f"{prefix} {line.decode(errors='replace')}")
-            sys.stdout.flush()
-
-
-def _start(child: Child, log_dir: Path) -> None:
-    log = open(log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 - closed by the pump's end
-    child.proc = subprocess.Popen(
-        child.argv,
-        cwd=REPO_ROOT,
-        env=child.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    assert child.proc.stdout is not None
-    prefix = f"[{child.name}]" if child.echo else None
-    threading.Thread(target=_pump, args=(child.proc.stdout, log, prefix), daemon=True).start()
-
-
-def _stop_all(children: list[Child], grace: float = 10.0) -> None:
-    for child in reversed(children):
-        if child.proc and child.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for child in children:
-        if not child.proc:
-            continue
-        try:
-            child.proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"==> {child.name} did not stop in {grace:.0f}s; killing it", flush=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.proc.pid, signal.SIGKILL)
-            child.proc.wait()
-
-
-def _ready(child: Child) -> bool:
-    try:
-        return child.ready_check(httpx.get(child.ready_url, timeout=2.0))
-    except (httpx.HTTPError, ValueError):
-        return False
-
-
 def run_stack(plan: StackPlan, startup_timeout: float = 180.0) -> int:
-    """Start every child, report readiness, and stop them all on a signal or a death."""
-    plan.log_dir.mkdir(parents=True, exist_ok=True)
+    """Start every child, report readiness, restart any that dies, and stop them all on
+    Ctrl-C or SIGTERM; 1 when the stack never became ready."""
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -328,42 +265,17 @@ def run_stack(plan: StackPlan, startup_timeout: float = 180.0) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    started = time.monotonic()
-    pending = list(plan.children)
+    def on_ready() -> None:
+        _write_connection(plan)
+        _announce(plan)
+
+    runner = Runner(plan.children, plan.log_dir, on_ready=on_ready, startup_timeout=startup_timeout)
     try:
-        for child in plan.children:
-            log_path = plan.log_dir / f"{child.name}.log"
-            print(f"==> starting {child.name} (log: {log_path})", flush=True)
-            _start(child, plan.log_dir)
-        while not stopping.is_set():
-            dead = next((c for c in plan.children if c.proc and c.proc.poll() is not None), None)
-            if dead is not None:
-                assert dead.proc is not None
-                print(
-                    f"==> {dead.name} exited with code {dead.proc.returncode}; stopping the "
-                    f"stack. See {plan.log_dir / (dead.name + '.log')}",
-                    flush=True,
-                )
-                return 1
-            if pending:
-                for child in list(pending):
-                    if _ready(child):
-                        pending.remove(child)
-                        elapsed = time.monotonic() - started
-                        print(f"==> {child.name} is ready ({elapsed:.0f}s)", flush=True)
-                if not pending:
-                    _write_connection(plan)
-                    _announce(plan)
-                elif time.monotonic() - started > startup_timeout:
-                    names = ", ".join(c.name for c in pending)
-                    print(f"==> not ready after {startup_timeout:.0f}s: {names}", flush=True)
-                    return 1
-            stopping.wait(0.5)
-        return 0
+        return runner.run(stopping)
     finally:
         print("==> stopping", flush=True)
         (plan.log_dir.parent / "stack.json").unlink(missing_ok=True)
-        _stop_all(plan.children)
+        runner.stop_all()
         print("==> stopped", flush=True)
 
 
