@@ -86,6 +86,7 @@ def test_a_child_that_keeps_dying_is_restarted_each_time_with_a_growing_delay(
         wait_until(lambda: child.proc is not None and _answers(child.ready_url), 15, "an answer")
         assert child.proc is not None
         os.kill(child.proc.pid, signal.SIGKILL)
-        wait_until(lambda n=restart: any(f"restart {n};" in line for line in said), 15, "a restart")
+        mark = f"restart {restart};"
+        wait_until(lambda: any(mark in line for line in said), 15, mark)
     delays = [m.group(1) for m in map(RESTART_DELAY.search, said) if m]
     assert delays == ["0.2", "0.4"]
