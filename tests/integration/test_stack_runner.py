@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,10 @@ from bot.entrypoints.stack_runner import Child, Runner
 from tests.e2e.processes import free_port, wait_until
 
 RESTART_DELAY = re.compile(r"restarting it in ([\d.]+)s\. See ")
+
+
+def _said(said: list[str], part: str) -> bool:
+    return any(part in line for line in said)
 
 
 def _answers(url: str) -> bool:
@@ -86,7 +91,6 @@ def test_a_child_that_keeps_dying_is_restarted_each_time_with_a_growing_delay(
         wait_until(lambda: child.proc is not None and _answers(child.ready_url), 15, "an answer")
         assert child.proc is not None
         os.kill(child.proc.pid, signal.SIGKILL)
-        mark = f"restart {restart};"
-        wait_until(lambda: any(mark in line for line in said), 15, mark)
+        wait_until(partial(_said, said, f"restart {restart};"), 15, f"restart {restart}")
     delays = [m.group(1) for m in map(RESTART_DELAY.search, said) if m]
     assert delays == ["0.2", "0.4"]
