@@ -10,13 +10,21 @@ whoever may write the file may do anything, and the triggers are the only guard.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, inspect, text
 
 from bot.adapters.db import make_engine
-from bot.adapters.migrate import upgrade
+from bot.adapters.migrate import current_revision, head_revision, upgrade
 
-__all__ = ["MigrationSetupError", "migrate_database", "triggers_only_warning"]
+__all__ = [
+    "MIGRATION_LOCK",
+    "MigrationSetupError",
+    "migrate_database",
+    "migration_lock",
+    "triggers_only_warning",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +50,55 @@ def _whoami(engine: Engine) -> tuple[str, str]:
     return str(user), str(database)
 
 
+# Any fixed 64-bit number, the same in every gangway release: whoever holds this
+# advisory lock on a database is migrating it.
+MIGRATION_LOCK = 0x6761_6E67_7761_7901
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold PostgreSQL's advisory lock for migrations while the block runs (nothing on
+    SQLite, which one process uses). Several replicas started at once, as an
+    orchestrator does, thus migrate one after the other: the first does the work, the
+    others find the schema at head. The lock is the connection's: a process that dies
+    holding it lets it go with its connection."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            conn.commit()
+
+
 def migrate_database(service: Engine, migration_url: str | None = None) -> None:
-    """Bring the service's database to the newest schema.
+    """Bring the service's database to the newest schema, under `migration_lock`.
 
     With ``migration_url`` on PostgreSQL the migrations run as that role, which thus
     owns the tables, and the service's role (``service``'s user) is then given what
     it needs; running it again changes nothing. On SQLite the URL means nothing: it
     is ignored, with a note in the log.
     """
+    with migration_lock(service):
+        _migrate(service, migration_url)
+
+
+def _upgrade_unless_at_head(engine: Engine) -> None:
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        log.info("database schema already at revision %s: nothing to migrate", head)
+        return
+    upgrade(engine)
+    log.info("database schema migrated from revision %s to %s", current or "nothing", head)
+
+
+def _migrate(service: Engine, migration_url: str | None) -> None:
     if migration_url is None:
-        upgrade(service)
+        _upgrade_unless_at_head(service)
         return
     if service.dialect.name != "postgresql":
         log.warning(
@@ -59,7 +106,7 @@ def migrate_database(service: Engine, migration_url: str | None = None) -> None:
             service.dialect.name,
             service.url,
         )
-        upgrade(service)
+        _upgrade_unless_at_head(service)
         return
     owner = make_engine(migration_url)
     try:
@@ -75,7 +122,7 @@ def migrate_database(service: Engine, migration_url: str | None = None) -> None:
                 f"GANGWAY_MIGRATION_DATABASE_URL names the database {owner_db!r}, "
                 f"but DATABASE_URL names {service_db!r}"
             )
-        upgrade(owner)
+        _upgrade_unless_at_head(owner)
         if owner_role == service_role:
             log.info("migrated as %s, the service's own role: nothing to grant", owner_role)
             return
