@@ -84,9 +84,14 @@ def test_a_start_waits_while_another_process_holds_the_migration_lock(blank: str
     """It queues on the advisory lock, then migrates once the holder lets go."""
     holder, observer = make_engine(blank), make_engine(blank)
     done = threading.Event()
+
+    def start() -> None:
+        _migrate(blank)
+        done.set()
+
     try:
         with migration_lock(holder):
-            thread = threading.Thread(target=lambda: (_migrate(blank), done.set()))
+            thread = threading.Thread(target=start)
             thread.start()
             wait_until(lambda: _waiting_for_the_lock(observer) == 1, 30, "a start to queue")
             assert not done.is_set()
