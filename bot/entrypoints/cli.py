@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
+from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
 
 from bot.config import Settings, load_settings
 from bot.entrypoints.classify_cli import classify
@@ -15,6 +16,7 @@ from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
 from bot.entrypoints.reconcile_cli import reconcile
 from bot.entrypoints.records_cli import erase, export, hold_app, keys_app, retention_app
+from bot.entrypoints.service_process import configure_logging
 from bot.entrypoints.users_cli import users_app
 
 __all__ = ["app", "main"]
@@ -39,16 +41,7 @@ audit_app.command("export")(export)
 audit_app.command("reconcile")(reconcile)
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request's URL at INFO, and a Twilio message lookup carries the
-    # prospect's number in its query: gangway's logs never hold a number.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+_logging = configure_logging
 
 
 def _settings_with_twilio(missing: str) -> Settings:
@@ -78,8 +71,63 @@ def up() -> None:
     raise typer.Exit(run_stack(plan))
 
 
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Service processes on the one port (PostgreSQL only); one that dies is replaced.",
+    ),
+]
+
+
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
+def one_process_only(settings: Settings, processes: int) -> str | None:
+    """Why ``processes`` service processes cannot share the configured database, or None."""
+    if processes > 1 and make_url(settings.database_url).get_backend_name() == "sqlite":
+        return (
+            f"{processes} service processes need PostgreSQL: SQLite is for one process. "
+            "Set DATABASE_URL to a PostgreSQL database, or run one."
+        )
+    return None
+
+
+def _prepare_service(settings: Settings) -> None:
+    """What the service processes share, made once here before any of them starts: the
+    schema at head, and the state directory's keys and invite secret when the
+    environment gives none (exit 1 or 2 saying why if that fails)."""
+    from bot.adapters.db import make_engine, make_session_factory
+    from bot.adapters.db_roles import migrate_database, triggers_only_warning
+    from bot.adapters.vault import Vault
+    from bot.bootstrap import invite_secret
+    from bot.config import MissingConfiguration
+    from bot.records_setup import check_keys, keyring
+    from bot.service_layer.ports import SystemClock
+
+    engine = make_engine(settings.database_url)
+    try:
+        keys = keyring(settings, SystemClock().now())
+        invite_secret(settings)
+        migrate_database(engine, settings.migration_database_url)
+        warning = triggers_only_warning(engine)
+        # The first process on a new database records which keys it was written with.
+        check_keys(make_session_factory(engine, Vault(keys)))
+    except MissingConfiguration as exc:
+        typer.echo(f"cannot start the service: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except Exception as exc:
+        typer.echo(f"could not migrate {engine.url!r}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    if warning:
+        logging.getLogger("bot.bootstrap").warning(warning)
+
+
 @app.command()
-def serve() -> None:
+def serve(workers: WorkersOption = 1) -> None:
     """Run the gangway service alone (webhooks, worker, API)."""
     import uvicorn
 
@@ -87,14 +135,34 @@ def serve() -> None:
     from bot.entrypoints.app import create_app
 
     settings = _settings_with_twilio(NO_TWILIO)
-    application = create_app(lambda: build(settings), api_docs=settings.api_docs_enabled)
-    uvicorn.run(
-        application,
-        host=settings.gangway_host,
-        port=settings.gangway_port,
-        log_level=settings.gangway_log_level.lower(),
-        access_log=False,
+    refusal = one_process_only(settings, workers)
+    if refusal:
+        typer.echo(refusal, err=True)
+        raise typer.Exit(2)
+    _prepare_service(settings)
+    host, port, level = settings.gangway_host, settings.gangway_port, settings.gangway_log_level
+    if workers > 1:
+        # uvicorn's own supervisor starts each worker from the factory's import path, and
+        # a new one when a worker dies (not when one fails during start-up: it stops
+        # then, since the others would fail the same way).
+        uvicorn.run(
+            "bot.entrypoints.service_process:create",
+            factory=True,
+            workers=workers,
+            # Each worker is a fresh interpreter importing the whole service before it
+            # answers uvicorn's health pings; on a busy machine that takes longer than
+            # uvicorn's 5 s, and it would kill and restart the worker over and over.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            host=host,
+            port=port,
+            log_level=level.lower(),
+            access_log=False,
+        )
+        return
+    application = create_app(
+        lambda: build(settings, migrate=False), api_docs=settings.api_docs_enabled
     )
+    uvicorn.run(application, host=host, port=port, log_level=level.lower(), access_log=False)
 
 
 @app.command()
