@@ -23,6 +23,7 @@ A timed-out ``send_message`` may still have run the turn in Rasa.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -84,8 +85,25 @@ def _reply(item: object, what: str) -> BotReply | None:
     return BotReply(text=text, buttons=tuple(buttons), image=image, custom=custom)
 
 
+def _replica_order(urls: tuple[str, ...], key: str | None) -> tuple[str, ...]:
+    """``urls`` starting at the one ``key`` (a sender id) hashes to, then the others in
+    turn; the given order without a key. The hash is stable across processes (unlike
+    ``hash()``), so every service process sends a conversation to the same replica."""
+    if key is None or len(urls) == 1:
+        return urls
+    start = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % len(urls)
+    return urls[start:] + urls[:start]
+
+
 class RasaClient:
-    """A Rasa server at ``base_url`` (e.g. ``http://127.0.0.1:5005``).
+    """A Rasa server at ``base_url`` (e.g. ``http://127.0.0.1:5005``), or several
+    replicas of it as comma-separated URLs.
+
+    Replicas share their trackers (a SQL tracker store and a lock store), so any of
+    them can answer any conversation: each conversation goes to the replica its sender
+    id hashes to, and to the next one when that refuses the connection. Only then:
+    after a timeout or an error answer the turn may have run, and running it again
+    elsewhere could answer the prospect twice.
 
     ``token`` is Rasa's ``--auth-token``; ``http`` is the httpx client to use (tests
     pass one with a ``MockTransport``); ``timeout`` bounds one request, and has to cover
@@ -100,7 +118,10 @@ class RasaClient:
         http: httpx.Client | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_urls = tuple(u.strip().rstrip("/") for u in base_url.split(",") if u.strip())
+        if not self.base_urls:
+            raise ValueError("RasaClient needs at least one URL")
+        self.base_url = self.base_urls[0]
         self._token = token
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client()
@@ -112,7 +133,7 @@ class RasaClient:
         """Run one dialogue turn and return the bot's messages, in order."""
         what = "POST /webhooks/rest/webhook"
         body = {"sender": sender, "message": text, "metadata": metadata}
-        answer = self._call("POST", "/webhooks/rest/webhook", json=body)
+        answer = self._call("POST", "/webhooks/rest/webhook", json=body, key=sender)
         if not isinstance(answer, list):
             raise _shape_error(what, answer)
         return [r for r in (_reply(item, what) for item in answer) if r is not None]
@@ -154,7 +175,7 @@ class RasaClient:
             # It would have to be percent-encoded, and Rasa would not decode it.
             raise PermanentError(PROVIDER, f"sender id {sender!r} cannot be put in a URL path")
         what = f"/conversations/{sender}/tracker"
-        answer = self._call("GET", what)
+        answer = self._call("GET", what, key=sender)
         if not (isinstance(answer, dict) and "sender_id" in answer):
             raise _shape_error(f"GET {what}", answer)
         return answer
@@ -171,20 +192,27 @@ class RasaClient:
         if self._owns_http:
             self._http.close()
 
-    def _call(self, method: str, path: str, *, json: object = None) -> Any:
+    def _call(self, method: str, path: str, *, json: object = None, key: str | None = None) -> Any:
         what = f"{method} {path}"  # never the full URL: it carries the token
+        urls = _replica_order(self.base_urls, key)
         try:
-            answer = self._http.request(
-                method,
-                self.base_url + path,
-                params={"token": self._token} if self._token else None,
-                json=json,
-                timeout=self._timeout,
-            )
+            for url in urls[:-1]:
+                try:
+                    return self._answer(self._send(method, url + path, json), what, path)
+                except httpx.ConnectError:
+                    log.warning("Rasa at %s refused %s; trying the next replica", url, what)
+            answer = self._send(method, urls[-1] + path, json)
         except httpx.TransportError as exc:
             raise TransientError(
                 PROVIDER, f"no answer from Rasa to {what}: {type(exc).__name__} {exc}".strip()
             ) from exc
+        return self._answer(answer, what, path)
+
+    def _send(self, method: str, url: str, json: object) -> httpx.Response:
+        params = {"token": self._token} if self._token else None
+        return self._http.request(method, url, params=params, json=json, timeout=self._timeout)
+
+    def _answer(self, answer: httpx.Response, what: str, path: str) -> Any:
         if answer.status_code >= 400:
             raise self._status_error(answer, what, path)
         try:
