@@ -55,9 +55,20 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str = "whatsapp:+12025550100"
     twilio_api_base_url: str = "https://api.twilio.com"
 
+    # Rasa's HTTP API; several replicas as comma-separated URLs (each conversation goes
+    # to one, the next when it is down). `gangway up --rasa-replicas N` starts N from
+    # this URL's port on, and sets the list for the service itself.
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr | None = None
     rasa_python: str | None = None
+    # Where Rasa replicas keep their conversation trackers, so that any replica can take
+    # any turn: a PostgreSQL URL, best with a role of its own that may use only this
+    # database. Set (or with `--rasa-replicas` above 1), `gangway up` gives Rasa this SQL
+    # tracker store and the Redis lock store below. Unset: the database <DATABASE_URL's
+    # database>_rasa on the same server, as DATABASE_URL's role, created if missing.
+    gangway_rasa_tracker_database_url: SecretStr | None = None
+    # Redis for Rasa's lock store: one turn at a time per conversation across replicas.
+    gangway_redis_url: str = "redis://127.0.0.1:6379/0"
 
     # Where Rasa's action server listens (started by `gangway up`, which binds it to this
     # URL's host: keep it on loopback unless Rasa runs on another machine).

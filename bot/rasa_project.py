@@ -8,6 +8,10 @@ it before or beside either virtual environment:
     python -m bot.rasa_project training-data     # the files to pass to `rasa train --data`
     python -m bot.rasa_project needs-training    # exit 0: train it; exit 1: it is there
 
+`shared_endpoints` writes the endpoints file of Rasa replicas (bot/rasa/endpoints.yml
+plus a shared tracker store and lock store) outside bot/rasa/, so that it changes no
+fingerprint: where the trackers live is not part of the model.
+
 The fingerprint covers everything that changes the trained model: the Rasa project files
 under bot/rasa/ (config, domain, endpoints, and requirements.txt, because it pins the Rasa
 release that trains and loads the model) and the training data under data/. Rasa test
@@ -24,7 +28,15 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["fingerprint", "main", "model_path", "training_data_paths"]
+__all__ = [
+    "ENDPOINTS",
+    "SHARED_STORES",
+    "fingerprint",
+    "main",
+    "model_path",
+    "shared_endpoints",
+    "training_data_paths",
+]
 
 RASA_DIR = Path("bot") / "rasa"
 DATA_DIR = Path("data")
@@ -35,6 +47,31 @@ MODELS_DIR = Path("var") / "models"
 MODEL_PREFIX = "gangway-"
 YAML_SUFFIXES = (".yml", ".yaml")
 RASA_REQUIREMENTS = "requirements.txt"
+ENDPOINTS = RASA_DIR / "endpoints.yml"
+
+# What Rasa replicas need besides bot/rasa/endpoints.yml: one tracker store and one lock
+# store for all of them, so any replica can take any turn of any conversation, one turn
+# at a time. The values come from the environment of Rasa alone (`gangway up` sets them
+# from bot.adapters.rasa_stores), unquoted so that Rasa expands them. Rasa 3.6 reads
+# `url` as the host of both, and refuses to start when one of them is unset.
+SHARED_STORES = """
+# Added for Rasa replicas that share their conversations (`gangway up`).
+tracker_store:
+  type: SQL
+  dialect: postgresql
+  url: ${GANGWAY_RASA_TRACKER_HOST}
+  port: ${GANGWAY_RASA_TRACKER_PORT}
+  db: ${GANGWAY_RASA_TRACKER_DB}
+  username: ${GANGWAY_RASA_TRACKER_USER}
+  password: ${GANGWAY_RASA_TRACKER_PASSWORD}
+
+lock_store:
+  type: redis
+  url: ${GANGWAY_RASA_LOCK_HOST}
+  port: ${GANGWAY_RASA_LOCK_PORT}
+  db: ${GANGWAY_RASA_LOCK_DB}
+  password: ${GANGWAY_RASA_LOCK_PASSWORD}
+"""
 
 
 def _yaml_files(directory: Path) -> Iterator[Path]:
@@ -78,6 +115,14 @@ def model_path(root: Path) -> Path:
     """The model trained from the current project files: var/models/gangway-<fp>.tar.gz."""
     root = Path(root)
     return root / MODELS_DIR / f"{MODEL_PREFIX}{fingerprint(root)}.tar.gz"
+
+
+def shared_endpoints(root: Path, target: Path) -> Path:
+    """Write ``target``: the project's endpoints file with `SHARED_STORES` added."""
+    base = (Path(root) / ENDPOINTS).read_text()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(base.rstrip("\n") + "\n" + SHARED_STORES)
+    return target
 
 
 def main(argv: Sequence[str] | None = None) -> int:

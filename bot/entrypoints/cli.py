@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.engine import make_url
@@ -18,6 +18,9 @@ from bot.entrypoints.reconcile_cli import reconcile
 from bot.entrypoints.records_cli import erase, export, hold_app, keys_app, retention_app
 from bot.entrypoints.service_process import configure_logging
 from bot.entrypoints.users_cli import users_app
+
+if TYPE_CHECKING:
+    from bot.entrypoints.supervisor import Scale
 
 __all__ = ["app", "main"]
 
@@ -62,13 +65,59 @@ def _sandbox_crm_secret(settings: Settings) -> bytes | None:
 
 
 @app.command()
-def up() -> None:
-    """Start the whole stack (Rasa, actions, sandbox or Twilio, gangway); Ctrl-C stops it."""
-    from bot.entrypoints.supervisor import plan_stack, run_stack
+def up(
+    replicas: Annotated[
+        int, typer.Option(min=1, help="Service processes (`serve --workers N`; PostgreSQL only).")
+    ] = 1,
+    rasa_replicas: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Rasa servers on consecutive ports from RASA_URL's, sharing a SQL tracker "
+            "store on PostgreSQL and a Redis lock store (GANGWAY_REDIS_URL).",
+        ),
+    ] = 1,
+) -> None:
+    """Start the whole stack (Rasa, actions, sandbox or Twilio, gangway); Ctrl-C stops it.
+    A part that dies is restarted."""
+    from bot.entrypoints.supervisor import Scale, plan_stack, run_stack
 
     settings = load_settings()
-    plan = plan_stack(settings, os.environ)
+    _logging(settings.gangway_log_level)
+    refusal = one_process_only(settings, replicas)
+    if refusal:
+        typer.echo(refusal, err=True)
+        raise typer.Exit(2)
+    scale = Scale(service_processes=replicas, rasa_replicas=rasa_replicas)
+    if rasa_replicas > 1 or settings.gangway_rasa_tracker_database_url is not None:
+        scale = _shared_rasa(settings, scale)
+    plan = plan_stack(settings, os.environ, scale)
     raise typer.Exit(run_stack(plan))
+
+
+def _shared_rasa(settings: Settings, scale: Scale) -> Scale:
+    """``scale`` with the stores Rasa replicas share: the tracker database made if
+    missing, the endpoints file naming both written to the state directory."""
+    from dataclasses import replace
+
+    from bot.adapters.rasa_stores import ensure_database, rasa_stores
+    from bot.config import REPO_ROOT, MissingConfiguration
+    from bot.rasa_project import shared_endpoints
+
+    try:
+        stores = rasa_stores(settings)
+    except MissingConfiguration as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    try:
+        if ensure_database(stores.tracker_url):
+            typer.echo(f"==> made the database {stores.tracker_url.database} for Rasa's trackers")
+    except Exception as exc:
+        where = stores.tracker_url.render_as_string(hide_password=True)
+        typer.echo(f"could not make the database of Rasa's trackers ({where}): {exc}", err=True)
+        raise typer.Exit(1) from exc
+    endpoints = shared_endpoints(REPO_ROOT, settings.state_dir / "rasa" / "endpoints.yml")
+    return replace(scale, stores=stores, endpoints=endpoints)
 
 
 WorkersOption = Annotated[

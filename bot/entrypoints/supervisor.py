@@ -30,14 +30,17 @@ from urllib.parse import urlparse
 import httpx
 from pydantic import SecretStr
 
+from bot.adapters.rasa_stores import RasaStores
 from bot.config import REPO_ROOT, Settings
 from bot.entrypoints.stack_file import write_stack_file
 from bot.entrypoints.stack_runner import Child, Runner
+from bot.rasa_project import ENDPOINTS
 
 __all__ = [
     "RASA_BIN",
     "RASA_PYTHON",
     "Child",
+    "Scale",
     "StackPlan",
     "action_server_argv",
     "child_environments",
@@ -74,6 +77,11 @@ RASA_OWN_ENV = (
 # bot/rasa/endpoints.yml names these; the action server's secret goes into a header.
 RASA_ENV = ("GANGWAY_ACTION_SECRET", "GANGWAY_ACTION_SERVER_URL", "GANGWAY_NLG_URL",
             "GANGWAY_SERVICE_TOKEN")  # fmt: skip
+# The shared tracker and lock stores of Rasa replicas (bot.rasa_project.SHARED_STORES).
+RASA_STORE_ENV = tuple(f"GANGWAY_RASA_{part}" for part in (
+    "TRACKER_HOST", "TRACKER_PORT", "TRACKER_DB", "TRACKER_USER", "TRACKER_PASSWORD",
+    "LOCK_HOST", "LOCK_PORT", "LOCK_DB", "LOCK_PASSWORD",
+))  # fmt: skip
 # The custom actions call gangway's API with the service token (actions/actions.py);
 # actions/server.py checks the secret.
 ACTIONS_ENV = ("GANGWAY_ACTION_SECRET", "GANGWAY_SERVICE_TOKEN", "GANGWAY_URL")
@@ -134,20 +142,22 @@ def child_environments(
     service = {k: v for k, v in merged.items() if k.upper() in SERVICE_ENV}
     return {
         "gangway": {**base, **service},
-        "rasa": pick(RASA_OWN_ENV + RASA_ENV),
+        "rasa": pick(RASA_OWN_ENV + RASA_ENV + RASA_STORE_ENV),
         "actions": pick(ACTIONS_ENV),
         "sandbox": pick(SANDBOX_ENV),
     }
 
 
-def rasa_server_argv(model: Path, *, host: str, port: int, token: str) -> list[str]:
+def rasa_server_argv(
+    model: Path, *, host: str, port: int, token: str, endpoints: Path = ENDPOINTS
+) -> list[str]:
     """The Rasa server with its HTTP API on, requiring ``token`` (``?token=``), serving
     `model` (run from the repository root). Rasa takes the token only on its command line."""
     if not token:
         raise ValueError("Rasa's HTTP API must not run without an auth token")
     return [
         str(RASA_BIN), "run", "--enable-api", "--auth-token", token, "--model", str(model),
-        "--endpoints", "bot/rasa/endpoints.yml", "--credentials", "bot/rasa/credentials.yml",
+        "--endpoints", str(endpoints), "--credentials", "bot/rasa/credentials.yml",
         "--interface", host, "--port", str(port),
     ]  # fmt: skip
 
@@ -157,19 +167,37 @@ def rasa_has_model(response: httpx.Response) -> bool:
     return response.status_code == 200 and bool(response.json().get("model_file"))
 
 
-def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
+@dataclass(frozen=True)
+class Scale:
+    """How many of each: service processes (PostgreSQL only) and Rasa replicas, which
+    then share their trackers through ``stores`` and read ``endpoints`` (see
+    `bot.rasa_project.shared_endpoints`)."""
+
+    service_processes: int = 1
+    rasa_replicas: int = 1
+    stores: RasaStores | None = None
+    endpoints: Path = ENDPOINTS
+
+
+def plan_stack(settings: Settings, environ: Mapping[str, str], scale: Scale = Scale()) -> StackPlan:
     """What to start and with which environment; raises SystemExit with a plain reason."""
     if not RASA_BIN.exists():
         raise SystemExit(f"Rasa is not installed ({RASA_BIN} is missing): run `make install`.")
     model = rasa_model_path(environ)
     if not model.exists():
         raise SystemExit(f"No trained Rasa model at {model}: run `make model`.")
+    if scale.rasa_replicas > 1 and scale.stores is None:
+        raise SystemExit("Rasa replicas need a shared tracker store and lock store.")
 
     # One token for this run, shared by gangway and Rasa: the custom actions present it
     # to gangway's API and Rasa sends it with every NLG request.
     service_url = _local_url(settings.gangway_host, settings.gangway_port)
     action_url = settings.gangway_action_server_url.rstrip("/")
     rasa_token = _secret(settings.rasa_token)
+    # The replicas listen on consecutive ports from RASA_URL's (its first URL's) on.
+    first_rasa = urlparse(settings.rasa_url.split(",")[0].strip())
+    rasa_host, rasa_port = first_rasa.hostname or "127.0.0.1", first_rasa.port or 5005
+    rasa_urls = [_local_url(rasa_host, rasa_port + i) for i in range(scale.rasa_replicas)]
     run = {
         "GANGWAY_SERVICE_TOKEN": _secret(settings.gangway_service_token),
         "GANGWAY_ACTION_SECRET": _secret(settings.gangway_action_secret),
@@ -177,6 +205,8 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
         "GANGWAY_URL": service_url,
         "GANGWAY_ACTION_SERVER_URL": action_url,
         "GANGWAY_NLG_URL": f"{service_url}/nlg",
+        "RASA_URL": ",".join(rasa_urls),
+        **(scale.stores.environment() if scale.stores else {}),
     }
     chat_url = None
     if not settings.twilio_configured:
@@ -202,18 +232,22 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
         envs["actions"],
         f"{action_url}/health",
     )
-    rasa = Child(
-        "rasa",
-        rasa_server_argv(
-            model,
-            host=urlparse(settings.rasa_url).hostname or "127.0.0.1",
-            port=_port(settings.rasa_url, 5005),
-            token=rasa_token,
-        ),
-        envs["rasa"],
-        f"{settings.rasa_url.rstrip('/')}/status?token={rasa_token}",
-        ready_check=rasa_has_model,
-    )
+    rasas = [
+        Child(
+            "rasa" if scale.rasa_replicas == 1 else f"rasa-{i + 1}",
+            rasa_server_argv(
+                model,
+                host=rasa_host,
+                port=rasa_port + i,
+                token=rasa_token,
+                endpoints=scale.endpoints,
+            ),
+            envs["rasa"],
+            f"{url}/status?token={rasa_token}",
+            ready_check=rasa_has_model,
+        )
+        for i, url in enumerate(rasa_urls)
+    ]
     sandbox = None
     if chat_url:
         sandbox = Child(
@@ -225,16 +259,17 @@ def plan_stack(settings: Settings, environ: Mapping[str, str]) -> StackPlan:
         )
     gangway = Child(
         "gangway",
-        [sys.executable, "-m", "bot.entrypoints.cli", "serve"],
+        [sys.executable, "-m", "bot.entrypoints.cli", "serve"]
+        + (["--workers", str(scale.service_processes)] if scale.service_processes > 1 else []),
         envs["gangway"],
         f"{service_url}/readyz",
         echo=True,
     )
-    children = [actions, rasa, *([sandbox] if sandbox else []), gangway]
+    children = [actions, *rasas, *([sandbox] if sandbox else []), gangway]
     connection = {
         "service_url": service_url,
         "public_url": settings.gangway_public_url,
-        "rasa_url": settings.rasa_url,
+        "rasa_url": rasa_urls[0],
         "rasa_token": rasa_token,
         "sandbox_url": chat_url.rstrip("/") if chat_url else "",
         "account_sid": run.get("TWILIO_ACCOUNT_SID", ""),
