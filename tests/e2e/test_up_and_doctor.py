@@ -55,9 +55,9 @@ def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 class Up:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *options: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.entrypoints.cli", "up"],
+            [sys.executable, "-m", "bot.entrypoints.cli", "up", *options],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
