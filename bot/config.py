@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     # any turn: a PostgreSQL URL, best with a role of its own that may use only this
     # database. Set (or with `--rasa-replicas` above 1), `gangway up` gives Rasa this SQL
     # tracker store and the Redis lock store below. Unset: the database <DATABASE_URL's
-    # database>_rasa on the same server, as DATABASE_URL's role, created if missing.
+    # database>_rasa on the same server, as DATABASE_URL's role, created if missing; only
+    # when DATABASE_URL holds no password (Rasa must never get gangway's credentials).
     gangway_rasa_tracker_database_url: SecretStr | None = None
     # Redis for Rasa's lock store: one turn at a time per conversation across replicas.
     gangway_redis_url: str = "redis://127.0.0.1:6379/0"

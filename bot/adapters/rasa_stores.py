@@ -45,7 +45,11 @@ class RasaStores:
 
 def rasa_stores(settings: Settings) -> RasaStores:
     """The shared stores for ``settings``; MissingConfiguration when there is no
-    PostgreSQL to put the trackers in."""
+    PostgreSQL to put the trackers in.
+
+    Unconfigured, the trackers go to <DATABASE_URL's database>_rasa on the same server
+    as the same role, which suits a local server that trusts its users: only where
+    DATABASE_URL holds no password, since Rasa must never hold gangway's credentials."""
     configured = settings.gangway_rasa_tracker_database_url
     if configured is not None:
         url = make_url(configured.get_secret_value())
@@ -55,6 +59,12 @@ def rasa_stores(settings: Settings) -> RasaStores:
             raise MissingConfiguration(
                 "Rasa replicas share their conversations in PostgreSQL: set DATABASE_URL "
                 "to PostgreSQL, or GANGWAY_RASA_TRACKER_DATABASE_URL"
+            )
+        if service.password:
+            # Rasa would hold the password of gangway's own role, and with it every record.
+            raise MissingConfiguration(
+                "Rasa replicas need a database role of their own: DATABASE_URL has a "
+                "password, which Rasa must not get; set GANGWAY_RASA_TRACKER_DATABASE_URL"
             )
         url = service.set(database=f"{service.database}{TRACKER_DATABASE_SUFFIX}")
     if url.get_backend_name() != "postgresql":

@@ -13,7 +13,7 @@ from bot.entrypoints.supervisor import RASA_BIN, Scale, plan_stack
 from bot.rasa_project import shared_endpoints
 
 REPO = Path(__file__).resolve().parents[2]
-POSTGRES = "postgresql+psycopg://gw:service-secret@db.example.com:5433/gangway"
+POSTGRES = "postgresql+psycopg://gw@db.example.com:5433/gangway"
 
 
 @pytest.fixture
@@ -89,6 +89,13 @@ def test_a_configured_tracker_database_wins_and_must_be_postgresql() -> None:
     assert stores.environment()["GANGWAY_RASA_TRACKER_DB"] == "rasa_trackers"
     with pytest.raises(MissingConfiguration, match="must be PostgreSQL"):
         rasa_stores(load_settings({"GANGWAY_RASA_TRACKER_DATABASE_URL": "sqlite:///r.db"}))
+
+
+def test_gangways_password_is_never_handed_to_rasa() -> None:
+    """With a password in DATABASE_URL, Rasa's trackers need a URL of their own."""
+    settings = load_settings({"DATABASE_URL": "postgresql://gw:service-secret@db.example.com/gw"})
+    with pytest.raises(MissingConfiguration, match="GANGWAY_RASA_TRACKER_DATABASE_URL"):
+        rasa_stores(settings)
 
 
 def test_without_postgresql_rasa_replicas_are_refused_with_a_plain_reason() -> None:
