@@ -1,7 +1,8 @@
 """`gangway up`: start the whole stack as child processes and stop it cleanly.
 
-Children: Rasa's action server, the Rasa server (API enabled), the local
-WhatsApp sandbox (only without Twilio credentials) and the gangway service.
+Children: Rasa's action server, the Rasa server (API enabled) or several replicas
+sharing their trackers (`Scale`), the local WhatsApp sandbox (only without Twilio
+credentials) and the gangway service (one process, or `serve --workers N`).
 Each runs in its own process group and logs to var/log/<name>.log; gangway's
 and the sandbox's lines are echoed here too. A child that dies is restarted
 after a growing delay, the death and restart reported with its exit code and log
