@@ -85,7 +85,7 @@ def _chain_break(stack: FaultStack) -> object:
 
 
 def assert_answered_once_in_order(
-    stack: FaultStack, sent: Sequence[Sent], timeout: float = 90.0
+    stack: FaultStack, sent: Sequence[Sent], timeout: float = 120.0
 ) -> Outcome:
     """Wait until every message in ``sent`` is answered and its replies are out, then
     check each was recorded once, answered once, sent once, in order, and the audit
