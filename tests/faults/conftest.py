@@ -27,8 +27,6 @@ from tests.e2e.processes import REPO, Proc, free_port
 from tests.fakes.keys import fake_keyring, keys_env
 from tests.faults.stack import BUSINESS, FaultStack, RasaServer
 
-pytestmark = pytest.mark.faults
-
 # How long a dead process's conversations stay leased: the takeover's delay.
 LEASE_SECONDS = 4
 
@@ -41,18 +39,20 @@ class Rasa:
     service_token: str
 
 
-def _on_postgres() -> bool:
-    return bool(PG_URL) and str(PG_URL).startswith("postgresql")
+def _require_postgres() -> None:
+    """Skip without PostgreSQL; in CI, which must run these tests, fail instead."""
+    if PG_URL and str(PG_URL).startswith("postgresql"):
+        return
+    reason = "the fault tests need PostgreSQL: set GANGWAY_TEST_DATABASE_URL"
+    if os.environ.get("CI") in {"true", "1"}:
+        pytest.fail(f"{reason} (CI runs them)")
+    pytest.skip(reason)
 
 
 @pytest.fixture
 def faults_database(postgres_copies: PostgresCopies | None) -> str:
     """A fresh, migrated PostgreSQL database for one test."""
-    if not _on_postgres():
-        reason = "the fault tests need PostgreSQL: set GANGWAY_TEST_DATABASE_URL"
-        if os.environ.get("CI") in {"true", "1"}:
-            pytest.fail(f"{reason} (CI runs them)")
-        pytest.skip(reason)
+    _require_postgres()
     if postgres_copies is None:
         pytest.fail("the fault tests need a PostgreSQL role that may create databases")
     return postgres_copies.fresh()
@@ -66,8 +66,7 @@ def faults_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def rasa(faults_logs: Path) -> Iterator[Rasa]:
     """The action server and a Rasa server with the trained model."""
-    if not _on_postgres():
-        pytest.skip("the fault tests need PostgreSQL")
+    _require_postgres()
     model = Path(os.environ.get("GANGWAY_RASA_MODEL") or model_path(REPO))
     if not RASA_BIN.exists():
         pytest.fail(f"{RASA_BIN} is missing: run `make install` (or `make test`).")

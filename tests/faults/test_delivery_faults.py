@@ -22,6 +22,8 @@ from tests.faults.stack import FaultStack, new_sid
 # Every status Twilio may report for a delivered message, the last one included.
 STATUSES = ("queued", "sent", "delivered", "read")
 
+pytestmark = pytest.mark.faults
+
 
 class DuplicatingStream(Stream):
     """A stream whose webhooks are delivered two or three times each, the copies at

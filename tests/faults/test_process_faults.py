@@ -3,6 +3,7 @@ connections. Whatever dies, every message is answered once, in order."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.adapters.tables import Conversation
@@ -10,6 +11,8 @@ from tests.faults.checks import assert_answered_once_in_order
 from tests.faults.conftest import Rasa
 from tests.faults.load import Stream
 from tests.faults.stack import FaultStack
+
+pytestmark = pytest.mark.faults
 
 
 def test_a_killed_service_process_work_is_taken_over(stack: FaultStack, rasa: Rasa) -> None:

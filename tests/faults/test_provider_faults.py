@@ -3,11 +3,15 @@ Retry-After), then failing (500), then recovering."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.processes import wait_until
 from tests.faults.checks import assert_answered_once_in_order
 from tests.faults.conftest import Rasa
 from tests.faults.load import Stream
 from tests.faults.stack import FaultStack
+
+pytestmark = pytest.mark.faults
 
 
 def test_twilio_429_and_500_for_a_while(stack: FaultStack, rasa: Rasa) -> None:
