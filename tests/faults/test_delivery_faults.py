@@ -153,6 +153,6 @@ def test_fifty_messages_at_once_in_one_conversation(stack: FaultStack, rasa: Ras
     with ThreadPoolExecutor(len(burst)) as pool:
         list(pool.map(send, range(len(burst))))
 
-    outcome = assert_answered_once_in_order(stack, [first, *burst], timeout=120)
+    outcome = assert_answered_once_in_order(stack, [first, *burst], timeout=180)
     print(f"{outcome}; failed deliveries: {delivery.failures}")
     assert delivery.failures == []
