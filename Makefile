@@ -65,7 +65,7 @@ test: install model chromium graphviz lint
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration tests/fuzz $(PYTEST_ARGS); \
 	fast=$$?; \
 	echo "==> pytest: end-to-end tests (GANGWAY_RASA_MODEL=$$model)"; \
-	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS); \
+	$(VENV)/bin/pytest tests/e2e tests/faults $(PYTEST_ARGS); \
 	e2e=$$?; \
 	if [ $$fast -eq 5 ] && [ $$e2e -eq 5 ]; then \
 	  echo "error: pytest ran no tests (exit 5); that counts as a failure" >&2; exit 5; fi; \

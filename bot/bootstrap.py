@@ -351,7 +351,11 @@ def build(
         dialogue,
         sender,
         clock,
-        ProcessingPolicy(holding_after=holding_after),
+        ProcessingPolicy(
+            holding_after=holding_after,
+            retry_base_seconds=settings.gangway_retry_base_seconds,
+            retry_cap_seconds=settings.gangway_retry_cap_seconds,
+        ),
         screening,
     )
     worker = Worker(

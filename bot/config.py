@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     gangway_service_token: SecretStr | None = None
     # A prospect waiting longer than this (seconds) gets one short "one moment" message.
     gangway_holding_reply_after: float = 20.0
+    # A message Rasa could not answer, or a reply Twilio refused for now, is tried again
+    # after BASE seconds, the wait doubling with each failure up to CAP seconds.
+    gangway_retry_base_seconds: float = Field(default=1.0, gt=0)
+    gangway_retry_cap_seconds: float = Field(default=60.0, gt=0)
     # Per WhatsApp sender: at most COUNT messages are processed (screened, sent to Rasa,
     # answered) per WINDOW, e.g. "30/60s", "100/h"; "off" for no limit. Every message is
     # still recorded and acknowledged at once; a sender's excess ones are answered

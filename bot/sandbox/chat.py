@@ -39,6 +39,7 @@ class FaultIn(BaseModel):
     message: str | None = Field(default=None, max_length=500)
     delivery: Literal["failed", "undelivered"] | None = None
     record: bool = False
+    retry_after: int | None = Field(default=None, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _one_kind(self) -> FaultIn:
@@ -46,6 +47,8 @@ class FaultIn(BaseModel):
             raise ValueError("give either 'status' (creation fault) or 'delivery'")
         if self.delivery is not None and self.code is None:
             raise ValueError("a delivery fault needs an error 'code', e.g. 63016")
+        if self.delivery is not None and self.retry_after is not None:
+            raise ValueError("'retry_after' belongs to a creation fault (an HTTP answer)")
         return self
 
 
@@ -178,6 +181,7 @@ def build_router(state: SandboxState, templates: Jinja2Templates) -> APIRouter:
                     message=fault.message or _phrase(status),
                     count=fault.count,
                     record=fault.record,
+                    retry_after=fault.retry_after,
                 )
             )
         return {"faults": state.faults.snapshot()}

@@ -176,6 +176,8 @@ class CreationFault:
     # True: the message is still accepted and delivered; only the answer is the error
     # (as when the response is lost after Twilio took the message).
     record: bool = False
+    # Seconds sent as Retry-After (Twilio sends one with some 429s); None: no header.
+    retry_after: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +187,7 @@ class CreationFault:
             "message": self.message,
             "count": self.count,
             "record": self.record,
+            "retry_after": self.retry_after,
         }
 
 

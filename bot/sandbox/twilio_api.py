@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 from bot.sandbox.answers import authenticate, twilio_error
 from bot.sandbox.content_api import render
 from bot.sandbox.delivery import API_VERSION, record_outbound
-from bot.sandbox.store import StoredMessage
+from bot.sandbox.store import CreationFault, StoredMessage
 
 if TYPE_CHECKING:
     from bot.sandbox.app import SandboxState
@@ -235,6 +235,11 @@ def _list_page(state: SandboxState, account_sid: str, query: dict[str, str]) -> 
     )
 
 
+def _fault_answer(fault: CreationFault) -> JSONResponse:
+    headers = None if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return twilio_error(fault.status, fault.code, fault.message, headers)
+
+
 def build_router(state: SandboxState) -> APIRouter:
     router = APIRouter()
     prefix = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages"
@@ -262,7 +267,7 @@ def build_router(state: SandboxState) -> APIRouter:
         # Faults apply to otherwise valid creations, so a bad request never uses one up.
         fault = state.faults.take_creation()
         if fault is not None and not fault.record:
-            return twilio_error(fault.status, fault.code, fault.message)
+            return _fault_answer(fault)
         message = record_outbound(
             state,
             to=_text(form, "To") or "",
@@ -274,7 +279,7 @@ def build_router(state: SandboxState) -> APIRouter:
             status_callback=_text(form, "StatusCallback"),
         )
         if fault is not None:
-            return twilio_error(fault.status, fault.code, fault.message)
+            return _fault_answer(fault)
         return JSONResponse(message_resource(message), status_code=201)
 
     @router.get(prefix + ".json")

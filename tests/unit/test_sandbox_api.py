@@ -430,6 +430,15 @@ def test_creation_fault_fails_the_next_count_creations(client: TestClient) -> No
     assert client.get("/sandbox/api/faults").json() == {"faults": []}
 
 
+def test_creation_fault_can_say_when_to_retry(client: TestClient) -> None:
+    """A 429 fault with retry_after answers with Twilio's Retry-After header."""
+    client.post("/sandbox/api/faults", json={"status": 429, "code": 20429, "retry_after": 2})
+    failed = send(client)
+    assert failed.status_code == 429
+    assert failed.headers["Retry-After"] == "2"
+    assert "retry-after" not in send(client).headers
+
+
 def test_invalid_request_does_not_use_up_a_fault(client: TestClient) -> None:
     """Faults apply to valid creations only; a 400 leaves the fault armed."""
     client.post("/sandbox/api/faults", json={"status": 503, "code": 20503})
