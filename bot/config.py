@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     # The same for the routes that take a file (secure chat attachments, at most 10 MB
     # each): the file and the form around it.
     gangway_max_upload_bytes: int = Field(default=10 * 1024 * 1024 + 64 * 1024, ge=1024)
+    # The same for Rasa's NLG requests, which carry the conversation's whole tracker
+    # (every event so far): about 3.5 kB a turn, so 64 kB was passed near turn 18.
+    gangway_max_tracker_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # An inbound WhatsApp text longer than this many characters is recorded whole but
     # never screened or sent to Rasa: it counts as sensitive at the highest level, with
     # evidence "too_long". WhatsApp itself allows 4,096 characters per text message.

@@ -66,10 +66,16 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
         if container is None:
             fields = Settings.model_fields
             return BodyLimits(
-                fields["gangway_max_body_bytes"].default, fields["gangway_max_upload_bytes"].default
+                fields["gangway_max_body_bytes"].default,
+                fields["gangway_max_upload_bytes"].default,
+                fields["gangway_max_tracker_bytes"].default,
             )
         settings = container.settings
-        return BodyLimits(settings.gangway_max_body_bytes, settings.gangway_max_upload_bytes)
+        return BodyLimits(
+            settings.gangway_max_body_bytes,
+            settings.gangway_max_upload_bytes,
+            settings.gangway_max_tracker_bytes,
+        )
 
     app.add_middleware(BodyLimitMiddleware, limits=body_limits)
     app.add_exception_handler(RequestValidationError, invalid_request)

@@ -7,7 +7,10 @@ service hold any amount of memory. This middleware sits under every route: a dec
 in chunks is counted as it is passed on, the request failing with 413 at the first byte
 over the limit. Nothing is buffered here, so the route never holds more than the limit.
 
-File uploads (the secure chat's attachments) get a larger limit than every other route.
+File uploads (the secure chat's attachments) get a larger limit than every other route,
+and so does Rasa's NLG request, which carries the conversation's whole tracker: a long
+conversation's tracker outgrows the default limit, and a refused NLG request is a reply
+the prospect never gets.
 """
 
 from __future__ import annotations
@@ -35,17 +38,26 @@ def upload_route(path: str) -> bool:
     return _UPLOAD_PATHS.match(path) is not None
 
 
+# Rasa's NLG request: the route that takes a whole conversation tracker.
+_TRACKER_PATHS = re.compile(r"^/nlg/?$")
+
+
 @dataclass(frozen=True)
 class BodyLimits:
     """The most bytes a request body may have: ``upload`` on the file-upload routes,
-    ``default`` everywhere else."""
+    ``tracker`` on Rasa's NLG route, ``default`` everywhere else."""
 
     default: int
     upload: int
+    tracker: int
 
     def for_path(self, path: str) -> int:
         """The limit for a request to ``path``."""
-        return self.upload if upload_route(path) else self.default
+        if upload_route(path):
+            return self.upload
+        if _TRACKER_PATHS.match(path):
+            return self.tracker
+        return self.default
 
 
 class _TooLarge(HTTPException):

@@ -134,10 +134,6 @@ def test_duplicate_and_out_of_order_deliveries(stack: FaultStack, rasa: Rasa) ->
 def test_fifty_messages_at_once_in_one_conversation(stack: FaultStack, rasa: Rasa) -> None:
     """Fifty messages of one prospect, sent at the same moment to two processes, are
     each answered once, the replies in the order the messages were recorded."""
-    # Rasa posts the whole conversation tracker with every wording it fetches from
-    # gangway: past about eighteen turns that is more than the default body limit
-    # (64 KiB), and Rasa drops those replies. Fifty turns need a higher limit.
-    stack.env["GANGWAY_MAX_BODY_BYTES"] = str(1024 * 1024)
     urls = [stack.start_service("b", rasa.service_port), stack.start_service("a")]
     number = PROSPECTS[0]
     first = Sent(number, str(stack.open_window(number, "hi")["message_sid"]), "hi")

@@ -8,7 +8,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from bot.entrypoints.body_limit import BodyLimitMiddleware, BodyLimits, upload_route
 
-LIMITS = BodyLimits(default=4096, upload=1 << 20)
+LIMITS = BodyLimits(default=4096, upload=1 << 20, tracker=1 << 16)
 
 
 class Reader:
@@ -80,3 +80,12 @@ def test_upload_routes_have_the_larger_limit() -> None:
         assert call(Reader(), path, body)[0] == 200
     assert not upload_route("/api/v1/handoffs/7/secure-messages")
     assert call(Reader(), "/api/v1/handoffs/7/secure-messages", body)[0] == 413
+
+
+def test_rasa_nlg_route_takes_a_long_conversations_tracker() -> None:
+    """Rasa's NLG request carries the whole tracker: a long conversation's is over the
+    default limit and must still reach the route, or the prospect's reply is lost."""
+    tracker = [b"x" * 1024] * 60
+    assert call(Reader(), "/nlg", tracker)[0] == 200
+    assert call(Reader(), "/api/v1/human-requests", tracker)[0] == 413
+    assert call(Reader(), "/nlg", [b"x" * 1024] * 65)[0] == 413
