@@ -366,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="gangway-bench-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     _say(f"logs and state in {run_dir}")
+    load_before = os.getloadavg()
     bench = Bench(args, run_dir)
     started = time.monotonic()
     rows = [bench.bare()]
@@ -388,6 +389,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         actions.stop()
     add_ratios(rows)
     print(format_table(rows))
+    # Everything shares the machine with whatever else runs on it: say how busy it was.
+    load = ", ".join(f"{a:.1f}→{b:.1f}" for a, b in zip(load_before, os.getloadavg(), strict=True))
+    print(
+        f"\n{args.messages} messages from {args.conversations} prospects, a flood of "
+        f"{args.flood} webhooks over {args.connections} connections, {args.unsaturated} "
+        f"messages from one prospect, {os.cpu_count()} CPUs, load average (1, 5, 15 min) "
+        f"{load}."
+    )
     write_csv(rows, args.out)
     _say(f"wrote {args.out}; {time.monotonic() - started:.0f}s in all")
     if args.profile:
