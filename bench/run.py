@@ -104,6 +104,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--database-prefix", default="gw_bench")
     ap.add_argument("--base-port", type=int, default=18200, help="ports used: 40 from here")
     ap.add_argument("--run-dir", type=Path, help="logs and state (default: a temporary dir)")
+    ap.add_argument(
+        "--separate-serves",
+        action="store_true",
+        help="two processes as two `serve` on two ports even if `serve --workers` exists",
+    )
     ap.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the e2e phase into DIR")
     args = ap.parse_args(argv)
     if args.conversations < 1 or args.messages < args.conversations:
@@ -165,6 +170,7 @@ class Bench:
         )
         self.areas = Areas()
         self.rasa_pids: list[int] = []
+        self.serve_workers = not args.separate_serves and stack.serve_has_workers(self.environ)
         self.replies_per_turn = 0
 
     @property
@@ -233,25 +239,32 @@ class Bench:
             name = f"{args.database_prefix}_{config.processes}"
             database_url = _pg_url(args.postgres, name)
             stack.fresh_postgres(args.postgres, name)
-        twilio = stack.start_twilio(self.ports, self.keys, config.processes, self.run_dir, self.env)
+        # Several processes: `serve --workers N` on one port where it exists, else N
+        # `serve` on N ports, started one after the other (the first makes the key
+        # file and migrates).
+        workers = config.processes if config.processes > 1 and self.serve_workers else None
+        listeners = 1 if workers else config.processes
+        twilio = stack.start_twilio(self.ports, self.keys, listeners, self.run_dir, self.env)
         services: list[stack.Proc] = []
         extra: list[Row] = []
         try:
-            # One after the other: the first makes the key file and migrates.
-            for index in range(config.processes):
+            for index in range(listeners):
                 env = stack.service_env(
                     self.ports, self.keys, self.environ, database_url=database_url,
                     state_dir=state, index=index,
                 )  # fmt: skip
-                proc = stack.start_service(
-                    env, f"{config.name.replace(' ', '')}-{index}", self.run_dir
-                )
+                name = f"{config.name.replace(' ', '')}-{index}"
+                proc = stack.start_service(env, name, self.run_dir, workers)
                 services.append(proc)
                 proc.wait_ready(self.ports.service_url(index) + "/readyz", 180)
+            if workers:
+                _wait_for_workers(services[0], workers)
             if not self.replies_per_turn:
                 self.replies_per_turn = asyncio.run(phases.replies_per_turn(self.rasa, args.text))
                 _say(f"Rasa answers {args.text!r} with {self.replies_per_turn} messages a turn")
             row = self.measure(config, services, twilio)
+            if workers:
+                row.name += " (serve --workers)"
             if with_rasa_baseline:
                 extra.append(self.rasa_baseline())
         finally:
@@ -264,7 +277,7 @@ class Bench:
         args = self.args
         row = Row(config.name, database=config.database, processes=config.processes)
         targets = [Target("127.0.0.1", self.ports.service + i) for i in range(len(services))]
-        pids = [p.pid for p in services]
+        pids = sorted({pid for p in services for pid in p.group()})
 
         def service_cpu() -> float:
             return procstat.total_cpu_seconds(pids)
@@ -342,6 +355,17 @@ class Bench:
         # 4. Memory: the kernel's high-water mark of each process over the whole run.
         row.rss_mb = max(procstat.peak_rss_mb(pid) for pid in pids)
         return row
+
+
+def _wait_for_workers(serve: stack.Proc, workers: int, timeout: float = 180) -> None:
+    """Until `serve --workers N` runs its N workers besides itself, and they have done
+    starting (each imports the whole service: their CPU use falls quiet then)."""
+    deadline = time.monotonic() + timeout
+    while len(serve.group()) < workers + 1:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"serve --workers {workers} did not start them; see {serve.log}")
+        time.sleep(0.5)
+    phases.wait_quiet(lambda: procstat.total_cpu_seconds(serve.group()), timeout=timeout)
 
 
 def _ack(row: Row, result: FloodResult) -> None:

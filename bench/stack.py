@@ -3,8 +3,12 @@
 Rasa and its action server start once for the whole run; each configuration then
 gets its own Twilio stand-in, database and gangway `serve` processes, on the same
 ports every time, so that Rasa's NLG and action calls (which name gangway's URL when
-Rasa starts) reach whichever configuration is running. With two service processes
-they reach the first: only webhooks and status callbacks are spread over both.
+Rasa starts) reach whichever configuration is running.
+
+Two service processes are one `gangway serve --workers 2` when this tree's `serve`
+has that option (the processes then share one port, and the kernel spreads the
+connections), else two `serve` processes on two ports: then Rasa's NLG and action
+calls reach the first, and only webhooks and status callbacks are spread over both.
 
 Every process gets an environment built here (never the benchmark's own), logs to
 its own file in the run directory and runs in its own process group, which is what
@@ -35,7 +39,17 @@ from bot.entrypoints.supervisor import (
     rasa_server_argv,
 )
 
-__all__ = ["Ports", "Proc", "Secrets", "base_env", "fresh_postgres", "service_env", "start"]
+__all__ = [
+    "Ports",
+    "Proc",
+    "Secrets",
+    "base_env",
+    "fresh_postgres",
+    "group_pids",
+    "serve_has_workers",
+    "service_env",
+    "start",
+]
 
 BASE_NAMES = ("HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ")
 
@@ -91,6 +105,11 @@ class Proc:
             time.sleep(0.2)
         raise SystemExit(f"{self.name} not ready after {timeout:.0f}s; see {self.log}")
 
+    def group(self) -> list[int]:
+        """Every live process of this one's group: itself and what it started (the
+        worker processes of `serve --workers N`)."""
+        return group_pids(self.popen.pid)
+
     def stop(self, grace: float = 15.0) -> None:
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -101,6 +120,22 @@ class Proc:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The processes whose process group is ``pgid``, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name (which may hold spaces): state, ppid, pgrp, ...
+        if int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def start(name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> Proc:
@@ -200,8 +235,23 @@ def service_env(
     }
 
 
-def start_service(env: Mapping[str, str], name: str, log_dir: Path) -> Proc:
-    return start(name, [sys.executable, "-m", "bot.entrypoints.cli", "serve"], env, log_dir)
+SERVE = [sys.executable, "-m", "bot.entrypoints.cli", "serve"]
+
+
+def serve_has_workers(environ: Mapping[str, str]) -> bool:
+    """Whether this tree's `gangway serve` runs several processes itself (``--workers``)."""
+    env = base_env(environ) | {"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
+    done = subprocess.run(
+        [*SERVE, "--help"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    return "--workers" in done.stdout
+
+
+def start_service(
+    env: Mapping[str, str], name: str, log_dir: Path, workers: int | None = None
+) -> Proc:
+    extra = ["--workers", str(workers)] if workers else []
+    return start(name, [*SERVE, *extra], env, log_dir)
 
 
 def start_twilio(
