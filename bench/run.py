@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -116,7 +117,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+_progress_shown = [False]  # a progress line is open on stderr
+
+
 def _say(text: str) -> None:
+    if _progress_shown[0]:
+        print(file=sys.stderr)
+        _progress_shown[0] = False
     print(f"==> {text}", file=sys.stderr, flush=True)
 
 
@@ -127,8 +134,8 @@ def _progress(label: str, total: int) -> Callable[[int], None]:
         now = time.monotonic()
         if now - last[0] >= 1.0 or done == total:
             last[0] = now
-            end = "\n" if done == total else ""
-            print(f"\r    {label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+            print(f"\r    {label}: {done}/{total}", end="", file=sys.stderr, flush=True)
+            _progress_shown[0] = True
 
     return show
 
@@ -384,8 +391,16 @@ def _e2e(row: Row, result: phases.ClosedLoopResult) -> None:
     row.duplicated = result.duplicated
 
 
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the `finally`s that stop the children
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # Started in the background, a process may have SIGINT ignored: both signals stop
+    # the run and everything it started.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
     wanted = set(args.only or [c.name.replace(" ", "") for c in CONFIGS])
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="gangway-bench-"))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -412,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rasa.stop()
         actions.stop()
     add_ratios(rows)
+    _say("done")
     print(format_table(rows))
     # Everything shares the machine with whatever else runs on it: say how busy it was.
     load = ", ".join(f"{a:.1f}→{b:.1f}" for a, b in zip(load_before, os.getloadavg(), strict=True))
