@@ -16,7 +16,7 @@ from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
 from bot.adapters import audit_log
-from bot.adapters.db import SessionFactory
+from bot.adapters.db import SessionFactory, make_session_factory
 from bot.adapters.tables import AuditLog, AuditPending
 from bot.adapters.vault import Vault
 from bot.domain.inbound import parse_inbound
@@ -27,7 +27,10 @@ from bot.service_layer.evidence import gather_evidence
 from bot.service_layer.receiving import record_inbound
 from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
-from tests.fakes.keys import keys_env
+from tests.fakes.keys import fake_vault, keys_env
+from tests.integration.test_audit_guards import _alembic, empty_engine
+
+__all__ = ["empty_engine"]  # a fixture, used by name
 
 PROSPECT = "whatsapp:+447700900123"
 
@@ -227,3 +230,23 @@ def test_an_erased_conversations_waiting_records_keep_no_content(
     with chained(sessions)() as s:
         evidence = gather_evidence(s, conv_id, clock.now())
     assert all(e.get("content") is None for e in evidence.events)
+
+
+def test_downgrading_is_refused_while_records_wait_and_upgrading_again_works(
+    empty_engine: Engine, clock: FakeClock
+) -> None:
+    """Going back a revision would lose waiting records: it is refused until they are
+    chained; after it, the chained records are all there and upgrading again works."""
+    _alembic(empty_engine, "upgrade", "head")
+    sessions = make_session_factory(empty_engine, fake_vault())
+    note(sessions, clock, 1)
+    with pytest.raises(RuntimeError, match="not chained yet"):
+        _alembic(empty_engine, "downgrade", "0010")
+    chained(sessions)
+    _alembic(empty_engine, "downgrade", "0010")
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT kind FROM audit_log")).scalars().all() == ["note"]
+    _alembic(empty_engine, "upgrade", "head")
+    note(sessions, clock, 2)
+    with chained(sessions)() as s:
+        assert audit_log.verify(s) == (2, None)
