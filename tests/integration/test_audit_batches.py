@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
@@ -76,12 +76,12 @@ def test_records_from_concurrent_transactions_are_each_chained_once(
     for chainer in chainers:
         chainer.start()
     try:
-        threads = [
-            threading.Thread(
-                target=lambda t=t: [note(sessions, clock, t * 100 + i) for i in range(100)]
-            )
-            for t in range(2)
-        ]
+
+        def append_hundred(first: int) -> None:
+            for n in range(first, first + 100):
+                note(sessions, clock, n)
+
+        threads = [threading.Thread(target=append_hundred, args=(t * 100,)) for t in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -158,7 +158,7 @@ def test_a_record_copied_back_after_chaining_is_not_chained_twice(
         copy = dict(conn.execute(text("SELECT * FROM audit_pending")).mappings().one())
     chained(sessions)
     with engine.begin() as conn:
-        conn.execute(AuditPending.__table__.insert().values(**copy))
+        conn.execute(insert(AuditPending).values(**copy))
     assert kinds(chained(sessions)) == ["note", audit_log.TAMPER_KIND]
     with sessions() as s:
         assert audit_log.verify(s) == (2, None)
