@@ -286,7 +286,16 @@ def pending_records(session: Session) -> PendingRecords:
             break
         altered += sum(not _holds(key, e) for e in batch)
         last = batch[-1].id
-    return PendingRecords(int(count), datetime.fromisoformat(oldest) if oldest else None, altered)
+    return PendingRecords(int(count), _moment(oldest), altered)
+
+
+def _moment(stamp: str | None) -> datetime | None:
+    """A waiting record's time; None for none, or for one an intruder made unreadable
+    (its MAC fails, and ``altered`` counts it)."""
+    try:
+        return datetime.fromisoformat(stamp) if stamp else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
