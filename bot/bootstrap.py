@@ -26,6 +26,7 @@ from bot.background import (
 )
 from bot.config import NO_TWILIO, MissingConfiguration, Settings
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
+from bot.entrypoints.audit_chainer import AuditChainer
 from bot.entrypoints.scheduler import TimerScheduler
 from bot.entrypoints.worker import Worker
 from bot.records_setup import check_keys, keyring
@@ -123,6 +124,7 @@ class Container:
     checkpoint_scheduler: TimerScheduler | None = None
     reconcile_scheduler: TimerScheduler | None = None
     _http: list[httpx.Client] = field(default_factory=list)
+    chainer: AuditChainer | None = None
 
     @property
     def handoff_router(self) -> Router:
@@ -161,8 +163,8 @@ class Container:
         return InviteSettings(self.invite_secret, self.settings.gangway_public_url)
 
     @property
-    def background(self) -> list[TimerScheduler]:
-        """The schedulers the app starts and stops with the worker."""
+    def background(self) -> list[TimerScheduler | AuditChainer]:
+        """The jobs the app starts and stops with the worker (the audit chainer first)."""
         extra = [
             self.crm_scheduler,
             self.invite_scheduler,
@@ -170,12 +172,17 @@ class Container:
             self.checkpoint_scheduler,
             self.reconcile_scheduler,
         ]
-        return [self.scheduler, *(s for s in extra if s is not None)]
+        chainer = [] if self.chainer is None else [self.chainer]
+        return [*chainer, self.scheduler, *(s for s in extra if s is not None)]
 
     def close(self) -> None:
-        for scheduler in self.background:
-            scheduler.stop()
+        for job in self.background:
+            if job is not self.chainer:
+                job.stop()
         self.worker.stop()
+        # Last: it chains what the worker and the jobs appended while they stopped.
+        if self.chainer is not None:
+            self.chainer.stop()
         for client in self._http:
             client.close()
         self.engine.dispose()
@@ -398,4 +405,5 @@ def build(
         checkpoint_scheduler(settings, sessions, clock),
         reconcile_scheduler(settings, sessions, clock, history),
         clients,
+        chainer=AuditChainer(sessions, clock),
     )

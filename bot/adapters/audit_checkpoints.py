@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.adapters.audit_log import chain_all
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import AuditHead, AuditLog
 from bot.adapters.vault import vault_of
@@ -63,7 +64,12 @@ def check_checkpoints(session: Session, path: Path) -> CheckpointProblem | None:
 
 
 class CheckpointWriter:
-    """The service's job: a checkpoint whenever the chain moved since the last one."""
+    """The service's job: a checkpoint whenever the chain moved since the last one.
+
+    It chains what is waiting first, in its own transaction, so that a checkpoint
+    covers every record committed before it rather than lagging one beat behind. The
+    checks (``check_checkpoints``) only read: waiting records are in no checkpoint yet.
+    """
 
     def __init__(self, sessions: SessionFactory, clock: Clock, path: Path) -> None:
         self._sessions = sessions
@@ -71,5 +77,6 @@ class CheckpointWriter:
         self._path = path
 
     def fire_due(self) -> int:
+        chain_all(self._sessions, self._clock.now)
         with self._sessions() as s:
             return int(write_checkpoint(s, self._path, self._clock.now()) is not None)

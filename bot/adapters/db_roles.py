@@ -35,7 +35,9 @@ _APPEND_ONLY = ("audit_log", "audit_contents")
 _WORKING = "SELECT, INSERT, UPDATE, DELETE"
 _PRIVILEGES = {
     **{table: "SELECT, INSERT" for table in _APPEND_ONLY},
-    "audit_head": "SELECT, UPDATE",  # every append moves the chain's head
+    "audit_head": "SELECT, UPDATE",  # every chained batch moves the chain's head
+    # Appends insert; the chainer deletes what it chained (a trigger refuses the rest).
+    "audit_pending": "SELECT, INSERT, DELETE",
     "alembic_version": "SELECT",  # readiness and `doctor` read the schema's revision
 }
 

@@ -1,6 +1,6 @@
-"""The tables that make the records provable and erasable: the audit chain and the
-contents its records refer to, the conversations' data keys, legal holds, and the
-reconciliation runs against the provider."""
+"""The tables that make the records provable and erasable: the audit chain, the
+records waiting to join it and the contents its records refer to, the conversations'
+data keys, legal holds, and the reconciliation runs against the provider."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ __all__ = [
     "AuditContent",
     "AuditHead",
     "AuditLog",
+    "AuditPending",
     "DataKey",
     "KeyCheck",
     "LegalHold",
@@ -38,11 +39,37 @@ class AuditLog(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The MAC of the pending entry the record was chained from (NULL before pending
+    # entries, and for a record the chainer wrote itself): unique, so an entry copied
+    # and appended again is found out, and what lets the entry be deleted (0012).
+    pending_mac: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+
+
+class AuditPending(Base):
+    """Records appended but not chained yet: an append inserts here, in the caller's
+    transaction, and never waits for the chain's head; the chainer moves them into
+    ``audit_log`` in batches (bot.adapters.audit_log).
+
+    ``mac`` is keyed by the audit key over a random nonce and the fields
+    (bot.domain.audit.pending_mac). Database triggers refuse UPDATE and TRUNCATE, and
+    a DELETE of an entry no chained record names by its MAC (migration 0012).
+    """
+
+    __tablename__ = "audit_pending"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40))
+    conversation_id: Mapped[str | None] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str] = mapped_column(String(32))
+    mac: Mapped[str] = mapped_column(String(64), unique=True, index=True)
 
 
 class AuditHead(Base):
-    """One row: the last record's sequence and hash. Updating it in the same
-    transaction as the append serialises appends (a row lock on PostgreSQL)."""
+    """One row: the last record's sequence and hash. The chainer updates it in the
+    same transaction as the records it chains, which serialises chainers (a row lock
+    on PostgreSQL), not appends."""
 
     __tablename__ = "audit_head"
 

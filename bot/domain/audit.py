@@ -16,6 +16,13 @@ plain hashes from start to end does not verify.
 A record's payload never holds the content it is about (message bodies, numbers,
 names): only ids, levels, evidence spans and the content's digest. The content
 itself is kept apart, encrypted, and can be erased; see ``content_digest``.
+
+A record is first appended unchained, as a pending entry, and chained later in
+batches: appending then never waits for the chain's head. A pending entry carries
+its own HMAC under the audit key (``pending_mac``), over a random nonce and every
+field the chained record will hold, so an entry changed or made up while it waits
+is told apart from one gangway appended; the chained record keeps that MAC, so an
+entry copied and appended again is told apart too.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ __all__ = [
     "content_digest",
     "first_break",
     "head_mac",
+    "pending_mac",
     "record_hash",
     "seal",
 ]
@@ -70,6 +78,29 @@ def content_digest(salt: bytes, content: Any) -> str:
 def head_mac(key: bytes, seq: int, digest: str) -> str:
     """The keyed MAC of the chain's head: moving the head back needs the key."""
     return hmac.new(key, f"head|{seq}|{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def pending_mac(
+    key: bytes,
+    *,
+    nonce: str,
+    recorded_at: str,
+    kind: str,
+    conversation_id: str | None,
+    payload: str,
+) -> str:
+    """The keyed MAC of a pending entry: whoever holds only the database cannot write
+    one that passes, nor change one's fields."""
+    content = canonical_json(
+        {
+            "pending": nonce,
+            "recorded_at": recorded_at,
+            "kind": kind,
+            "conversation_id": conversation_id,
+            "payload": payload,
+        }
+    ).encode("utf-8")
+    return hmac.new(key, content, hashlib.sha256).hexdigest()
 
 
 def _content(

@@ -284,7 +284,8 @@ def db_upgrade() -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit chain and check it still holds every checkpoint kept outside
-    the database; exit 1 naming the first break."""
+    the database; exit 1 naming the first break. Says how many records wait to be
+    chained (and checks them), chaining none: it only reads."""
     from bot.adapters import audit_log
     from bot.adapters.audit_checkpoints import check_checkpoints
     from bot.config import MissingConfiguration
@@ -303,6 +304,7 @@ def audit_verify() -> None:
                 s, progress=lambda n: typer.echo(f"  ... {n} records checked", err=True)
             )
             lost = check_checkpoints(s, settings.audit_checkpoints)
+            waiting = audit_log.pending_records(s)
     except Exception as exc:
         typer.echo(f"could not read the audit log: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -319,7 +321,19 @@ def audit_verify() -> None:
             err=True,
         )
         raise typer.Exit(1)
+    if waiting.altered:
+        typer.echo(
+            f"BROKEN: {waiting.altered} of the {waiting.count} records waiting to be chained "
+            "were changed or made without the audit key",
+            err=True,
+        )
+        raise typer.Exit(1)
     typer.echo(f"audit chain intact: {count} records")
+    if waiting.oldest_recorded_at is not None:
+        age = (SystemClock().now() - waiting.oldest_recorded_at).total_seconds()
+        typer.echo(f"{waiting.count} records waiting to be chained, the oldest for {age:.1f} s")
+    else:
+        typer.echo("no records waiting to be chained")
 
 
 def main() -> None:

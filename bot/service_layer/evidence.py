@@ -153,25 +153,59 @@ def _media(s: Session, conv_id: str) -> list[MediaFile]:
     return files
 
 
+def _event(s: Session, payload_text: str, event: dict[str, Any]) -> dict[str, Any]:
+    payload = json.loads(payload_text)
+    event["payload"] = payload
+    ref = payload.get("content") if isinstance(payload, dict) else None
+    if isinstance(ref, dict) and "id" in ref:
+        kept = audit_log.open_content(s, int(ref["id"]))
+        event["content"] = kept.content
+        event["content_matches_digest"] = kept.matches and kept.sha256 == ref.get("sha256")
+    return event
+
+
 def _events(s: Session, conv_id: str) -> list[dict[str, Any]]:
-    events = []
-    for rec in s.execute(
-        select(AuditLog).where(AuditLog.conversation_id == conv_id).order_by(AuditLog.seq)
-    ).scalars():
-        payload = json.loads(rec.payload)
-        event: dict[str, Any] = {
-            "seq": rec.seq,
-            "recorded_at": rec.recorded_at,
-            "kind": rec.kind,
-            "payload": payload,
-            "hash": rec.hash,
-        }
-        ref = payload.get("content") if isinstance(payload, dict) else None
-        if isinstance(ref, dict) and "id" in ref:
-            kept = audit_log.open_content(s, int(ref["id"]))
-            event["content"] = kept.content
-            event["content_matches_digest"] = kept.matches and kept.sha256 == ref.get("sha256")
-        events.append(event)
+    """Every record about the conversation: the chained ones in the chain's order, then
+    those still waiting to be chained, marked so (``"chained": False``, no sequence
+    number or hash yet, whether their MAC holds).
+
+    Waiting records are shown rather than chained here: gathering only reads, in
+    whatever transaction its caller holds, and chaining in it would hold the chain's
+    head for as long as the bundle takes to build. The command chains first; the
+    console's download, gathered the moment after an action, may show that action's
+    record waiting.
+    """
+    events = [
+        _event(
+            s,
+            rec.payload,
+            {
+                "seq": rec.seq,
+                "recorded_at": rec.recorded_at,
+                "kind": rec.kind,
+                "hash": rec.hash,
+                "chained": True,
+            },
+        )
+        for rec in s.execute(
+            select(AuditLog).where(AuditLog.conversation_id == conv_id).order_by(AuditLog.seq)
+        ).scalars()
+    ]
+    for entry in audit_log.waiting_records(s, conv_id):
+        events.append(
+            _event(
+                s,
+                entry.payload,
+                {
+                    "seq": None,
+                    "recorded_at": entry.recorded_at,
+                    "kind": entry.kind,
+                    "hash": None,
+                    "chained": False,
+                    "intact": entry.intact,
+                },
+            )
+        )
     return events
 
 
@@ -207,10 +241,13 @@ def gather_evidence(s: Session, conversation_id: str, now: datetime) -> Evidence
     conv = s.get_one(Conversation, conversation_id)
     vault = vault_of(s)
     count, broken = audit_log.verify(s)
+    waiting = audit_log.pending_records(s)
     chain = {
         "records_checked": count,
         "intact": broken is None,
         "first_break": None if broken is None else {"seq": broken.seq, "reason": broken.reason},
+        "records_waiting": waiting.count,
+        "waiting_altered": waiting.altered,
     }
     invites = [
         {

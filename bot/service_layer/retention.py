@@ -15,6 +15,7 @@ from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import (
     AuditLog,
+    AuditPending,
     Consent,
     Conversation,
     InboxMessage,
@@ -174,12 +175,20 @@ def _drop_media(sessions: SessionFactory, before: datetime, now: datetime, dry_r
 
 
 def last_run(sessions: SessionFactory) -> datetime | None:
-    """When the last retention run (by the service or the command) finished."""
+    """When the last retention run (by the service or the command) finished.
+
+    Its record may still wait to be chained: both are read, so that a run just made
+    counts at once. This only reads, on every beat, and need not chain anything.
+    """
     with sessions() as s:
-        recorded = s.execute(
-            select(func.max(AuditLog.recorded_at)).where(AuditLog.kind == RUN_KIND)
-        ).scalar_one_or_none()
-    return datetime.fromisoformat(recorded) if recorded else None
+        recorded = [
+            s.execute(
+                select(func.max(table.recorded_at)).where(table.kind == RUN_KIND)
+            ).scalar_one_or_none()
+            for table in (AuditLog, AuditPending)
+        ]
+    latest = max((r for r in recorded if r), default=None)
+    return datetime.fromisoformat(latest) if latest else None
 
 
 class RetentionRunner:

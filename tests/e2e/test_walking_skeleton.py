@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from bot.adapters import audit_log
 from bot.adapters.tables import AuditLog, HumanRequest, InboxMessage, OutboxMessage
+from tests.audit_helpers import chained
 from tests.e2e.conftest import Stack
 from tests.e2e.processes import wait_until
 
@@ -75,7 +76,7 @@ def test_asking_for_a_human_is_recorded(stack: Stack) -> None:
     stack.say(number, "I want to talk to a human")
     [reply] = stack.wait_for_replies(number, 1)
     sessions = db(stack)
-    with sessions() as s:
+    with chained(sessions)() as s:
         requests = s.execute(select(HumanRequest)).scalars().all()
         kinds = [r.kind for r in audit_log.iter_records(s)]
     assert len(requests) == 1, reply["body"]
@@ -94,7 +95,7 @@ def test_forged_signature_is_refused_and_nothing_stored(stack: Stack) -> None:
     resp = stack.webhook(params, signature="Zm9yZ2VkIHNpZ25hdHVyZQ==")
     assert resp.status_code == 403
     sessions = db(stack)
-    with sessions() as s:
+    with chained(sessions)() as s:
         assert s.execute(select(func.count()).select_from(InboxMessage)).scalar_one() == 0
         assert s.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
     assert stack.received(number) == []
@@ -139,7 +140,7 @@ def test_sigkill_mid_load_every_message_gets_exactly_one_answer(stack: Stack) ->
     per_recipient = Counter(m["to"] for m in sent)
     assert before_restart < total, "the kill came too late to test anything"
     assert per_recipient == {n: per_number for n in numbers}
-    with sessions() as s:
+    with chained(sessions)() as s:
         outbox_sids = set(s.execute(select(OutboxMessage.provider_sid)).scalars())
         count, broken = audit_log.verify(s)
     assert {m["sid"] for m in sent} == outbox_sids
@@ -180,7 +181,7 @@ def test_twilio_refusal_marks_the_reply_failed_with_its_code(stack: Stack) -> No
             return row is not None and row.status == "failed"
 
     wait_until(failed, 30, "the reply to be marked failed")
-    with sessions() as s:
+    with chained(sessions)() as s:
         row = s.execute(select(OutboxMessage)).scalar_one()
         kinds = [r.kind for r in audit_log.iter_records(s)]
     assert row.error_code == "21610" and row.attempts == 1

@@ -34,6 +34,7 @@ from bot.adapters.tables import (
 from bot.bootstrap import Container, build
 from bot.config import load_settings
 from bot.entrypoints.app import create_app
+from tests.audit_helpers import chained
 from tests.conftest import PG_URL, reset_postgres
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
@@ -90,7 +91,7 @@ class FuzzStack:
     def count(self) -> dict[str, int]:
         """The rows a request from outside can add: conversations, inbox messages,
         delivery statuses, activation callbacks, and the audit records of them."""
-        with self.container.sessions.begin() as s:
+        with chained(self.container.sessions).begin() as s:
             return {
                 "conversations": s.execute(
                     select(func.count()).select_from(Conversation)

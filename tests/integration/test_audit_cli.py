@@ -13,6 +13,7 @@ from bot.adapters.vault import Vault
 from bot.domain.inbound import parse_inbound
 from bot.entrypoints.cli import app
 from bot.service_layer.receiving import record_inbound
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.keys import fake_vault, keys_env
 
@@ -23,6 +24,7 @@ def fill(sessions: SessionFactory, clock: FakeClock, n: int) -> None:
             params = {"MessageSid": f"SM{i:032d}", "From": "whatsapp:+12025550101", "Body": f"m{i}"}
             record_inbound(s, parse_inbound(params), clock.now())
         clock.advance(1)
+    chained(sessions)
 
 
 def verify(database_url: str, vault: Vault | None = None) -> tuple[int, str]:
@@ -118,3 +120,4 @@ def fill_more(sessions: SessionFactory, clock: FakeClock) -> None:
     with sessions.begin() as s:
         params = {"MessageSid": "SM" + "9" * 32, "From": "whatsapp:+12025550102", "Body": "late"}
         record_inbound(s, parse_inbound(params), clock.now())
+    chained(sessions)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DatabaseError
 import bot.adapters.migrate as migrate_module
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory, make_engine, normalise_url
+from tests.audit_helpers import chained
 from tests.conftest import PG_URL, reset_postgres
 from tests.fakes.clock import FakeClock
 from tests.integration.test_audit_cli import fill
@@ -39,16 +40,16 @@ def test_truncate_is_refused(engine: Engine, sessions: SessionFactory, clock: Fa
 OVERWRITES = {
     "sqlite": [
         "INSERT OR REPLACE INTO audit_log SELECT seq, recorded_at, kind, conversation_id, "
-        "'forged', prev_hash, hash FROM audit_log WHERE seq = 1",
+        "'forged', prev_hash, hash, pending_mac FROM audit_log WHERE seq = 1",
         "REPLACE INTO audit_log SELECT seq, recorded_at, kind, conversation_id, "
-        "'forged', prev_hash, hash FROM audit_log WHERE seq = 1",
+        "'forged', prev_hash, hash, pending_mac FROM audit_log WHERE seq = 1",
         "INSERT INTO audit_log SELECT seq, recorded_at, kind, conversation_id, "
-        "'forged', prev_hash, hash FROM audit_log WHERE seq = 1 "
+        "'forged', prev_hash, hash, pending_mac FROM audit_log WHERE seq = 1 "
         "ON CONFLICT (seq) DO UPDATE SET payload = excluded.payload",
     ],
     "postgresql": [
         "INSERT INTO audit_log SELECT seq, recorded_at, kind, conversation_id, "
-        "'forged', prev_hash, hash FROM audit_log WHERE seq = 1 "
+        "'forged', prev_hash, hash, pending_mac FROM audit_log WHERE seq = 1 "
         "ON CONFLICT (seq) DO UPDATE SET payload = excluded.payload",
     ],
 }
@@ -73,9 +74,9 @@ def test_appending_still_works(engine: Engine, sessions: SessionFactory, clock: 
     """The insert guard lets every new record through: the chain grows and verifies."""
     fill(sessions, clock, 3)
     with sessions.begin() as s:
-        seq = audit_log.append(s, kind="note", conversation_id=None, payload={}, now=clock.now())
-    with sessions() as s:
-        assert seq == 4 and audit_log.verify(s) == (4, None)
+        audit_log.append(s, kind="note", conversation_id=None, payload={}, now=clock.now())
+    with chained(sessions)() as s:
+        assert audit_log.verify(s) == (4, None)
 
 
 # --- the migration itself, from the revision before it -----------------------------

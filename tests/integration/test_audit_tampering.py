@@ -20,6 +20,7 @@ from bot.domain.audit import canonical_json, head_mac, record_hash
 from bot.domain.inbound import parse_inbound
 from bot.entrypoints.cli import app
 from bot.service_layer.receiving import record_inbound
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.keys import fake_keyring, keys_env
 
@@ -30,6 +31,7 @@ def fill(sessions: SessionFactory, clock: FakeClock, n: int, first: int = 0) -> 
             params = {"MessageSid": f"SM{i:032d}", "From": "whatsapp:+12025550101", "Body": f"m{i}"}
             record_inbound(s, parse_inbound(params), clock.now())
         clock.advance(1)
+    chained(sessions)
 
 
 def verify(database_url: str, vault: Vault) -> tuple[int, str]:

@@ -29,6 +29,7 @@ from bot.sandbox.messenger import MessengerConfig, MessengerState
 from bot.sandbox.messenger import create_app as create_messenger
 from bot.sandbox.server import ServerThread
 from integrations.secure_messenger import PROVIDER, SecureMessengerClient
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.prospects import add_prospect, opened
 
@@ -125,7 +126,7 @@ class Snapshot:
 
 
 def snapshot(sessions: SessionFactory, external_id: str = EXTERNAL_ID) -> Snapshot:
-    with sessions() as s:
+    with chained(sessions)() as s:
         invite = s.scalars(select(Invite).where(Invite.external_id == external_id)).first()
         return Snapshot(
             invite.status if invite else None,
@@ -136,7 +137,7 @@ def snapshot(sessions: SessionFactory, external_id: str = EXTERNAL_ID) -> Snapsh
 
 
 def audit_kinds(sessions: SessionFactory) -> list[str]:
-    with sessions() as s:
+    with chained(sessions)() as s:
         return [r.kind for r in audit_log.iter_records(s)]
 
 

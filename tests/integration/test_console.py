@@ -35,6 +35,7 @@ from bot.config import Settings, load_settings
 from bot.entrypoints.routes import console, console_api
 from bot.service_layer import handoffs
 from bot.service_layer.handoffs import Route
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.prospects import add_prospect, opened, sealed
 
@@ -605,7 +606,7 @@ def test_sign_in_and_failures_are_in_the_audit_log_without_the_password(
     client = TestClient(app)
     sign_in(client, "anna@example.com", "a mistyped passw0rd")
     sign_in(client, "anna@example.com")
-    with container.sessions.begin() as s:
+    with chained(container.sessions).begin() as s:
         records = list(audit_log.iter_records(s))
     kinds = [r.kind for r in records]
     assert "sign_in_failed" in kinds and "sign_in" in kinds

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import InboxMessage
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.integration.test_console import (
     PASSPORT,
@@ -92,7 +93,7 @@ def unzipped(response: Response) -> dict[str, bytes]:
 
 
 def exports(container: FakeContainer) -> list[dict[str, Any]]:
-    with container.sessions.begin() as s:
+    with chained(container.sessions).begin() as s:
         return [
             {**json.loads(r.payload), "_conversation": r.conversation_id}
             for r in audit_log.iter_records(s)

@@ -21,6 +21,7 @@ from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, Flow
 from bot.adapters.tables import User
 from bot.config import load_settings
 from bot.entrypoints.routes import console_oidc
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.identity_provider import (
     CLIENT_ID,
@@ -111,7 +112,7 @@ def test_a_person_in_the_advisors_group_is_signed_in_as_an_advisor(
     again = TestClient(oidc_app(sessions, clock, provider))
     assert "(supervisor)" in sign_in_through_provider(again).text
     assert user_row(sessions, "anna@example.com") == ("supervisor", "berlin")
-    with sessions.begin() as s:
+    with chained(sessions).begin() as s:
         kinds = [r.kind for r in audit_log.iter_records(s)]
     assert kinds.count("sign_in") == 2 and "user_updated_from_provider" in kinds
 
@@ -142,7 +143,7 @@ def test_an_id_token_with_a_wrong_nonce_or_signature_is_refused(
     assert "The sign-in with Example Bank could not be verified." in response.text
     assert "gangway_console" not in console.cookies
     assert user_row(sessions, "anna@example.com") is None
-    with sessions.begin() as s:
+    with chained(sessions).begin() as s:
         failed = [json.loads(r.payload) for r in audit_log.iter_records(s)]
     expected = {"wrong_nonce": "InvalidClaimError", "foreign_key": "BadSignatureError"}
     assert failed[-1] == {"via": "oidc", "reason": "not_verified", "error": expected[misbehave]}

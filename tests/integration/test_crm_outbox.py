@@ -21,6 +21,7 @@ from bot.sandbox.crm import CrmStandIn, create_app
 from bot.sandbox.server import ServerThread
 from bot.service_layer.crm_outbox import CrmPusher, CrmSender, enqueue
 from integrations.crm_webhook import CrmWebhook
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.prospects import add_prospect
 
@@ -123,7 +124,7 @@ def rows(sessions: SessionFactory) -> dict[str, CrmDelivery]:
 
 
 def audit_kinds(sessions: SessionFactory, *kinds: str) -> list[dict[str, Any]]:
-    with sessions.begin() as s:
+    with chained(sessions).begin() as s:
         return [
             {"kind": r.kind, "conversation_id": r.conversation_id, **json.loads(r.payload)}
             for r in audit_log.iter_records(s)

@@ -25,6 +25,7 @@ from bot.config import load_settings
 from bot.domain.inbound import parse_inbound
 from bot.entrypoints.cli import app
 from bot.service_layer.receiving import record_inbound
+from tests.audit_helpers import chained
 from tests.conftest import PG_URL, reset_postgres
 from tests.fakes.clock import FakeClock
 from tests.fakes.keys import fake_vault
@@ -101,10 +102,40 @@ def test_service_role_appends_to_the_audit_log(roles: Roles, service: Engine) ->
     clock = FakeClock()
     fill(sessions, clock, 2)
     with sessions.begin() as s:
-        seq = audit_log.append(s, kind="note", conversation_id=None, payload={}, now=clock.now())
-    with sessions() as s:
-        assert seq == 3 and audit_log.verify(s) == (3, None)
+        audit_log.append(s, kind="note", conversation_id=None, payload={}, now=clock.now())
+    with chained(sessions)() as s:
+        assert audit_log.verify(s) == (3, None)
+        assert audit_log.pending_records(s).count == 0
     assert _table_owner(service, "audit_log") == roles.owner
+
+
+@needs_postgres
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_pending SET payload = '{}'",
+        "DELETE FROM audit_pending",
+        "TRUNCATE audit_pending",
+        "ALTER TABLE audit_pending DISABLE TRIGGER ALL",
+        "DROP TABLE audit_pending",
+    ],
+)
+def test_service_role_cannot_change_or_drop_a_waiting_record(
+    service: Engine, statement: str
+) -> None:
+    """A record waiting to be chained cannot be changed, unguarded or removed by the
+    service's role: by privilege, or (DELETE, which the chainer needs) by the trigger
+    that lets only chained entries go."""
+    sessions = make_session_factory(service, fake_vault())
+    with sessions.begin() as s:
+        audit_log.append(s, kind="note", conversation_id=None, payload={}, now=FakeClock().now())
+    refused = pytest.raises(
+        DatabaseError, match=r"permission denied|must be (the )?owner|not chained"
+    )
+    with refused, service.begin() as conn:
+        conn.execute(text(statement))
+    with sessions() as s:
+        assert audit_log.pending_records(s).count == 1
 
 
 @needs_postgres
@@ -193,7 +224,7 @@ def test_service_started_with_both_urls_does_its_work_unwarned(
             with container.sessions() as s:
                 conv = s.execute(text("SELECT id FROM conversations")).scalar_one()
             container.processor.run(conv)
-        with container.sessions() as s:
+        with chained(container.sessions)() as s:
             assert s.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() >= 2
             count, broken = audit_log.verify(s)
         assert count >= 4 and broken is None

@@ -28,6 +28,7 @@ from bot.adapters.invites import (
 from bot.adapters.tables import Base, Conversation, Invite
 from bot.domain.invite_tokens import mint_token
 from bot.entrypoints.routes import secure_channel
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.prospects import add_prospect
 
@@ -81,7 +82,7 @@ def redeem(sessions: SessionFactory, clock: FakeClock, token: str) -> tuple[str,
 
 
 def audit_kinds(sessions: SessionFactory) -> list[str]:
-    with sessions.begin() as s:
+    with chained(sessions).begin() as s:
         return [r.kind for r in audit_log.iter_records(s)]
 
 
@@ -127,7 +128,7 @@ def test_issuing_writes_an_audit_record_without_the_token(
     """invite_issued names the invite, a digest prefix and the expiry, not the token."""
     add_conversation(sessions, clock)
     invite = issue(sessions, clock)
-    with sessions.begin() as s:
+    with chained(sessions).begin() as s:
         records = [r for r in audit_log.iter_records(s) if r.kind == "invite_issued"]
         digest = s.get_one(Invite, invite.invite_id).token_sha256
     assert len(records) == 1

@@ -14,6 +14,7 @@ from bot.domain.inbound import parse_inbound
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from bot.service_layer.receiving import record_inbound, record_status
 from integrations.errors import PermanentError, TransientError
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender
 
@@ -194,7 +195,7 @@ def test_every_step_is_in_an_intact_audit_chain(sessions: SessionFactory, clock:
         record_status(
             s, sid=sender.sent[0].sid, status="delivered", error_code=None, now=clock.now()
         )
-    with sessions() as s:
+    with chained(sessions)() as s:
         count, broken = audit_log.verify(s)
         kinds = [r.kind for r in audit_log.iter_records(s)]
     assert broken is None and count == 4

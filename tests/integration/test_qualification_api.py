@@ -25,6 +25,7 @@ from bot.sandbox.server import ServerThread
 from bot.service_layer.crm_outbox import CrmPusher
 from bot.service_layer.erasure import erase_conversation
 from integrations.crm_webhook import CrmWebhook
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
 from tests.fakes.prospects import add_prospect
@@ -132,7 +133,7 @@ def test_answers_in_any_order_are_kept_and_the_next_question_named(
     }
     got = client.get(URL, headers=AUTH).json()
     assert got == {"answers": out["answers"], "next": "existing_client", "complete": False}
-    with container.sessions() as s:
+    with chained(container.sessions)() as s:
         row = s.get_one(Qualification, prospect)
         assert "mortgage" not in row.answers  # sealed
         records = [r for r in audit_log.iter_records(s) if r.kind == "qualification_answered"]

@@ -22,6 +22,7 @@ from bot.service_layer.reconciliation import (
     ScheduledReconciliation,
 )
 from integrations.errors import TransientError
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeMessageHistory
 from tests.integration.gangway_records import record_in, record_out
@@ -50,7 +51,7 @@ def runs(sessions: SessionFactory) -> list[ReconciliationRun]:
 
 
 def audit_payloads(sessions: SessionFactory, kind: str) -> list[dict[str, Any]]:
-    with sessions() as s:
+    with chained(sessions)() as s:
         records = [r for r in audit_log.iter_records(s) if r.kind == kind]
     return [json.loads(r.payload) for r in records]
 

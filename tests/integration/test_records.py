@@ -32,6 +32,7 @@ from bot.service_layer.erasure import erase_conversation, place_hold
 from bot.service_layer.handoff_events import CrmHandoffEvents
 from bot.service_layer.handoff_summary import transcript
 from bot.service_layer.retention import RetentionRunner, run_retention
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.keys import keys_env
 from tests.fakes.prospects import add_prospect, opened
@@ -71,7 +72,7 @@ def invited(stack: Stack) -> str:
 def everything_stored(stack: Stack) -> str:
     """Every text column of the rows that could hold a link, opened where sealed."""
     parts: list[str] = []
-    with stack.sessions() as s:
+    with chained(stack.sessions)() as s:
         for row in s.execute(select(OutboxMessage)).scalars():
             parts += [row.body, opened(s, row.conversation_id, "outbox_body", row.body)]
             if row.content_variables:
@@ -135,7 +136,7 @@ def test_erase_shreds_the_conversation_and_the_chain_still_verifies(
     code, out = gangway(vault, database_url, "erase", "--number", PROSPECT, "--reason", "DSAR-42")
     assert code == 0, out
     assert f"erased conversation {stack.conversation_id}" in out
-    with stack.sessions() as s:
+    with chained(stack.sessions)() as s:
         texts = [line.text for line in transcript(s, stack.conversation_id)]
         conv = s.get_one(Conversation, stack.conversation_id)
         kinds = [r.kind for r in s.execute(select(AuditLog).order_by(AuditLog.seq)).scalars()]
@@ -379,7 +380,7 @@ def test_erasure_closes_open_handoffs_and_tells_the_crm(
             now=clock.now(),
             events=CrmHandoffEvents(),
         )
-    with sessions() as s:
+    with chained(sessions)() as s:
         [handoff] = s.execute(select(Handoff)).scalars()
         events = [d.event for d in s.execute(select(CrmDelivery)).scalars()]
         kinds = [r.kind for r in s.execute(select(AuditLog).order_by(AuditLog.seq)).scalars()]

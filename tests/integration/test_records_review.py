@@ -27,6 +27,7 @@ from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from integrations.errors import PermanentError
 from integrations.secure_messenger import PROVIDER
 from integrations.twilio_whatsapp import SentMessage
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender
 from tests.fakes.prospects import add_prospect
@@ -54,7 +55,7 @@ def test_a_refusal_naming_the_number_leaves_no_number_in_clear(
     conv = receive(sessions, clock, "SM1", "hi")
     with caplog.at_level(logging.INFO):
         _processor(sessions, clock, sender).run(conv)
-    with sessions() as s:
+    with chained(sessions)() as s:
         row = s.execute(select(OutboxMessage)).scalar_one()
         payloads = [r.payload for r in audit_log.iter_records(s)]
     assert row.status == "failed"
@@ -164,7 +165,7 @@ def test_a_message_sent_while_its_conversation_is_erased_is_still_recorded(
     sender = ErasingSender(clock, sessions)
     conv = receive(sessions, clock, "SM1", "hi")
     _processor(sessions, clock, sender).run(conv)
-    with sessions() as s:
+    with chained(sessions)() as s:
         row = s.execute(select(OutboxMessage)).scalar_one()
         kinds = [r.kind for r in audit_log.iter_records(s)]
     assert row.provider_sid == sender.sent[0].sid

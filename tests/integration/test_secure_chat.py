@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import AuditLog, Handoff, SecureMessage, SecureSession
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.integration.secure_chat_stack import (
     PDF,
@@ -27,7 +28,7 @@ def world(sessions: SessionFactory, clock: FakeClock) -> World:
 
 
 def kinds(world: World) -> list[str]:
-    with world.container.sessions() as s:
+    with chained(world.container.sessions)() as s:
         return list(s.scalars(select(AuditLog.kind).order_by(AuditLog.seq)))
 
 
@@ -186,7 +187,7 @@ def test_the_prospect_writes_and_sends_a_file_and_the_claiming_advisor_sees_and_
     # Every message is in the audit chain, its content sealed, and the chain verifies.
     assert kinds(world).count("secure_message_received") == 2
     assert kinds(world).count("secure_message_sent") == 1
-    with world.container.sessions() as s:
+    with chained(world.container.sessions)() as s:
         count, broken = audit_log.verify(s)
         assert broken is None and count > 0
         raw = [r.payload for r in s.scalars(select(AuditLog))]

@@ -14,6 +14,7 @@ from bot.adapters import audit_log, leases, timers
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Timer
 from bot.service_layer.timers import TimerHandler, TimerRunner
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.prospects import add_prospect
 
@@ -279,7 +280,7 @@ def test_a_handlers_writes_and_the_fired_mark_commit_together(
 
     r = runner(sessions, clock, {"invite_reminder": schedule_expiry_then_maybe_fail})
     assert r.fire_due() == 0
-    with sessions.begin() as s:
+    with chained(sessions).begin() as s:
         assert s.scalars(select(Timer.key)).all() == ["invite-reminder:4"]
         assert [rec.kind for rec in audit_log.iter_records(s)] == []
 
@@ -303,7 +304,7 @@ def test_firing_is_audited_and_the_audit_chain_still_verifies(
     clock.advance(5)
     assert runner(sessions, clock, {"consent_reminder": Recorder()}).fire_due() == 3
 
-    with sessions.begin() as s:
+    with chained(sessions).begin() as s:
         records = list(audit_log.iter_records(s))
         checked, broken = audit_log.verify(s)
     assert (checked, broken) == (3, None)

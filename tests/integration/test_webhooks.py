@@ -16,6 +16,7 @@ from bot.adapters.tables import AuditLog, InboxMessage, StatusEvent
 from bot.bootstrap import build
 from bot.config import load_settings
 from bot.entrypoints.app import create_app
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
 
@@ -69,7 +70,7 @@ def inbound(sid: str, body: str = "hi") -> dict[str, str]:
 
 
 def count(client: TestClient, table: type) -> int:
-    with client.container.sessions() as s:  # type: ignore[attr-defined]
+    with chained(client.container.sessions)() as s:  # type: ignore[attr-defined]
         return s.execute(select(func.count()).select_from(table)).scalar_one()
 
 
@@ -117,14 +118,14 @@ def test_redelivery_of_same_message_sid_is_a_no_op(client: TestClient) -> None:
     params = inbound("SM" + "e" * 32)
     path = "/webhooks/twilio/whatsapp"
     first = client.post(path, data=params, headers=signed(path, params))
-    with client.container.sessions() as s:  # type: ignore[attr-defined]
+    with chained(client.container.sessions)() as s:  # type: ignore[attr-defined]
         inbound_audits = s.execute(
             select(func.count()).select_from(AuditLog).where(AuditLog.kind == "inbound_message")
         ).scalar_one()
     second = client.post(path, data=params, headers=signed(path, params))
     assert first.status_code == second.status_code == 200
     assert count(client, InboxMessage) == 1
-    with client.container.sessions() as s:  # type: ignore[attr-defined]
+    with chained(client.container.sessions)() as s:  # type: ignore[attr-defined]
         assert (
             s.execute(
                 select(func.count()).select_from(AuditLog).where(AuditLog.kind == "inbound_message")
@@ -180,6 +181,6 @@ def test_human_request_api_needs_the_service_token(client: TestClient) -> None:
         "/api/v1/human-requests", json={"conversation_id": "c-nope", "text": "x"}, headers=ok
     )
     assert missing.status_code == 404
-    with client.container.sessions() as s:  # type: ignore[attr-defined]
+    with chained(client.container.sessions)() as s:  # type: ignore[attr-defined]
         kinds = [r.kind for r in audit_log.iter_records(s)]
     assert "human_requested" in kinds

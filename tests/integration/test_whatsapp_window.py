@@ -17,6 +17,7 @@ from bot.adapters.flow_files import DEFAULT_FLOW_PATH
 from bot.adapters.tables import AuditLog, OutboxMessage, Timer
 from bot.service_layer.receiving import record_status
 from integrations.errors import PermanentError
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.prospects import opened
 from tests.integration.test_protocol import PASSPORT, Stack
@@ -36,7 +37,7 @@ def flow_file(tmp_path: Path, consent_reminder: str, templates: bool = True) -> 
 
 
 def audit(stack: Stack, kind: str) -> list[dict[str, object]]:
-    with stack.sessions() as s:
+    with chained(stack.sessions)() as s:
         rows = s.execute(select(AuditLog.payload).where(AuditLog.kind == kind)).scalars()
         return [json.loads(payload) for payload in rows]
 

@@ -16,6 +16,7 @@ from bot.adapters import accounts, audit_log
 from bot.adapters.accounts import AccountError, SessionPolicy
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Base, User
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 
 PASSWORD = "correct horse battery staple"
@@ -38,7 +39,7 @@ def add(sessions: SessionFactory, clock: FakeClock, email: str = "anna@example.c
 
 
 def audit(sessions: SessionFactory) -> list[tuple[str, dict[str, object]]]:
-    with sessions.begin() as s:
+    with chained(sessions).begin() as s:
         return [(r.kind, json.loads(r.payload)) for r in audit_log.iter_records(s)]
 
 
