@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.adapters import intake
@@ -31,10 +31,15 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.intake import IntakeSeal
 from bot.adapters.intake_tables import WebhookIntake
 from bot.adapters.vault import vault_of
-from bot.domain.inbound import parse_inbound, parse_status_callback
+from bot.domain.inbound import (
+    InboundMessage,
+    StatusCallback,
+    parse_inbound,
+    parse_status_callback,
+)
 from bot.domain.sender_rate import SenderRate
 from bot.service_layer.ports import Clock
-from bot.service_layer.receiving import record_inbound, record_status
+from bot.service_layer.receiving import hold_rows, record_inbound, record_status
 
 __all__ = ["Batch", "IngestDrain", "ingest_batch"]
 
@@ -50,21 +55,38 @@ class Batch:
 
 
 def ingest_batch(
-    session: Session, clock: Clock, *, rate: SenderRate | None, limit: int = 64
+    session: Session, clock: Clock, *, rate: SenderRate | None, limit: int = 32
 ) -> Batch:
-    """Ingest up to `limit` rows in the caller's transaction."""
+    """Ingest up to `limit` rows in the caller's transaction.
+
+    The conversations and outbound messages the batch will change are locked first,
+    before the first audit record takes the chain's head: holding the head while
+    waiting for a row the worker holds (and the worker waiting for the head) would be
+    a deadlock. A database error that may pass (a deadlock, a lost connection) rolls
+    the whole batch back for the next round; any other error sets its row aside.
+    """
     seal = IntakeSeal(vault_of(session).keyring)
-    ingested: list[int] = []
-    new_messages = failed = 0
+    failed = 0
+    readable: list[tuple[WebhookIntake, InboundMessage | StatusCallback]] = []
     for row in intake.claim(session, limit):
         try:
-            with session.begin_nested():
-                new_messages += _ingest(session, seal, row, rate)
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise  # the database went away: the whole batch is tried again
+            readable.append((row, _read(seal, row)))
+        except Exception as exc:
             _set_aside(session, row, exc, clock)
             failed += 1
+    hold_rows(
+        session,
+        lanes=[row.lane for row, _ in readable if row.lane is not None],
+        provider_sids=[d.sid for _, d in readable if isinstance(d, StatusCallback)],
+    )
+    ingested: list[int] = []
+    new_messages = 0
+    for row, delivery in readable:
+        try:
+            with session.begin_nested():
+                new_messages += _record(session, row, delivery, rate)
+        except (OperationalError, InterfaceError):
+            raise
         except Exception as exc:
             _set_aside(session, row, exc, clock)
             failed += 1
@@ -74,30 +96,38 @@ def ingest_batch(
     return Batch(len(ingested) + failed, new_messages)
 
 
-def _ingest(session: Session, seal: IntakeSeal, row: WebhookIntake, rate: SenderRate | None) -> int:
-    """Record one delivery at the time it arrived; 1 for a new inbound message."""
+def _read(seal: IntakeSeal, row: WebhookIntake) -> InboundMessage | StatusCallback:
     params = seal.open(row.kind, row.sealed)
     if row.kind == "inbound":
-        return int(record_inbound(session, parse_inbound(params), row.received_at, rate=rate))
+        return parse_inbound(params)
     if row.kind == "status":
-        callback = parse_status_callback(params)
-        record_status(
-            session,
-            sid=callback.sid,
-            status=callback.status,
-            error_code=callback.error_code,
-            now=row.received_at,
-        )
-        return 0
+        return parse_status_callback(params)
     raise ValueError(f"unknown kind {row.kind!r}")
+
+
+def _record(
+    session: Session,
+    row: WebhookIntake,
+    delivery: InboundMessage | StatusCallback,
+    rate: SenderRate | None,
+) -> int:
+    """Record one delivery at the time it arrived; 1 for a new inbound message."""
+    if isinstance(delivery, InboundMessage):
+        return int(record_inbound(session, delivery, row.received_at, rate=rate))
+    record_status(
+        session,
+        sid=delivery.sid,
+        status=delivery.status,
+        error_code=delivery.error_code,
+        now=row.received_at,
+    )
+    return 0
 
 
 def _set_aside(session: Session, row: WebhookIntake, exc: Exception, clock: Clock) -> None:
     # The exception's type only: its message could quote the webhook's content.
     reason = type(exc).__name__
-    log.error(
-        "webhook intake row %d (%s) cannot be ingested: %s; set aside", row.id, row.kind, reason
-    )
+    log.error("intake row %d (%s) cannot be ingested (%s): set aside", row.id, row.kind, reason)
     intake.set_aside(session, row.id, reason, clock.now())
 
 
