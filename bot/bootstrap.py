@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 from sqlalchemy import Engine
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.db_roles import migrate_database, triggers_only_warning
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
+from bot.adapters.intake import IntakeWriter
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.routing_file import RoutingStore
 from bot.adapters.vault import Vault
@@ -40,6 +42,7 @@ from bot.service_layer.crm_outbox import CrmPusher
 from bot.service_layer.external_invites import ExternalInviteIssuer
 from bot.service_layer.handoff_events import CrmHandoffEvents, NoHandoffEvents
 from bot.service_layer.handoffs import HandoffEvents, Router
+from bot.service_layer.ingest import IngestDrain
 from bot.service_layer.ports import (
     Clock,
     ContentTemplates,
@@ -103,6 +106,14 @@ def invite_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
+class Background(Protocol):
+    """A thread of the service that the app starts and stops."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -118,6 +129,8 @@ class Container:
     scheduler: TimerScheduler
     handover: Handover
     routing: RulesSource  # the rules in force; access to handoffs follows them too
+    intake: IntakeWriter  # where the webhooks store what arrives
+    ingest: IngestDrain  # records it from there and wakes the worker
     crm_scheduler: TimerScheduler | None = None
     invite_scheduler: TimerScheduler | None = None
     retention_scheduler: TimerScheduler | None = None
@@ -163,8 +176,9 @@ class Container:
         return InviteSettings(self.invite_secret, self.settings.gangway_public_url)
 
     @property
-    def background(self) -> list[TimerScheduler | AuditChainer]:
-        """The jobs the app starts and stops with the worker (the audit chainer first)."""
+    def background(self) -> list[Background]:
+        """What the app starts and stops with the worker: the audit chainer (first), the
+        webhook intake's writer and drain, and the schedulers."""
         extra = [
             self.crm_scheduler,
             self.invite_scheduler,
@@ -173,7 +187,13 @@ class Container:
             self.reconcile_scheduler,
         ]
         chainer = [] if self.chainer is None else [self.chainer]
-        return [*chainer, self.scheduler, *(s for s in extra if s is not None)]
+        return [
+            *chainer,
+            self.intake,
+            self.ingest,
+            self.scheduler,
+            *(s for s in extra if s is not None),
+        ]
 
     def close(self) -> None:
         for job in self.background:
@@ -278,7 +298,8 @@ def build(
         warning = triggers_only_warning(engine)
         if warning:
             log.warning(warning)
-    sessions = make_session_factory(engine, Vault(keyring(settings, clock.now())))
+    vault = Vault(keyring(settings, clock.now()))
+    sessions = make_session_factory(engine, vault)
     check_keys(sessions)
     clients: list[httpx.Client] = []
     if dialogue is None:
@@ -374,6 +395,8 @@ def build(
         lease=timedelta(seconds=settings.gangway_lease_seconds),
         holding_after=holding_after,
     )
+    ingest = IngestDrain(sessions, clock, rate=settings.sender_rate, messages_arrived=worker.wake)
+    intake = IntakeWriter(engine, vault, clock.now, committed=ingest.wake)
     runner = TimerRunner(
         sessions,
         clock,
@@ -399,6 +422,8 @@ def build(
         scheduler,
         handover,
         routing,
+        intake,
+        ingest,
         crm_scheduler,
         invite_scheduler,
         retention_scheduler(settings, sessions, clock, flows, engine, events),

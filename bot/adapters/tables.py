@@ -17,6 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# Webhook deliveries waiting to be ingested live apart too.
+from bot.adapters.intake_tables import WebhookIntake
+
 # The records' tables live apart; they are part of the schema as much as these.
 from bot.adapters.record_tables import (
     AuditContent,
@@ -69,6 +72,7 @@ __all__ = [
     "UTCDateTime",
     "User",
     "UserSession",
+    "WebhookIntake",
 ]
 
 

@@ -23,7 +23,7 @@ from bot.domain.inbound import InboundMessage
 from bot.domain.sender_rate import SenderRate, next_slot
 from bot.domain.whatsapp_window import failure_reason
 
-__all__ = ["conversation_for", "record_inbound", "record_status"]
+__all__ = ["conversation_for", "hold_rows", "record_inbound", "record_status"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,26 @@ def conversation_for(session: Session, wa_number: str, now: datetime) -> Convers
             select(Conversation).where(Conversation.number_hmac == lookup)
         ).scalar_one()
     return conv
+
+
+def hold_rows(session: Session, *, lanes: list[str], provider_sids: list[str]) -> None:
+    """Lock, in a fixed order, the conversations (by their numbers' keyed hashes) and
+    outbound messages (by provider sid) that recording a batch will change, so that the
+    batch waits for them before it holds anything the worker waits for."""
+    if lanes:
+        session.execute(
+            select(Conversation.id)
+            .where(Conversation.number_hmac.in_(sorted(set(lanes))))
+            .order_by(Conversation.id)
+            .with_for_update()
+        ).all()
+    if provider_sids:
+        session.execute(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.provider_sid.in_(sorted(set(provider_sids))))
+            .order_by(OutboxMessage.id)
+            .with_for_update()
+        ).all()
 
 
 def record_inbound(

@@ -4,8 +4,9 @@ user of every role with an API token, and a conversation with an open handoff so
 that routes taking an id have something to find.
 
 The stack is built once per module (hypothesis runs many examples against one
-app), and served without its lifespan: no worker or scheduler threads run, so the
-rows a test counts change only through the requests it sends.
+app), and served without its lifespan: no worker, drain or scheduler threads run (only
+the webhook intake's writer), so the rows a test counts change only through the
+requests it sends and the ingesting the count does first.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ class FuzzStack:
 
     def count(self) -> dict[str, int]:
         """The rows a request from outside can add: conversations, inbox messages,
-        delivery statuses, activation callbacks, and the audit records of them."""
+        delivery statuses, activation callbacks, and the audit records of them, once
+        what the webhooks took in is ingested and chained."""
+        self.container.ingest.drain()
         with chained(self.container.sessions).begin() as s:
             return {
                 "conversations": s.execute(
@@ -151,6 +154,7 @@ def build_stack(directory: Path, url: str) -> FuzzStack:
     )
     app = create_app(lambda: container)
     app.state.container = container
+    container.intake.start()  # webhooks are acknowledged only through it
     tokens: dict[str, str] = {}
     for role in ROLES:
         with container.sessions.begin() as s:
@@ -203,6 +207,7 @@ def fuzz_stack(
         reset_postgres(url)
     stack = build_stack(directory, url)
     yield stack
+    stack.container.intake.stop()
     stack.container.engine.dispose()
 
 

@@ -241,9 +241,9 @@ def test_downgrading_is_refused_while_records_wait_and_upgrading_again_works(
     sessions = make_session_factory(empty_engine, fake_vault())
     note(sessions, clock, 1)
     with pytest.raises(RuntimeError, match="not chained yet"):
-        _alembic(empty_engine, "downgrade", "0010")
+        _alembic(empty_engine, "downgrade", "0011")
     chained(sessions)
-    _alembic(empty_engine, "downgrade", "0010")
+    _alembic(empty_engine, "downgrade", "0011")
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT kind FROM audit_log")).scalars().all() == ["note"]
     _alembic(empty_engine, "upgrade", "head")

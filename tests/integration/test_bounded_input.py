@@ -75,7 +75,9 @@ def container(
 
 @pytest.fixture
 def client(container: Container) -> TestClient:
-    """The app without its lifespan: no worker thread, the test runs the processor."""
+    """The app without its lifespan: no worker or drain thread, the test runs them; the
+    webhook intake's writer runs, as webhooks are acknowledged only through it."""
+    container.intake.start()
     app = create_app(lambda: container)
     app.state.container = container
     return TestClient(app, base_url="http://10.0.0.5:8000")
@@ -88,6 +90,7 @@ def signed_message(sid: str, body: str) -> tuple[dict[str, str], dict[str, str]]
 
 
 def stored(container: Container) -> int:
+    container.ingest.drain()
     with container.sessions() as s:
         return s.execute(select(func.count()).select_from(InboxMessage)).scalar_one()
 
@@ -173,6 +176,7 @@ def test_text_over_the_cap_is_recorded_as_sensitive_and_never_sent_to_rasa(
     body = "hello " * (MAX_CHARS // 6 + 1)
     params, headers = signed_message("SM" + "d" * 32, body)
     assert client.post(INBOUND, data=params, headers=headers).status_code == 200
+    container.ingest.drain()
     with container.sessions() as s:
         conversation_id = s.execute(select(InboxMessage.conversation_id)).scalar_one()
     container.processor.run(conversation_id)
@@ -201,6 +205,7 @@ def test_text_at_the_cap_is_screened_and_answered_as_usual(
     body = ("hello " * MAX_CHARS)[:MAX_CHARS]
     params, headers = signed_message("SM" + "e" * 32, body)
     assert client.post(INBOUND, data=params, headers=headers).status_code == 200
+    container.ingest.drain()
     with container.sessions() as s:
         conversation_id = s.execute(select(InboxMessage.conversation_id)).scalar_one()
     container.processor.run(conversation_id)

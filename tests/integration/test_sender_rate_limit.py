@@ -143,12 +143,19 @@ def test_over_the_webhook_a_burst_is_all_acknowledged_and_stored_at_once(
     )
     app = create_app(lambda: container)
     app.state.container = container  # served without its lifespan: no worker runs
+    container.intake.start()  # but webhooks are acknowledged only through the intake
     http = TestClient(app)
-    for i in range(30):
-        form = {"MessageSid": f"SM{i:032x}", "From": BUSY, "Body": f"m{i:02d}"}
-        response = http.post(INBOUND_PATH, data=form, headers=signed(INBOUND_PATH, form))
-        assert response.status_code == 200
-    with container.sessions.begin() as s:
-        due = s.execute(select(InboxMessage.next_attempt_at).order_by(InboxMessage.id)).scalars()
-        waits = [int((at - clock.now()).total_seconds()) for at in due]
+    try:
+        for i in range(30):
+            form = {"MessageSid": f"SM{i:032x}", "From": BUSY, "Body": f"m{i:02d}"}
+            response = http.post(INBOUND_PATH, data=form, headers=signed(INBOUND_PATH, form))
+            assert response.status_code == 200
+        container.ingest.drain()
+        with container.sessions.begin() as s:
+            due = s.execute(
+                select(InboxMessage.next_attempt_at).order_by(InboxMessage.id)
+            ).scalars()
+            waits = [int((at - clock.now()).total_seconds()) for at in due]
+    finally:
+        container.close()
     assert waits == [0] * 10 + [60] * 10 + [120] * 10

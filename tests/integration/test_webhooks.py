@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.adapters import audit_log
 from bot.adapters.migrate import head_revision
-from bot.adapters.tables import AuditLog, InboxMessage, StatusEvent
+from bot.adapters.tables import AuditLog, InboxMessage, StatusEvent, WebhookIntake
 from bot.bootstrap import build
 from bot.config import load_settings
 from bot.entrypoints.app import create_app
@@ -69,7 +69,14 @@ def inbound(sid: str, body: str = "hi") -> dict[str, str]:
     }
 
 
+def ingested(client: TestClient) -> None:
+    """Let the service record what its webhooks have taken in (its drain does so in
+    the background moments later)."""
+    client.container.ingest.drain()  # type: ignore[attr-defined]
+
+
 def count(client: TestClient, table: type) -> int:
+    ingested(client)
     with chained(client.container.sessions)() as s:  # type: ignore[attr-defined]
         return s.execute(select(func.count()).select_from(table)).scalar_one()
 
@@ -118,6 +125,7 @@ def test_redelivery_of_same_message_sid_is_a_no_op(client: TestClient) -> None:
     params = inbound("SM" + "e" * 32)
     path = "/webhooks/twilio/whatsapp"
     first = client.post(path, data=params, headers=signed(path, params))
+    ingested(client)
     with chained(client.container.sessions)() as s:  # type: ignore[attr-defined]
         inbound_audits = s.execute(
             select(func.count()).select_from(AuditLog).where(AuditLog.kind == "inbound_message")
@@ -168,6 +176,7 @@ def test_human_request_api_needs_the_service_token(client: TestClient) -> None:
     params = inbound("SM" + "9" * 32)
     path = "/webhooks/twilio/whatsapp"
     client.post(path, data=params, headers=signed(path, params))
+    ingested(client)
     with client.container.sessions() as s:  # type: ignore[attr-defined]
         conv = s.execute(select(InboxMessage.conversation_id)).scalar_one()
     body = {"conversation_id": conv, "text": "I want to talk to a person"}
@@ -184,3 +193,38 @@ def test_human_request_api_needs_the_service_token(client: TestClient) -> None:
     with chained(client.container.sessions)() as s:  # type: ignore[attr-defined]
         kinds = [r.kind for r in audit_log.iter_records(s)]
     assert "human_requested" in kinds
+
+
+def test_webhook_is_kept_sealed_until_ingested(client: TestClient) -> None:
+    """What an acknowledged webhook holds is stored sealed, and becomes an inbox
+    message once ingested, the intake row then gone."""
+    client.container.ingest.stop()  # type: ignore[attr-defined]
+    params = inbound("SM" + "7" * 32, body="my salary is 4000 net")
+    path = "/webhooks/twilio/whatsapp"
+    assert client.post(path, data=params, headers=signed(path, params)).status_code == 200
+    with client.container.sessions() as s:  # type: ignore[attr-defined]
+        kept = s.execute(select(WebhookIntake)).scalar_one()
+    assert "salary" not in kept.sealed and "2025550101" not in kept.sealed
+    assert count(client, InboxMessage) == 1
+    assert count(client, WebhookIntake) == 0
+
+
+def test_redelivery_before_ingest_is_taken_in_once(client: TestClient) -> None:
+    """Twilio retrying before the first delivery was ingested still makes one message."""
+    client.container.ingest.stop()  # type: ignore[attr-defined]
+    params = inbound("SM" + "8" * 32)
+    path = "/webhooks/twilio/whatsapp"
+    for _ in range(3):
+        assert client.post(path, data=params, headers=signed(path, params)).status_code == 200
+    with client.container.sessions() as s:  # type: ignore[attr-defined]
+        assert s.execute(select(func.count()).select_from(WebhookIntake)).scalar_one() == 1
+    assert count(client, InboxMessage) == 1
+
+
+def test_webhook_that_cannot_be_stored_gets_500(client: TestClient) -> None:
+    """When the intake cannot take a webhook it answers 500, so Twilio delivers again."""
+    client.container.intake.stop()  # type: ignore[attr-defined]
+    params = inbound("SM" + "6" * 32)
+    path = "/webhooks/twilio/whatsapp"
+    assert client.post(path, data=params, headers=signed(path, params)).status_code == 500
+    assert count(client, InboxMessage) == 0

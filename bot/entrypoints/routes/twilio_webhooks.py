@@ -2,22 +2,23 @@
 
 Both take only form-encoded bodies (415 otherwise), check X-Twilio-Signature
 against the configured public URL (never the Host header, which a proxy may have
-rewritten), store what arrived, and answer at once; the work is done by the worker.
+rewritten), and answer once what arrived is in the webhook intake (one insert,
+shared with concurrent requests); the ingest drain records it, the worker answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator
 
+from bot.adapters.intake import Delivery
 from bot.bootstrap import INBOUND_PATH, STATUS_CALLBACK_PATH, Container
 from bot.domain.delivery import is_known_status
 from bot.domain.inbound import InvalidInbound, parse_inbound, parse_status_callback
-from bot.service_layer.receiving import record_inbound, record_status
 
 __all__ = ["router"]
 
@@ -65,25 +66,30 @@ async def _signed_form(request: Request) -> FormData | Response:
     return form
 
 
+async def _stored(request: Request, delivery: Delivery) -> Response:
+    """Empty TwiML once the delivery is committed; 500 (Twilio delivers again) when it
+    could not be."""
+    container: Container = request.app.state.container
+    try:
+        await asyncio.wrap_future(container.intake.submit(delivery))
+    except Exception:
+        # The writer logged why; the request only says it was not kept.
+        return Response("not stored; try again", status_code=500, media_type="text/plain")
+    return _twiml()
+
+
 @router.post(INBOUND_PATH)
 async def inbound_whatsapp(request: Request) -> Response:
     form = await _signed_form(request)
     if isinstance(form, Response):
         return form
+    params = {k: str(v) for k, v in form.multi_items()}
     try:
-        msg = parse_inbound({k: str(v) for k, v in form.multi_items()})
+        msg = parse_inbound(params)
     except InvalidInbound as exc:
         return Response(f"not a message: {exc}", status_code=400, media_type="text/plain")
-    container: Container = request.app.state.container
-
-    def store() -> bool:
-        with container.sessions.begin() as s:
-            now = container.clock.now()
-            return record_inbound(s, msg, now, rate=container.settings.sender_rate)
-
-    if await run_in_threadpool(store):
-        container.worker.wake()
-    return _twiml()
+    delivery = Delivery("inbound", params, dedup_key=msg.message_sid, sender=msg.from_number)
+    return await _stored(request, delivery)
 
 
 @router.post(STATUS_CALLBACK_PATH)
@@ -91,20 +97,15 @@ async def delivery_status(request: Request) -> Response:
     form = await _signed_form(request)
     if isinstance(form, Response):
         return form
+    params = {k: str(v) for k, v in form.multi_items()}
     try:
-        callback = parse_status_callback({k: str(v) for k, v in form.multi_items()})
+        callback = parse_status_callback(params)
     except InvalidInbound as exc:
         return Response(f"not a status callback: {exc}", status_code=400, media_type="text/plain")
-    sid, status, error_code = callback.sid, callback.status, callback.error_code
-    if not is_known_status(status):
-        log.info("status %r for %s is not one gangway tracks; recorded only", status, sid)
-    container: Container = request.app.state.container
-
-    def store() -> None:
-        with container.sessions.begin() as s:
-            record_status(
-                s, sid=sid, status=status, error_code=error_code, now=container.clock.now()
-            )
-
-    await run_in_threadpool(store)
-    return _twiml()
+    if not is_known_status(callback.status):
+        log.info(
+            "status %r for %s is not one gangway tracks; recorded only",
+            callback.status,
+            callback.sid,
+        )
+    return await _stored(request, Delivery("status", params))
