@@ -8,7 +8,7 @@ That one method is the seam: `HttpxTwilioHttpClient` sends through httpx and, wh
 ``base_url`` is configured, moves every ``https://*.twilio.com`` request to it, so the
 same code talks to Twilio, to the local sandbox, or to a test's fake app.
 
-Errors (see ``integrations.errors``)::
+Errors (see ``bot.service_layer.errors``)::
 
     TransientError
      └── OutcomeUnknownError    the request may have taken effect: a send that timed out
@@ -22,7 +22,6 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -33,13 +32,13 @@ from twilio.http import HttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
-from integrations.errors import IntegrationError, PermanentError, TransientError
+from bot.service_layer.errors import IntegrationError, PermanentError, TransientError
+from bot.service_layer.ports import SentMessage
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "HttpxTwilioHttpClient",
     "OutcomeUnknownError",
-    "SentMessage",
     "TwilioWhatsApp",
     "is_twilio_url",
     "mapped_errors",
@@ -182,17 +181,6 @@ def _transport_error(exc: httpx.TransportError, method: str, url: str) -> Integr
     if isinstance(exc, _NOT_SENT) or method in ("GET", "HEAD"):
         return TransientError(PROVIDER, f"no answer to {where}: {what}")
     return OutcomeUnknownError(PROVIDER, f"no answer to {where}, it may have taken effect: {what}")
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    """A message as Twilio reports it; ``date_created`` is UTC, to the second."""
-
-    sid: str
-    status: str | None
-    to: str
-    body: str
-    date_created: datetime | None
 
 
 def _sent(instance: Any, *, to: str = "", body: str = "") -> SentMessage:
