@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
+from bot.adapters.db import SessionFactory
 from bot.domain.access import Actor
 from bot.entrypoints.routes.console_api import ApiActor, ErrorOut, container_of
 from bot.entrypoints.routes.path_params import RowId
@@ -101,9 +101,10 @@ def chat_out(chat: AdvisorChat, file_url: str) -> SecureChatOut:
     )
 
 
-def pane(session: Session, actor: Actor, handoff_id: int, now: datetime) -> SecureChatOut:
+def pane(sessions: SessionFactory, actor: Actor, handoff_id: int, now: datetime) -> SecureChatOut:
     """The secure chat as the console's handoff page shows it."""
-    chat = secure_chat.advisor_chat(session, actor, handoff_id, now)
+    with sessions.begin() as s:
+        chat = secure_chat.advisor_chat(s, actor, handoff_id, now)
     return chat_out(chat, f"/console/handoffs/{handoff_id}/secure-files")
 
 
