@@ -13,7 +13,8 @@ Errors (see ``bot.service_layer.errors``)::
     TransientError
      └── OutcomeUnknownError    the request may have taken effect: a send that timed out
                                 after it was written, or that got a 5xx. Its `ambiguous`
-                                attribute is True; ask `find_sent` before sending again.
+                                attribute is True; look in `list_sent` before sending
+                                again (the worker does, through the sender port).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class OutcomeUnknownError(TransientError):
 
     Raised for a POST whose answer never arrived (read timeout, connection dropped)
     and for a send answered with a 5xx. Retrying blindly could message the prospect
-    twice; look the message up first (`TwilioWhatsApp.find_sent`).
+    twice; look the message up first (`TwilioWhatsApp.list_sent`).
     """
 
     ambiguous = True
@@ -277,7 +278,7 @@ class TwilioWhatsApp:
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
     ) -> SentMessage:
-        """Create one message. On `OutcomeUnknownError`, ask `find_sent` before retrying.
+        """Create one message. On `OutcomeUnknownError`, look in `list_sent` before retrying.
 
         With ``content_sid`` (a Content API template, e.g. quick-reply buttons) the
         template and ``content_variables`` are sent instead of ``body``. Twilio then
@@ -339,8 +340,8 @@ class TwilioWhatsApp:
         """The earliest message with exactly this body sent to ``to`` since about
         ``since`` (less `CLOCK_SKEW`, our clock and Twilio's may differ), or None.
 
-        Used after a crash or an `OutcomeUnknownError` to learn whether a send went
-        through before sending it again.
+        A convenience over `list_sent` for one known body; the worker reads `list_sent`
+        itself, to match any of several bodies and skip messages it already recorded.
         """
         recent = self.list_sent(to=to, since=since - self.CLOCK_SKEW)
         return next((m for m in recent if m.body == body), None)

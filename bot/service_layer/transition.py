@@ -395,7 +395,8 @@ class Effects:
         )
         self._s.add(request)
         self._s.flush()
-        # The same record as a request made through the bot's action (routes/api.py).
+        # A request made through the bot's action (``conversation_events.request_human``)
+        # is recorded here too; only the announcement is left to the bot.
         audit_log.append(
             self._s,
             kind="human_requested",
