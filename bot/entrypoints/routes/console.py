@@ -36,7 +36,6 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from bot.adapters import accounts
 from bot.adapters.accounts import SessionPolicy
 from bot.adapters.sign_in_throttle import SignInThrottle
 from bot.domain.access import Actor, Role, can_export_evidence, can_see_figures
@@ -56,11 +55,12 @@ from bot.entrypoints.routes.figures import figures_of
 from bot.entrypoints.routes.path_params import ConversationId, RowId
 from bot.entrypoints.routes.secure_chat import file_response
 from bot.service_layer import (
+    advisor_chat,
     advisor_messages,
     evidence_download,
     handoff_views,
-    handoffs,
     secure_chat,
+    sign_ins,
 )
 from bot.service_layer.handoff_actions import HandoffChange
 from bot.service_layer.handoffs import HandoffError
@@ -209,14 +209,15 @@ def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
     if not token:
         return None
     container = container_of(request)
-    with container.sessions.begin() as s:
-        user = accounts.session_user(
-            s, token, container.clock.now(), session_policy(container), touch=touch
-        )
-        if user is None:
-            return None
-        actor = handoffs.actor_of(user, container.routing.current())
-        return Viewer(actor, user.display_name, user.email, token)
+    found = sign_ins.console_user(
+        container.sessions,
+        token,
+        container.clock.now(),
+        session_policy(container),
+        container.routing.current(),
+        touch=touch,
+    )
+    return None if found is None else Viewer(found.actor, found.name, found.email, token)
 
 
 def _page_viewer(request: Request) -> Viewer:
@@ -287,27 +288,21 @@ def sign_in(
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         return sign_in_page(request, 403, CSRF_REFUSED, email)
     container = container_of(request)
-    throttle = sign_in_throttle(container)
-    source = client_of(request)
-    now = container.clock.now()
-    with container.sessions.begin() as s:
-        wait = throttle.retry_after(s, email, source, now)
-        token: str | None = None
-        if wait is None:
-            user = accounts.authenticate(s, email, password, now, source=source)
-            if user is None:
-                throttle.failed(s, email, source, now)
-            else:
-                throttle.succeeded(s, email)
-                token = accounts.new_session(s, user, now, session_policy(container))
-                old = request.cookies.get(SESSION_COOKIE)
-                if old:  # a fresh token at every sign-in; the one before it ends
-                    accounts.revoke_session(s, old, now)
-    if wait is not None:
-        return _locked_out(request, wait, email)
-    if token is None:
+    result = sign_ins.sign_in(
+        container.sessions,
+        email,
+        password,
+        source=client_of(request),
+        now=container.clock.now(),
+        policy=session_policy(container),
+        throttle=sign_in_throttle(container),
+        previous=request.cookies.get(SESSION_COOKIE),
+    )
+    if result.wait is not None:
+        return _locked_out(request, result.wait, email)
+    if result.token is None:
         return sign_in_page(request, 400, SIGN_IN_FAILED, email)
-    return signed_in_response(container, token)
+    return signed_in_response(container, result.token)
 
 
 def _locked_out(request: Request, wait: timedelta, email: str) -> HTMLResponse:
@@ -339,8 +334,7 @@ def signed_in_response(container: ConsoleContainer, token: str) -> Response:
 @router.post("/sign-out")
 def sign_out(request: Request, viewer: FormViewer) -> Response:
     container = container_of(request)
-    with container.sessions.begin() as s:
-        accounts.revoke_session(s, viewer.token, container.clock.now())
+    sign_ins.sign_out(container.sessions, viewer.token, container.clock.now())
     response = _see_other("/console/sign-in")
     response.delete_cookie(SESSION_COOKIE, path="/console")
     return response
@@ -536,17 +530,16 @@ async def secure_message(
     container = container_of(request)
     try:
         upload = await secure_chat_api.read_upload(file)
-        with container.sessions.begin() as s:
-            secure_chat.post_advisor_message(
-                s,
-                viewer.actor,
-                handoff_id,
-                text,
-                upload,
-                container.clock.now(),
-                container.flows.current(),
-                secure_chat_api.links_of(container),
-            )
+        advisor_chat.write(
+            container.sessions,
+            viewer.actor,
+            handoff_id,
+            text,
+            upload,
+            container.clock.now(),
+            container.flows.current(),
+            secure_chat_api.links_of(container),
+        )
     except HandoffError as exc:
         return _handoff_page(request, viewer, handoff_id, status=exc.status, secure_error=str(exc))
     return _see_other(f"/console/handoffs/{handoff_id}#secure-pane")
@@ -575,8 +568,7 @@ def secure_file(
 ) -> Response:
     container = container_of(request)
     try:
-        with container.sessions.begin() as s:
-            found = secure_chat.advisor_attachment(s, viewer.actor, handoff_id, message_id)
+        found = advisor_chat.download(container.sessions, viewer.actor, handoff_id, message_id)
     except HandoffError as exc:
         return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     return file_response(found)

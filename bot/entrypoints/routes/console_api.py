@@ -21,13 +21,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from bot.adapters import accounts
 from bot.adapters.db import SessionFactory
 from bot.config import Settings
 from bot.domain.access import Action, Actor
 from bot.domain.routing import RoutingRules
 from bot.entrypoints.routes.path_params import RowId
-from bot.service_layer import advisor_messages, evidence_download, handoff_views, handoffs
+from bot.service_layer import advisor_messages, evidence_download, handoff_views, sign_ins
 from bot.service_layer.evidence_download import EvidenceDownload
 from bot.service_layer.handoff_actions import HandoffChange, act
 from bot.service_layer.handoff_views import HandoffDetail, HandoffView
@@ -257,10 +256,12 @@ def _api_actor(
     container = container_of(request)
     user = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
-        with container.sessions.begin() as s:
-            found = accounts.token_user(s, credentials.credentials, container.clock.now())
-            rules = container.routing.current()
-            user = None if found is None else handoffs.actor_of(found, rules)
+        user = sign_ins.api_actor(
+            container.sessions,
+            credentials.credentials,
+            container.clock.now(),
+            container.routing.current(),
+        )
     if user is None:
         raise HTTPException(
             401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
