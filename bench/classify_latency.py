@@ -41,7 +41,7 @@ from bot.config import load_settings  # noqa: E402
 from bot.domain.sensitivity_model import LinearModel  # noqa: E402
 from bot.entrypoints.stack_file import rasa_token  # noqa: E402
 from bot.service_layer.classification import Classifier  # noqa: E402
-from integrations.errors import IntegrationError  # noqa: E402
+from bot.service_layer.errors import IntegrationError  # noqa: E402
 from integrations.rasa import RasaClient  # noqa: E402
 
 

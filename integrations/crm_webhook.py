@@ -40,7 +40,7 @@ takes. Any other status (3xx, 4xx) means the event can never be accepted:
 gangway stops sending it and records the failure for an operator. Redirects are
 not followed.
 
-Errors (``integrations.errors``): 408, 429, 5xx, timeouts and connection
+Errors (``bot.service_layer.errors``): 408, 429, 5xx, timeouts and connection
 failures -> `TransientError`; other non-2xx statuses -> `PermanentError`.
 """
 
@@ -52,7 +52,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from integrations.errors import PermanentError, TransientError
+from bot.service_layer.errors import PermanentError, TransientError
 
 __all__ = [
     "DEFAULT_TOLERANCE_SECONDS",

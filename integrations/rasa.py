@@ -26,14 +26,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from integrations.errors import PermanentError, TransientError
+from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.ports import BotReply
 
-__all__ = ["BotReply", "RasaClient"]
+__all__ = ["RasaClient"]
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,6 @@ PROVIDER = "rasa"
 _TRANSIENT_STATUSES = {408, 409, 429}
 # RFC 3986 path characters that need no percent-encoding (Rasa would not decode them).
 _PATH_SAFE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]+")
-
-
-@dataclass(frozen=True)
-class BotReply:
-    """One message of the bot's answer; buttons are (title, payload) pairs."""
-
-    text: str | None = None
-    buttons: tuple[tuple[str, str], ...] = ()
-    image: str | None = None
-    custom: dict[str, Any] | None = None
 
 
 def _shape_error(what: str, got: object) -> PermanentError:

@@ -27,7 +27,7 @@ Times are ISO 8601 with a UTC offset. ``reference`` is gangway's own name for th
 invite; it must stay the same across retries of one invite (it is the idempotency key)
 and must not carry personal data.
 
-Errors (see ``integrations.errors``): connection failures, timeouts, 408, 429 and 5xx
+Errors (see ``bot.service_layer.errors``): connection failures, timeouts, 408, 429 and 5xx
 are retried up to ``retries`` times with exponential backoff (honouring a
 ``Retry-After`` in seconds) and then raised as `TransientError`; other 4xx and
 answers of the wrong shape are `PermanentError` (``code`` is the provider's ``error``).
@@ -50,12 +50,12 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from integrations.errors import PermanentError, TransientError
+from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.ports import ExternalInvite
 
 __all__ = [
     "PROVIDER",
     "SIGNATURE_PREFIX",
-    "ExternalInvite",
     "ExternalInviteState",
     "SecureMessengerClient",
     "callback_signature",
@@ -74,15 +74,6 @@ def callback_signature(secret: bytes, timestamp: str, body: bytes) -> str:
     """The ``X-Signature`` value of an activation callback (``sha256=<hex>``)."""
     digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return SIGNATURE_PREFIX + digest
-
-
-@dataclass(frozen=True)
-class ExternalInvite:
-    """An invite made at the provider: its id there, the link for the prospect, expiry."""
-
-    external_id: str
-    link: str
-    expires_at: datetime
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ body for channels that cannot show buttons.
 
 Templates are looked up by ``friendly_name`` before one is created; the caller chooses
 names that change whenever the wording does (e.g. a hash of language and titles) and
-caches the SIDs. Errors are those of ``integrations.errors`` (see `twilio_whatsapp`).
+caches the SIDs. Errors are those of ``bot.service_layer.errors`` (see `twilio_whatsapp`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 from twilio.rest import Client
 from twilio.rest.content.v1.content import ContentList
 
-from integrations.errors import PermanentError
+from bot.service_layer.errors import PermanentError
 from integrations.twilio_whatsapp import HttpxTwilioHttpClient, mapped_errors
 
 __all__ = ["MAX_QUICK_REPLY_BODY", "MAX_SESSION_BUTTONS", "MAX_TITLE", "TwilioContent"]

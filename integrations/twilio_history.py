@@ -12,7 +12,7 @@ it does not matter whether Twilio counts its bounds in or out.
 A message Twilio has accepted but not sent yet has no send date and is in no such
 list; `lookup` fetches one message by its sid, which finds it.
 
-Errors are `integrations.errors` (see ``integrations.twilio_whatsapp.mapped_errors``);
+Errors are `bot.service_layer.errors` (see ``integrations.twilio_whatsapp.mapped_errors``);
 `lookup` answers None for Twilio's 404 instead.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, Literal
 import httpx
 from twilio.rest import Client
 
-from integrations.errors import PermanentError
+from bot.service_layer.errors import PermanentError
 from integrations.twilio_whatsapp import HttpxTwilioHttpClient, mapped_errors
 
 __all__ = ["ListedMessage", "TwilioMessageHistory"]

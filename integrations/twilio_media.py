@@ -1,113 +1,36 @@
-"""Media a prospect sent over WhatsApp: fetching it from Twilio, and what kind it is.
+"""Media a prospect sent over WhatsApp: fetching it from Twilio.
 
 An inbound webhook names each item as ``MediaUrl{N}`` / ``MediaContentType{N}``
-(``NumMedia`` of them). The URL is on api.twilio.com and, with HTTP auth for media
-turned on, needs the account's credentials; Twilio answers with a redirect to a
-storage host that must NOT get them. `TwilioMediaFetcher` therefore follows redirects
-itself, sending Basic auth only to Twilio (or to the configured ``base_url`` that
-twilio.com URLs are rewritten to, i.e. the local sandbox) and never to any other
-host: a URL that is neither is refused outright.
+(``NumMedia`` of them; ``bot.domain.inbound_media`` reads them). The URL is on
+api.twilio.com and, with HTTP auth for media turned on, needs the account's
+credentials; Twilio answers with a redirect to a storage host that must NOT get
+them. `TwilioMediaFetcher` therefore follows redirects itself, sending Basic auth
+only to Twilio (or to the configured ``base_url`` that twilio.com URLs are rewritten
+to, i.e. the local sandbox) and never to any other host: a URL that is neither is
+refused outright.
 
-Errors (``integrations.errors``): 404 and other 4xx, an oversized body, a refused
+Errors (``bot.service_layer.errors``): 404 and other 4xx, an oversized body, a refused
 URL -> `PermanentError`; 429, 5xx, timeouts and connection failures ->
 `TransientError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from integrations.errors import PermanentError, TransientError
+from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.ports import FetchedMedia
 from integrations.twilio_whatsapp import HttpxTwilioHttpClient, is_twilio_url
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "FetchedMedia",
-    "MediaItem",
-    "TwilioMediaFetcher",
-    "media_items",
-    "media_kind",
-]
+__all__ = ["DEFAULT_MAX_BYTES", "TwilioMediaFetcher"]
 
 PROVIDER = "twilio"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # WhatsApp's limit for audio/video is 16 MB
 MAX_REDIRECTS = 5
 _REDIRECTS = (301, 302, 303, 307, 308)
 _OUR_MISTAKE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
-
-_DOCUMENT_TYPES = frozenset(
-    {
-        "application/pdf",
-        "application/msword",
-        "application/vnd.ms-excel",
-        "application/vnd.ms-powerpoint",
-        "application/rtf",
-        "text/plain",
-        "text/csv",
-    }
-)
-_CONTACT_TYPES = frozenset({"text/vcard", "text/x-vcard", "text/directory"})
-
-
-@dataclass(frozen=True)
-class FetchedMedia:
-    """The bytes of one media item and the Content-Type they were served with."""
-
-    content: bytes
-    content_type: str | None
-
-
-@dataclass(frozen=True)
-class MediaItem:
-    """One item announced by a webhook: where it is, its type, and its kind."""
-
-    url: str
-    content_type: str | None
-    kind: str
-
-
-def media_kind(content_type: str | None, params: Mapping[str, str]) -> str:
-    """image | document | audio | video | location | contact.
-
-    A MIME type decides first (parameters such as ``; codecs=opus`` ignored):
-    image/*, audio/* (voice notes are audio/ogg), video/*, vCards are contacts,
-    anything else is a document (PDF, office files, archives...). Without one, a
-    message with Latitude and Longitude is a location; otherwise "document", the
-    safe guess for an unknown file.
-    """
-    mime = (content_type or "").split(";", 1)[0].strip().lower()
-    if mime:
-        major = mime.split("/", 1)[0]
-        if major in ("image", "audio", "video"):
-            return major
-        if mime in _CONTACT_TYPES:
-            return "contact"
-        return "document"
-    if params.get("Latitude") and params.get("Longitude"):
-        return "location"
-    return "document"
-
-
-def media_items(params: Mapping[str, str]) -> list[MediaItem]:
-    """The media a webhook announces (``NumMedia``, ``MediaUrl{N}``, ``MediaContentType{N}``),
-    plus one URL-less "location" item when it carries Latitude/Longitude."""
-    try:
-        count = int(params.get("NumMedia") or 0)
-    except ValueError:
-        count = 0
-    items = []
-    for index in range(max(count, 0)):
-        url = params.get(f"MediaUrl{index}")
-        if url:
-            content_type = params.get(f"MediaContentType{index}") or None
-            items.append(MediaItem(url, content_type, media_kind(content_type, {})))
-    if params.get("Latitude") and params.get("Longitude"):
-        items.append(MediaItem("", None, "location"))
-    return items
 
 
 def _where(url: str) -> str:

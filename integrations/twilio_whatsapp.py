@@ -8,12 +8,13 @@ That one method is the seam: `HttpxTwilioHttpClient` sends through httpx and, wh
 ``base_url`` is configured, moves every ``https://*.twilio.com`` request to it, so the
 same code talks to Twilio, to the local sandbox, or to a test's fake app.
 
-Errors (see ``integrations.errors``)::
+Errors (see ``bot.service_layer.errors``)::
 
     TransientError
      └── OutcomeUnknownError    the request may have taken effect: a send that timed out
                                 after it was written, or that got a 5xx. Its `ambiguous`
-                                attribute is True; ask `find_sent` before sending again.
+                                attribute is True; look in `list_sent` before sending
+                                again (the worker does, through the sender port).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -33,13 +33,13 @@ from twilio.http import HttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
-from integrations.errors import IntegrationError, PermanentError, TransientError
+from bot.service_layer.errors import IntegrationError, PermanentError, TransientError
+from bot.service_layer.ports import SentMessage
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "HttpxTwilioHttpClient",
     "OutcomeUnknownError",
-    "SentMessage",
     "TwilioWhatsApp",
     "is_twilio_url",
     "mapped_errors",
@@ -61,7 +61,7 @@ class OutcomeUnknownError(TransientError):
 
     Raised for a POST whose answer never arrived (read timeout, connection dropped)
     and for a send answered with a 5xx. Retrying blindly could message the prospect
-    twice; look the message up first (`TwilioWhatsApp.find_sent`).
+    twice; look the message up first (`TwilioWhatsApp.list_sent`).
     """
 
     ambiguous = True
@@ -184,17 +184,6 @@ def _transport_error(exc: httpx.TransportError, method: str, url: str) -> Integr
     return OutcomeUnknownError(PROVIDER, f"no answer to {where}, it may have taken effect: {what}")
 
 
-@dataclass(frozen=True)
-class SentMessage:
-    """A message as Twilio reports it; ``date_created`` is UTC, to the second."""
-
-    sid: str
-    status: str | None
-    to: str
-    body: str
-    date_created: datetime | None
-
-
 def _sent(instance: Any, *, to: str = "", body: str = "") -> SentMessage:
     # A content (template) message may come back with an empty body (Twilio renders
     # it asynchronously when a Messaging Service sends it): keep the caller's text then.
@@ -289,7 +278,7 @@ class TwilioWhatsApp:
         content_sid: str | None = None,
         content_variables: Mapping[str, str] | None = None,
     ) -> SentMessage:
-        """Create one message. On `OutcomeUnknownError`, ask `find_sent` before retrying.
+        """Create one message. On `OutcomeUnknownError`, look in `list_sent` before retrying.
 
         With ``content_sid`` (a Content API template, e.g. quick-reply buttons) the
         template and ``content_variables`` are sent instead of ``body``. Twilio then
@@ -351,8 +340,8 @@ class TwilioWhatsApp:
         """The earliest message with exactly this body sent to ``to`` since about
         ``since`` (less `CLOCK_SKEW`, our clock and Twilio's may differ), or None.
 
-        Used after a crash or an `OutcomeUnknownError` to learn whether a send went
-        through before sending it again.
+        A convenience over `list_sent` for one known body; the worker reads `list_sent`
+        itself, to match any of several bodies and skip messages it already recorded.
         """
         recent = self.list_sent(to=to, since=since - self.CLOCK_SKEW)
         return next((m for m in recent if m.body == body), None)

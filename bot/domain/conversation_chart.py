@@ -19,20 +19,25 @@ Decisions worth knowing:
 - ``opt_in`` resumes the state stored in ``ConversationModel.resume_state`` (a guard per target),
   not a ``HistoryState``: the library keeps history in ``StateChart.history_values`` on the
   chart instance, only for compound states, so it would not survive a reload from the database.
-- Callbacks only change the model and append to ``model.events``; handlers act on those events
-  after the unit of work commits (STYLE rule 2).
+- Callbacks only change the model and append to ``model.events`` (their names are
+  ``ChartEvent``); the service layer's handlers turn those events into rows in the same
+  unit of work, and messages and timers act on the rows after it commits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from statemachine import State, StateChart, TModel
 from statemachine.exceptions import InvalidStateValue, TransitionNotAllowed
 
+from bot.domain.levels import LEVEL_NAMES
+
 __all__ = [
+    "CHART_EVENTS",
     "LEVELS",
+    "ChartEvent",
     "ConversationChart",
     "ConversationModel",
     "GangwayChart",
@@ -42,8 +47,25 @@ __all__ = [
     "try_send",
 ]
 
-# The sensitivity ladder, lowest first. Switch to ``bot.domain.levels.Level`` once it exists.
-LEVELS: tuple[str, ...] = ("public", "identity", "financial", "advice", "order")
+# The sensitivity ladder's names, lowest first, as the conversation row stores them.
+LEVELS: tuple[str, ...] = LEVEL_NAMES
+
+# Every event the chart's callbacks can record: each needs a handler in the service layer.
+ChartEvent = Literal[
+    "level_raised",
+    "terms_offered",
+    "redirect_notice",
+    "consent_given",
+    "consent_declined",
+    "invite_requested",
+    "invite_expired",
+    "reentry_requested",
+    "handed_off",
+    "handoff_requested",
+    "opted_out",
+    "opted_in",
+]
+CHART_EVENTS: frozenset[str] = frozenset(get_args(ChartEvent))
 
 
 class GangwayChart(StateChart[TModel]):
@@ -66,9 +88,9 @@ class GangwayChart(StateChart[TModel]):
 
 
 class Recorded(NamedTuple):
-    """A domain event a callback recorded, for a handler to act on after commit."""
+    """A domain event a callback recorded, for a handler to turn into rows."""
 
-    name: str
+    name: ChartEvent
     data: dict[str, Any]
 
 
@@ -84,7 +106,7 @@ class ConversationModel:
     resume_state: str | None = None
     events: list[Recorded] = field(default_factory=list)
 
-    def record(self, name: str, **data: Any) -> None:
+    def record(self, name: ChartEvent, **data: Any) -> None:
         self.events.append(Recorded(name, data))
 
     def raise_level(self, level: str) -> bool:

@@ -21,7 +21,7 @@ from bot.config import load_settings
 from bot.domain.sensitivity_model import LinearModel
 from bot.entrypoints.stack_file import rasa_token
 from bot.service_layer.classification import Classifier
-from integrations.errors import IntegrationError
+from bot.service_layer.errors import IntegrationError
 from integrations.rasa import RasaClient
 
 __all__ = [

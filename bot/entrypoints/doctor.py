@@ -20,8 +20,8 @@ from bot.adapters.model_files import (
 )
 from bot.config import Settings
 from bot.entrypoints.stack_file import rasa_token
+from bot.service_layer.errors import IntegrationError
 from bot.service_layer.key_rotation import keys_in_use
-from integrations.errors import IntegrationError
 from integrations.rasa import RasaClient
 
 __all__ = ["Check", "run_checks"]

@@ -29,7 +29,7 @@ class Classifier:
 
     ``understanding`` is None to classify without Rasa (``--no-nlu``, and to measure what
     the NLU adds); ``model`` is None without a trained model, when the flow asks for none.
-    Errors of the NLU (``integrations.errors``) propagate: the caller decides whether to
+    Errors of the NLU (``bot.service_layer.errors``) propagate: the caller decides whether to
     retry.
     """
 

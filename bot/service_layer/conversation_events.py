@@ -16,6 +16,7 @@ from bot.adapters.tables import Consent, Conversation, Handoff, HumanRequest, In
 from bot.domain.conversation_chart import ConversationChart, try_send
 from bot.domain.flows import Flow
 from bot.service_layer import handoffs
+from bot.service_layer.conversation_status import UnknownConversation
 from bot.service_layer.ports import FlowSource
 from bot.service_layer.timers import TimerHandler
 from bot.service_layer.transition import (
@@ -77,8 +78,11 @@ def request_human(
 ) -> int | None:
     """The bot's action says the prospect asked for a person: the same as gangway seeing
     it itself, except that the bot words the answer. The HumanRequest id, or None when
-    the conversation's state does not allow it (opted out)."""
-    conv = session.get_one(Conversation, conversation_id)
+    the conversation's state does not allow it (opted out); UnknownConversation when
+    there is no such conversation."""
+    conv = session.get(Conversation, conversation_id)
+    if conv is None:
+        raise UnknownConversation(conversation_id)
     model = chart_model(conv)
     if not try_send(ConversationChart(model), "human_requested"):
         return None

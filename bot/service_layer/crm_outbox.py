@@ -60,8 +60,8 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import CrmDelivery, Handoff
 from bot.domain.audit import canonical_json
 from bot.domain.retry import backoff_seconds
+from bot.service_layer.errors import IntegrationError, PermanentError
 from bot.service_layer.ports import Clock
-from integrations.errors import IntegrationError, PermanentError
 
 __all__ = ["CrmPusher", "CrmSender", "enqueue"]
 
@@ -72,7 +72,7 @@ _MAX_ERROR_CHARS = 2000
 
 
 class CrmSender(Protocol):
-    """Sends one signed event to the CRM (integrations.crm_webhook.CrmWebhook).
+    """Sends one signed event to the CRM (a signed webhook in production).
 
     Returns the 2xx status; raises `TransientError` or `PermanentError` otherwise.
     """

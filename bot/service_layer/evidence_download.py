@@ -1,10 +1,10 @@
 """A compliance user downloads the evidence bundle of a handoff's conversation.
 
 The bundle is the whole record opened with the conversation's key, so each download
-is itself evidence: it is appended to the audit log in the caller's unit of work,
-naming who took it, of which conversation and handoff, and the SHA-256 of the zip
-handed over and of its manifest.json (which holds every file's SHA-256) — digests,
-never content. If that record cannot be committed, the caller has no bundle to send.
+is itself evidence: it is appended to the audit log in the unit of work that reads
+the bundle, naming who took it, of which conversation and handoff, and the SHA-256 of
+the zip handed over and of its manifest.json (which holds every file's SHA-256) —
+digests, never content. The bundle is returned only once that record is committed.
 
 Who may: ``bot.domain.access.can_export_evidence``. Anyone else is refused before the
 handoff is looked up, so a refusal says nothing about which handoffs exist.
@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
+from bot.adapters.db import SessionFactory
 from bot.adapters.evidence_files import bundle_files, bundle_zip
 from bot.domain.access import Actor, can_export_evidence
 from bot.service_layer import handoffs
@@ -50,7 +51,7 @@ def _filename(conversation_id: str, now: datetime) -> str:
 
 
 def download_evidence(
-    session: Session, actor: Actor, handoff_id: int, now: datetime
+    sessions: SessionFactory, actor: Actor, handoff_id: int, now: datetime
 ) -> EvidenceDownload:
     """The zipped evidence bundle of the handoff's conversation, its download recorded.
 
@@ -59,6 +60,13 @@ def download_evidence(
     """
     if not can_export_evidence(actor):
         raise NotAllowed(f"your role ({actor.role}) cannot download evidence bundles")
+    with sessions.begin() as session:
+        return _recorded_download(session, actor, handoff_id, now)
+
+
+def _recorded_download(
+    session: Session, actor: Actor, handoff_id: int, now: datetime
+) -> EvidenceDownload:
     handoff = handoffs.get_readable(session, actor, handoff_id)
     conversation_id = handoff.conversation_id
     evidence = gather_evidence(session, conversation_id, now)

@@ -26,10 +26,9 @@ from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Invite
 from bot.domain.redaction import redact
-from bot.service_layer.ports import Clock, FlowSource
+from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.ports import Clock, ExternalInvite, FlowSource
 from bot.service_layer.transition import Effects, Handover, InviteSettings
-from integrations.errors import PermanentError, TransientError
-from integrations.secure_messenger import ExternalInvite
 
 __all__ = ["ExternalInviteIssuer", "SecureChannel"]
 
@@ -37,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class SecureChannel(Protocol):
-    """A secure messenger that makes invites (integrations/secure_messenger.py)."""
+    """A secure messenger that makes invites (the provider's REST API in production)."""
 
     def create_invite(
         self, *, reference: str, language: str, expires_at: datetime, display_name: str | None

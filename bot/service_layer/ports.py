@@ -1,24 +1,27 @@
-"""The service layer's view of the outside world. Adapters in `integrations/`
-satisfy these; tests pass fakes through the same seams."""
+"""The service layer's view of the outside world, and the types that cross it.
+
+The adapters to the outside world satisfy these protocols and return these types (the
+errors they raise are in ``bot.service_layer.errors``), so the service layer never
+depends on an adapter; tests pass fakes through the same seams.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.domain.flows import Flow
 from bot.domain.reconciliation import Direction
 from bot.domain.sensitivity_model import LevelScores
-from integrations.rasa import BotReply
-from integrations.twilio_media import FetchedMedia
-from integrations.twilio_whatsapp import SentMessage
 
 __all__ = [
     "BotReply",
     "Clock",
     "ContentTemplates",
     "Dialogue",
+    "ExternalInvite",
     "FetchedMedia",
     "FlowSource",
     "MediaFetcher",
@@ -30,6 +33,45 @@ __all__ = [
     "SystemClock",
     "Understanding",
 ]
+
+
+@dataclass(frozen=True)
+class BotReply:
+    """One message of the bot's answer; buttons are (title, payload) pairs."""
+
+    text: str | None = None
+    buttons: tuple[tuple[str, str], ...] = ()
+    image: str | None = None
+    custom: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message as the WhatsApp provider reports it; ``date_created`` is UTC, to the second."""
+
+    sid: str
+    status: str | None
+    to: str
+    body: str
+    date_created: datetime | None
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    """The bytes of one media item and the Content-Type they were served with."""
+
+    content: bytes
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class ExternalInvite:
+    """An invite made at the secure messenger: its id there, the link for the prospect,
+    its expiry."""
+
+    external_id: str
+    link: str
+    expires_at: datetime
 
 
 class Clock(Protocol):

@@ -39,6 +39,7 @@ from bot.domain.conversation_chart import ConversationChart
 from bot.domain.delivery import UNSENT_STATUSES, advance_status
 from bot.domain.redaction import redact
 from bot.domain.retry import backoff_seconds
+from bot.service_layer.errors import IntegrationError, PermanentError, TransientError
 from bot.service_layer.outbox import new_outbox_row, outgoing
 from bot.service_layer.ports import (
     BotReply,
@@ -53,7 +54,6 @@ from bot.service_layer.transition import (
     OPT_OUT_KIND,
     consent_buttons,
 )
-from integrations.errors import IntegrationError, PermanentError, TransientError
 
 __all__ = ["ConversationProcessor", "ProcessingPolicy", "reply_text", "reported_bodies"]
 

@@ -41,8 +41,8 @@ from bot.domain.reconciliation import (
     Tally,
     mask_address,
 )
+from bot.service_layer.errors import IntegrationError
 from bot.service_layer.ports import Clock, MessageHistory, ProviderMessage
-from integrations.errors import IntegrationError
 
 __all__ = [
     "DEFAULT_GRACE",

@@ -22,11 +22,13 @@ from bot.adapters.tables import Conversation, InboxMessage, MediaItem, MessageCl
 from bot.adapters.vault import vault_of
 from bot.domain.commands import parse_command
 from bot.domain.follow_ups import PREVIOUS_MESSAGES, PREVIOUS_WITHIN
+from bot.domain.inbound_media import media_items
 from bot.domain.levels import Level
 from bot.domain.protocol import Inbound, decide
 from bot.domain.redaction import redact
 from bot.domain.sensitivity import too_long
 from bot.service_layer.classification import Classifier, Previous
+from bot.service_layer.errors import IntegrationError, PermanentError
 from bot.service_layer.media_files import seal_media
 from bot.service_layer.ports import (
     Clock,
@@ -42,8 +44,6 @@ from bot.service_layer.transition import (
     chart_model,
     save_model,
 )
-from integrations.errors import IntegrationError, PermanentError
-from integrations.twilio_media import media_items
 
 __all__ = ["Screening"]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,7 @@ from bot.adapters.tables import (
     OutboxMessage,
 )
 from bot.adapters.vault import vault_of
-from bot.domain.conversation_chart import ConversationModel, Recorded
+from bot.domain.conversation_chart import ChartEvent, ConversationModel, Recorded
 from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.flows import Flow
 from bot.domain.phone_country import country_of
@@ -54,6 +55,7 @@ from bot.service_layer.outbox import link_placeholder, new_outbox_row
 
 __all__ = [
     "CONSENT_KIND",
+    "HANDLERS",
     "Effects",
     "InviteSettings",
     "chart_model",
@@ -198,6 +200,7 @@ class Effects:
     # -- events ---------------------------------------------------------------
 
     def apply(self, events: list[Recorded]) -> None:
+        """Record each event in the audit log, then run its handler (``HANDLERS``)."""
         for event in events:
             audit_log.append(
                 self._s,
@@ -206,9 +209,10 @@ class Effects:
                 payload={**event.data, "inbox_id": self._inbox_id, "state": self._conv.state},
                 now=self._now,
             )
-            handler = getattr(self, f"_on_{event.name}", None)
-            if handler is not None:
-                handler(event.data)
+            HANDLERS[event.name](self, event.data)
+
+    def _on_level_raised(self, data: dict[str, Any]) -> None:
+        """Nothing beyond the audit record: the level is on the conversation already."""
 
     def _on_terms_offered(self, data: dict[str, Any]) -> None:
         language = self._conv.language or self._flow.default_language
@@ -391,7 +395,8 @@ class Effects:
         )
         self._s.add(request)
         self._s.flush()
-        # The same record as a request made through the bot's action (routes/api.py).
+        # A request made through the bot's action (``conversation_events.request_human``)
+        # is recorded here too; only the announcement is left to the bot.
         audit_log.append(
             self._s,
             kind="human_requested",
@@ -466,3 +471,23 @@ class Effects:
 
     def _on_opted_in(self, data: dict[str, Any]) -> None:
         self.send_text("opted_in")
+
+
+Handler = Callable[[Effects, dict[str, Any]], None]
+
+# What each event the chart records means in rows; a test checks that every
+# ``ChartEvent`` is here, so a new event cannot be recorded and silently ignored.
+HANDLERS: Mapping[ChartEvent, Handler] = {
+    "level_raised": Effects._on_level_raised,
+    "terms_offered": Effects._on_terms_offered,
+    "redirect_notice": Effects._on_redirect_notice,
+    "consent_given": Effects._on_consent_given,
+    "consent_declined": Effects._on_consent_declined,
+    "invite_requested": Effects._on_invite_requested,
+    "invite_expired": Effects._on_invite_expired,
+    "reentry_requested": Effects._on_reentry_requested,
+    "handed_off": Effects._on_handed_off,
+    "handoff_requested": Effects._on_handoff_requested,
+    "opted_out": Effects._on_opted_out,
+    "opted_in": Effects._on_opted_in,
+}

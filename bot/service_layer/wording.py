@@ -8,13 +8,34 @@ conversation's language), the language's own name, the contact time they chose.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
+from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation
 from bot.domain.flows import Flow
+from bot.service_layer.ports import FlowSource
 from bot.service_layer.qualification import number_country, qualification_of
 
-__all__ = ["response_text"]
+__all__ = ["Wording", "response_text", "wording_of"]
+
+
+@dataclass(frozen=True)
+class Wording:
+    """A response's text (None when the flow does not word it) and the flow file asked."""
+
+    text: str | None
+    source: str
+
+
+def wording_of(
+    sessions: SessionFactory, flows: FlowSource, conversation_id: str, name: str
+) -> Wording:
+    """Response ``name`` for the conversation, from the flow in force now."""
+    flow = flows.current()
+    with sessions.begin() as s:
+        return Wording(response_text(s, flow, conversation_id, name), flow.source)
 
 
 def response_text(session: Session, flow: Flow, conversation_id: str, name: str) -> str | None:

@@ -9,10 +9,9 @@ from typing import Literal
 
 from bot.domain.levels import Level
 from bot.domain.sensitivity_model import LevelScores
-from integrations.errors import IntegrationError, TransientError
-from integrations.rasa import BotReply
+from bot.service_layer.errors import IntegrationError, TransientError
+from bot.service_layer.ports import BotReply, SentMessage
 from integrations.twilio_history import ListedMessage
-from integrations.twilio_whatsapp import SentMessage
 
 
 class FakeDialogue:
@@ -97,7 +96,7 @@ class FakeSender:
             # The provider created the message but the answer never reached us.
             self.lose_response_once = False
             err = TransientError("twilio", "read timed out")
-            err.ambiguous = True  # type: ignore[attr-defined]
+            err.ambiguous = True
             raise err
         return msg
 

@@ -21,8 +21,8 @@ from bot.service_layer import handoffs
 from bot.service_layer.external_invites import ExternalInviteIssuer
 from bot.service_layer.handoff_events import NoHandoffEvents
 from bot.service_layer.handoffs import HandoffError, Route
+from bot.service_layer.ports import ExternalInvite
 from bot.service_layer.transition import InviteSettings
-from integrations.secure_messenger import ExternalInvite
 from tests.fakes.clock import FakeClock
 
 __all__ = ["PUBLIC", "QueueRouter", "StandInMessenger", "race"]

@@ -352,7 +352,7 @@ def test_a_failing_hand_off_hook_still_answers_200(
 
     assert answer.status_code == 200
     assert snapshot(sessions).invite_status == "used"
-    assert "on_invite_activated failed for conversation conv-1" in caplog.text
+    assert "handing off conversation conv-1 after its activation failed" in caplog.text
 
 
 # -- the stand-in messenger's button, end to end over loopback --------------------------

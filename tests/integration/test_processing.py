@@ -11,9 +11,9 @@ from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import InboxMessage, OutboxMessage
 from bot.domain.inbound import parse_inbound
+from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from bot.service_layer.receiving import record_inbound, record_status
-from integrations.errors import PermanentError, TransientError
 from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender
@@ -150,7 +150,7 @@ def test_same_text_twice_is_sent_twice(sessions: SessionFactory, clock: FakeCloc
     proc.run(conv)
     receive(sessions, clock, "SM2", "hi")
     sender.errors = [TransientError("twilio", "read timed out")]
-    sender.errors[0].ambiguous = True  # type: ignore[attr-defined]
+    sender.errors[0].ambiguous = True
     proc.run(conv)
     clock.advance(5)
     proc.run(conv)

@@ -33,13 +33,13 @@ from bot.adapters.tables import (
 from bot.domain.inbound import parse_inbound
 from bot.service_layer.classification import Classifier
 from bot.service_layer.conversation_events import timer_handlers
+from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.ports import FetchedMedia
 from bot.service_layer.processing import ConversationProcessor
 from bot.service_layer.receiving import record_inbound
 from bot.service_layer.screening import Screening
 from bot.service_layer.timers import TimerRunner
 from bot.service_layer.transition import Handover, InviteSettings
-from integrations.errors import PermanentError, TransientError
-from integrations.twilio_media import FetchedMedia
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
 

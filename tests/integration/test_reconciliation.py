@@ -16,12 +16,12 @@ from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import ReconciliationRun
 from bot.domain.reconciliation import Side
+from bot.service_layer.errors import TransientError
 from bot.service_layer.reconciliation import (
     Reconciler,
     ReconciliationFailed,
     ScheduledReconciliation,
 )
-from integrations.errors import TransientError
 from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeMessageHistory

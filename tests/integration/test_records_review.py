@@ -23,10 +23,10 @@ from bot.adapters.tables import Conversation, Invite, OutboxMessage
 from bot.adapters.vault import vault_of
 from bot.entrypoints.routes import channel_callbacks
 from bot.service_layer.erasure import erase_conversation
+from bot.service_layer.errors import PermanentError
+from bot.service_layer.ports import SentMessage
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
-from integrations.errors import PermanentError
 from integrations.secure_messenger import PROVIDER
-from integrations.twilio_whatsapp import SentMessage
 from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender

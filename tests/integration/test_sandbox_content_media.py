@@ -21,10 +21,11 @@ import pytest
 from fastapi import FastAPI, Request, Response
 from twilio.request_validator import RequestValidator
 
+from bot.domain.inbound_media import media_items
 from bot.sandbox import SandboxConfig, create_app
 from bot.sandbox.server import ServerThread
 from integrations.twilio_content import TwilioContent
-from integrations.twilio_media import TwilioMediaFetcher, media_items
+from integrations.twilio_media import TwilioMediaFetcher
 from integrations.twilio_whatsapp import TwilioWhatsApp
 
 ACCOUNT = "AC" + "9" * 32

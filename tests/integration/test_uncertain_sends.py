@@ -19,12 +19,12 @@ from bot.domain.inbound import parse_inbound
 from bot.sandbox import SandboxConfig, create_app
 from bot.sandbox.server import ServerThread
 from bot.service_layer.classification import Classifier
+from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.outbox import new_outbox_row
 from bot.service_layer.processing import ConversationProcessor, reported_bodies
 from bot.service_layer.receiving import record_inbound
 from bot.service_layer.screening import Screening
 from bot.service_layer.transition import CONSENT_KIND, InviteSettings, consent_buttons
-from integrations.errors import PermanentError, TransientError
 from integrations.twilio_content import TwilioContent
 from integrations.twilio_whatsapp import TwilioWhatsApp
 from tests.fakes.clock import FakeClock
@@ -128,7 +128,7 @@ def test_a_message_missing_from_twilios_list_is_sent_again_once(
     sender = FakeSender(clock.now)
     proc = ConversationProcessor(sessions, FakeDialogue(), sender, clock)
     timeout = TransientError("twilio", "read timed out")
-    timeout.ambiguous = True  # type: ignore[attr-defined]  # nothing reached Twilio, in fact
+    timeout.ambiguous = True  # nothing reached Twilio, in fact
     sender.errors = [timeout]
     conv = receive(sessions, clock, "SM1", "hi")
     proc.run(conv)

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from bot.adapters.db import SessionFactory
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH
 from bot.adapters.tables import AuditLog, OutboxMessage, Timer
+from bot.service_layer.errors import PermanentError
 from bot.service_layer.receiving import record_status
-from integrations.errors import PermanentError
 from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.prospects import opened

@@ -59,7 +59,8 @@ def test_a_new_conversation_starts_qualifying() -> None:
 def test_each_transition_of_the_design_diagram(
     source: str, event: str, target: str, recorded: list[str]
 ) -> None:
-    """Every arrow of DESIGN.md's chart moves to its target and records its domain events."""
+    """Every arrow of the chart drawn in its module's docstring moves to its target and
+    records its domain events."""
     chart = chart_in(source)
     chart.send(event)
     assert chart.model.state == target

@@ -9,8 +9,8 @@ import json
 import httpx
 import pytest
 
+from bot.service_layer.errors import PermanentError, TransientError
 from integrations.crm_webhook import CrmWebhook, sign, verify_signature
-from integrations.errors import PermanentError, TransientError
 
 SECRET = b"crm-shared-secret-for-tests-0001"
 URL = "https://crm.example.com/hooks/gangway"

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from integrations.errors import PermanentError, TransientError
-from integrations.rasa import BotReply, RasaClient
+from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.ports import BotReply
+from integrations.rasa import RasaClient
 
 SENDER = "whatsapp:+447700900123"
 TOKEN = "rasa-token"

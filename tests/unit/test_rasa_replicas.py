@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from integrations.errors import TransientError
+from bot.service_layer.errors import TransientError
 from integrations.rasa import RasaClient
 
 REPLICAS = ("http://rasa-a.example.com:5005", "http://rasa-b.example.com:5006")

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 
 from bot.sandbox.messenger import MessengerConfig, MessengerState, create_app
 from bot.sandbox.server import ServerThread
-from integrations.errors import PermanentError, TransientError
-from integrations.secure_messenger import ExternalInvite, SecureMessengerClient
+from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.ports import ExternalInvite
+from integrations.secure_messenger import SecureMessengerClient
 
 AUTH_HEADER = "X-Api-Key"
 AUTH_VALUE = "messenger-test-key-0123456789"

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from bot.sandbox import SandboxConfig, create_app
 from bot.sandbox.approved_templates import APPROVED
-from integrations.errors import PermanentError, TransientError
+from bot.service_layer.errors import PermanentError, TransientError
 from integrations.twilio_content import TwilioContent
 
 ACCOUNT = "AC" + "8" * 32

@@ -1,4 +1,4 @@
-"""Fetching inbound media with the account's credentials, and naming its kind."""
+"""Fetching inbound media with the account's credentials."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.sandbox import SandboxConfig, create_app
-from integrations.errors import PermanentError, TransientError
-from integrations.twilio_media import MediaItem, TwilioMediaFetcher, media_items, media_kind
+from bot.service_layer.errors import PermanentError, TransientError
+from integrations.twilio_media import TwilioMediaFetcher
 
 ACCOUNT = "AC" + "7" * 32
 TOKEN = "media-token"
@@ -201,48 +201,3 @@ def test_media_from_the_sandbox_is_fetched_without_leaking_credentials() -> None
         with pytest.raises(PermanentError) as denied:
             wrong.fetch(params["MediaUrl0"])
         assert denied.value.status == 401
-
-
-@pytest.mark.parametrize(
-    ("content_type", "params", "kind"),
-    [
-        ("image/jpeg", {}, "image"),
-        ("IMAGE/PNG", {}, "image"),
-        ("application/pdf", {}, "document"),
-        (
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            {},
-            "document",
-        ),
-        ("audio/ogg; codecs=opus", {}, "audio"),
-        ("video/mp4", {}, "video"),
-        ("text/vcard", {}, "contact"),
-        ("text/x-vcard", {}, "contact"),
-        (None, {"Latitude": "48.8584", "Longitude": "2.2945"}, "location"),
-        (None, {}, "document"),
-    ],
-)
-def test_media_kind_follows_the_mime_type_or_the_location(
-    content_type: str | None, params: dict[str, str], kind: str
-) -> None:
-    """Each MIME type (or a location's coordinates) maps to the kind a flow can set a level for."""
-    assert media_kind(content_type, params) == kind
-
-
-def test_media_items_lists_every_announced_item_and_a_location() -> None:
-    """NumMedia items come back in order with their kinds; coordinates add a location."""
-    params = {
-        "NumMedia": "2",
-        "MediaUrl0": MEDIA_URL,
-        "MediaContentType0": "image/jpeg",
-        "MediaUrl1": MEDIA_URL + "b",
-        "MediaContentType1": "text/vcard",
-    }
-    assert media_items(params) == [
-        MediaItem(MEDIA_URL, "image/jpeg", "image"),
-        MediaItem(MEDIA_URL + "b", "text/vcard", "contact"),
-    ]
-    assert media_items({"NumMedia": "0", "Latitude": "1.5", "Longitude": "2.5"}) == [
-        MediaItem("", None, "location")
-    ]
-    assert media_items({"NumMedia": "junk"}) == []

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 import pytest
 
-from integrations.errors import PermanentError, TransientError
+from bot.service_layer.errors import PermanentError, TransientError
 from integrations.twilio_whatsapp import (
     HttpxTwilioHttpClient,
     OutcomeUnknownError,
@@ -314,11 +314,11 @@ def test_server_error_on_send_is_outcome_unknown() -> None:
 
 
 def test_connect_error_is_transient_and_not_ambiguous() -> None:
-    """A refused connection proves nothing was sent: TransientError without `ambiguous`."""
+    """A refused connection proves nothing was sent: a TransientError that is not ambiguous."""
     with pytest.raises(TransientError) as caught:
         whatsapp(raising(httpx.ConnectError)).send(to=PROSPECT, body="Hi")
     assert caught.value.provider == "twilio"
-    assert not getattr(caught.value, "ambiguous", False)
+    assert not caught.value.ambiguous
 
 
 def test_read_timeout_on_send_is_ambiguous() -> None:

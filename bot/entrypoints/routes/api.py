@@ -15,13 +15,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from bot.adapters.tables import Conversation, Handoff, Invite
 from bot.bootstrap import Container
-from bot.domain.conversation_chart import ConversationChart
 from bot.entrypoints.routes.path_params import CONVERSATION_ID_PATTERN, ConversationId
+from bot.service_layer.conversation_status import InviteStanding, UnknownConversation, status_of
 
 __all__ = [
     "ConversationStatusOut",
@@ -116,14 +114,10 @@ async def create_human_request(
     handoff_requested and a handoff is opened. The bot words the reply; gangway sends
     none of its own."""
     container: Container = request.app.state.container
-
-    def store() -> int | None:
-        with container.sessions() as s:
-            if s.get(Conversation, body.conversation_id) is None:
-                raise _unknown(body.conversation_id)
-        return container.request_human(body.conversation_id, body.text)
-
-    new_id = await run_in_threadpool(store)
+    try:
+        new_id = await run_in_threadpool(container.request_human, body.conversation_id, body.text)
+    except UnknownConversation as exc:
+        raise HTTPException(404, str(exc)) from exc
     if new_id is None:
         raise HTTPException(409, "the conversation has opted out; nobody may be asked to reply")
     return HumanRequestOut(id=new_id, conversation_id=body.conversation_id)
@@ -137,47 +131,22 @@ async def invite_status(
 ) -> ConversationStatusOut:
     """Where the conversation stands with its secure-channel invite and its handoff."""
     container: Container = request.app.state.container
-
-    def read() -> ConversationStatusOut:
-        now = container.clock.now()
-        with container.sessions() as s:
-            conv = s.get(Conversation, conversation_id)
-            if conv is None:
-                raise _unknown(conversation_id)
-            invite = s.scalars(
-                select(Invite)
-                .where(Invite.conversation_id == conversation_id)
-                .order_by(Invite.id.desc())
-                .limit(1)
-            ).first()
-            handoff = s.scalars(
-                select(Handoff)
-                .where(Handoff.conversation_id == conversation_id)
-                .order_by(Handoff.id.desc())
-                .limit(1)
-            ).first()
-            return ConversationStatusOut(
-                state=conv.state or ConversationChart.qualifying.id,
-                invite=None if invite is None else _invite_out(invite, now),
-                handoff=None
-                if handoff is None
-                else HandoffStatusOut.model_validate({"status": handoff.status}),
-            )
-
-    return await run_in_threadpool(read)
+    try:
+        found = await run_in_threadpool(
+            status_of, container.sessions, conversation_id, container.clock.now()
+        )
+    except UnknownConversation as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return ConversationStatusOut(
+        state=found.state,
+        invite=None if found.invite is None else _invite_out(found.invite),
+        handoff=None
+        if found.handoff_status is None
+        else HandoffStatusOut.model_validate({"status": found.handoff_status}),
+    )
 
 
-def _unknown(conversation_id: str) -> HTTPException:
-    return HTTPException(404, f"no conversation {conversation_id!r}")
-
-
-def _invite_out(invite: Invite, now: datetime) -> InviteStatusOut:
-    # A GET changes nothing: the expiry timer marks the row; until it fires, read it as expired.
-    expired = invite.status == "active" and now >= invite.expires_at
+def _invite_out(invite: InviteStanding) -> InviteStatusOut:
     return InviteStatusOut.model_validate(
-        {
-            "status": "expired" if expired else invite.status,
-            "expires_at": invite.expires_at,
-            "issued_at": invite.issued_at,
-        }
+        {"status": invite.status, "expires_at": invite.expires_at, "issued_at": invite.issued_at}
     )

@@ -8,12 +8,10 @@ The protocol is drawn in ``integrations/secure_messenger.py``. In order:
 - a body that is not the expected JSON: 400;
 - an ``event_id`` seen before: 409, the provider's sign to stop retrying;
 - an ``invite_id`` gangway never issued: 404, nothing written;
-- otherwise the callback is stored (its event id refuses replays from now on) and, if the
-  invite is still active and was opened before it expired, the invite is marked used in
-  the same transaction, with an audit record. After the commit
-  ``container.on_invite_activated(conversation_id)`` moves the conversation on.
-  An invite that was already used, superseded or had expired is not activated again:
-  the answer is still 200 (the provider did its part) with ``"ignored"`` saying why.
+- otherwise the callback is recorded (``bot.service_layer.channel_activation``): 200,
+  and ``container.on_invite_activated(conversation_id)`` moves the conversation on. An
+  invite that was already used, superseded or had expired is not activated again: the
+  answer is still 200 (the provider did its part) with ``"ignored"`` saying why.
 """
 
 from __future__ import annotations
@@ -21,23 +19,20 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
-from bot.adapters.invites import schedule_activation_backstop
-from bot.adapters.tables import ChannelCallback, Invite
-from bot.adapters.vault import vault_of
+from bot.service_layer.channel_activation import (
+    Activation,
+    ActivationCallback,
+    record_activation,
+)
 from bot.service_layer.ports import Clock
 from integrations.secure_messenger import callback_signature, parse_time
 
@@ -73,13 +68,6 @@ class ChannelCallbackContainer(Protocol):
     def on_invite_activated(self, conversation_id: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    status: int
-    body: dict[str, Any]
-    activated_conversation: str | None = None
-
-
 def _well_formed_id(value: object) -> bool:
     """An id the provider could have made: text that fits its column and holds no
     control character (PostgreSQL cannot store NUL, and an id is never multi-line)."""
@@ -109,78 +97,19 @@ def _refusal(secret: bytes, request: Request, raw: bytes, now: datetime) -> str 
     return None
 
 
-def _record(session: Session, event: dict[str, Any], text: str, now: datetime) -> _Outcome:
-    event_id, invite_id = event["event_id"], event["invite_id"]
-    if session.scalar(select(ChannelCallback.id).where(ChannelCallback.event_id == event_id)):
-        return _Outcome(409, {"ok": False, "error": "replay"})
-    invite = session.scalars(
-        select(Invite).where(Invite.external_id == invite_id).with_for_update()
-    ).one_or_none()
-    if invite is None:
-        return _Outcome(404, {"ok": False, "error": "unknown_invite"})
-    callback = ChannelCallback(
-        event_id=event_id,
-        provider=invite.provider,
-        conversation_id=invite.conversation_id,
-        # As received and signed, the evidence; sealed, as it may name the prospect.
-        payload=vault_of(session).seal_unless_erased(
-            session, invite.conversation_id, "channel_callback", text
-        ),
-        received_at=now,
-    )
-    session.add(callback)
-    session.flush()
-    # The provider's own time of opening (never later than now) decides against expiry,
-    # so a callback that took a moment to arrive still counts.
-    opened_at = min(parse_time(event.get("activated_at")) or now, now)
-    claimed = None
-    if invite.status == "active" and opened_at < invite.expires_at:
-        # The status condition makes two different events for one invite activate it once.
-        claimed = session.execute(
-            update(Invite)
-            .where(Invite.id == invite.id, Invite.status == "active")
-            .values(status="used", used_at=now, link_sealed=None)
-            .returning(Invite.id)
-        ).first()
-        session.refresh(invite)
-        if claimed is not None:
-            schedule_activation_backstop(session, invite, now)
-    standing = "expired" if invite.status == "active" else invite.status
-    payload = {
-        "invite_id": invite.id,
-        "external_id": invite_id,
-        "event_id": event_id,
-        "provider": invite.provider,
-        "callback_id": callback.id,
-        "activated_at": opened_at.isoformat(),
-    }
-    if claimed is None:
-        audit_log.append(
-            session,
-            kind="channel_activation_ignored",
-            conversation_id=invite.conversation_id,
-            payload={**payload, "invite_status": standing},
-            now=now,
-        )
-        return _Outcome(200, {"ok": True, "ignored": standing})
-    audit_log.append(
-        session,
-        kind="channel_activated",
-        conversation_id=invite.conversation_id,
-        payload=payload,
-        now=now,
-    )
-    return _Outcome(200, {"ok": True}, invite.conversation_id)
+_ANSWERS: dict[str, tuple[int, dict[str, Any]]] = {
+    "activated": (200, {"ok": True}),
+    "replay": (409, {"ok": False, "error": "replay"}),
+    "unknown_invite": (404, {"ok": False, "error": "unknown_invite"}),
+}
 
 
-def _store(container: ChannelCallbackContainer, event: dict[str, Any], text: str) -> _Outcome:
-    now = container.clock.now()
-    try:
-        with container.sessions.begin() as session:
-            return _record(session, event, text, now)
-    except IntegrityError:
-        # The same event arriving twice at once: the unique event id let one in.
-        return _Outcome(409, {"ok": False, "error": "replay"})
+def _answer_to(found: Activation) -> JSONResponse:
+    if found.outcome == "ignored":
+        # The provider did its part: not an error, with the invite's standing saying why.
+        return JSONResponse({"ok": True, "ignored": found.standing})
+    status, body = _ANSWERS[found.outcome]
+    return JSONResponse(body, status_code=status)
 
 
 @router.post(ACTIVATED_PATH)
@@ -212,16 +141,17 @@ async def secure_channel_activated(request: Request) -> JSONResponse:
         and _well_formed_id(event.get("invite_id"))
     ):
         return _answer(400, "bad_body")
-    outcome = await run_in_threadpool(_store, container, event, text)
-    if outcome.activated_conversation is not None:
-        try:
-            await run_in_threadpool(container.on_invite_activated, outcome.activated_conversation)
-        except Exception:
-            # The activation is stored and a retry would be refused as a replay, so
-            # failing the request would help nobody: the operators get the log.
-            log.exception(
-                "on_invite_activated failed for conversation %s (event %s)",
-                outcome.activated_conversation,
-                event["event_id"],
-            )
-    return JSONResponse(outcome.body, status_code=outcome.status)
+    callback = ActivationCallback(
+        event_id=event["event_id"],
+        invite_id=event["invite_id"],
+        activated_at=parse_time(event.get("activated_at")),
+        raw=text,
+    )
+    found = await run_in_threadpool(
+        record_activation,
+        container.sessions,
+        container.clock.now(),
+        callback,
+        container.on_invite_activated,
+    )
+    return _answer_to(found)

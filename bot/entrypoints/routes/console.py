@@ -35,27 +35,34 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 
-from bot.adapters import accounts
 from bot.adapters.accounts import SessionPolicy
 from bot.adapters.sign_in_throttle import SignInThrottle
-from bot.adapters.tables import Handoff
-from bot.domain.access import Actor, Role, can_export_evidence, can_read, can_see_figures
+from bot.domain.access import Actor, Role, can_export_evidence, can_see_figures
 from bot.domain.client_address import client_address
 from bot.domain.qualification_display import in_plain_words
 from bot.entrypoints.routes import secure_chat_api
 from bot.entrypoints.routes.console_api import (
     ConsoleContainer,
+    HandoffsOut,
+    change_handoff,
     container_of,
-    describe,
-    detail_of,
+    detail_out,
     evidence_response,
+    handoffs_out,
 )
 from bot.entrypoints.routes.figures import figures_of
 from bot.entrypoints.routes.path_params import ConversationId, RowId
 from bot.entrypoints.routes.secure_chat import file_response
-from bot.service_layer import evidence_download, handoffs, secure_chat, window_messages
+from bot.service_layer import (
+    advisor_chat,
+    advisor_messages,
+    evidence_download,
+    handoff_views,
+    secure_chat,
+    sign_ins,
+)
+from bot.service_layer.handoff_actions import HandoffChange
 from bot.service_layer.handoffs import HandoffError
 
 __all__ = ["SESSION_COOKIE", "csrf_for", "router", "session_policy", "waiting_text"]
@@ -202,14 +209,15 @@ def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
     if not token:
         return None
     container = container_of(request)
-    with container.sessions.begin() as s:
-        user = accounts.session_user(
-            s, token, container.clock.now(), session_policy(container), touch=touch
-        )
-        if user is None:
-            return None
-        actor = handoffs.actor_of(user, container.routing.current())
-        return Viewer(actor, user.display_name, user.email, token)
+    found = sign_ins.console_user(
+        container.sessions,
+        token,
+        container.clock.now(),
+        session_policy(container),
+        container.routing.current(),
+        touch=touch,
+    )
+    return None if found is None else Viewer(found.actor, found.name, found.email, token)
 
 
 def _page_viewer(request: Request) -> Viewer:
@@ -280,27 +288,21 @@ def sign_in(
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         return sign_in_page(request, 403, CSRF_REFUSED, email)
     container = container_of(request)
-    throttle = sign_in_throttle(container)
-    source = client_of(request)
-    now = container.clock.now()
-    with container.sessions.begin() as s:
-        wait = throttle.retry_after(s, email, source, now)
-        token: str | None = None
-        if wait is None:
-            user = accounts.authenticate(s, email, password, now, source=source)
-            if user is None:
-                throttle.failed(s, email, source, now)
-            else:
-                throttle.succeeded(s, email)
-                token = accounts.new_session(s, user, now, session_policy(container))
-                old = request.cookies.get(SESSION_COOKIE)
-                if old:  # a fresh token at every sign-in; the one before it ends
-                    accounts.revoke_session(s, old, now)
-    if wait is not None:
-        return _locked_out(request, wait, email)
-    if token is None:
+    result = sign_ins.sign_in(
+        container.sessions,
+        email,
+        password,
+        source=client_of(request),
+        now=container.clock.now(),
+        policy=session_policy(container),
+        throttle=sign_in_throttle(container),
+        previous=request.cookies.get(SESSION_COOKIE),
+    )
+    if result.wait is not None:
+        return _locked_out(request, result.wait, email)
+    if result.token is None:
         return sign_in_page(request, 400, SIGN_IN_FAILED, email)
-    return signed_in_response(container, token)
+    return signed_in_response(container, result.token)
 
 
 def _locked_out(request: Request, wait: timedelta, email: str) -> HTMLResponse:
@@ -332,8 +334,7 @@ def signed_in_response(container: ConsoleContainer, token: str) -> Response:
 @router.post("/sign-out")
 def sign_out(request: Request, viewer: FormViewer) -> Response:
     container = container_of(request)
-    with container.sessions.begin() as s:
-        accounts.revoke_session(s, viewer.token, container.clock.now())
+    sign_ins.sign_out(container.sessions, viewer.token, container.clock.now())
     response = _see_other("/console/sign-in")
     response.delete_cookie(SESSION_COOKIE, path="/console")
     return response
@@ -346,10 +347,7 @@ def sign_out(request: Request, viewer: FormViewer) -> Response:
 def queue(request: Request, viewer: PageViewer) -> Response:
     if viewer.actor.role is Role.MARKETING:  # reads no conversation: the figures instead
         return _see_other("/console/figures")
-    container = container_of(request)
-    now = container.clock.now()
-    with container.sessions.begin() as s:
-        listing = describe(s, viewer.actor, handoffs.visible_handoffs(s, viewer.actor), now)
+    listing = _listing(request, viewer)
     reads_none = viewer.actor.role is Role.ADMIN
     return _page(request, "queue.html", viewer=viewer, listing=listing, reads_none=reads_none)
 
@@ -360,11 +358,14 @@ def queue_json(request: Request) -> JSONResponse:
     viewer = _viewer(request, touch=False)
     if viewer is None:
         return JSONResponse({"detail": "signed out"}, 401, headers=_HEADERS)
+    listing = _listing(request, viewer)
+    return JSONResponse(listing.model_dump(mode="json"), headers=_HEADERS)
+
+
+def _listing(request: Request, viewer: Viewer) -> HandoffsOut:
     container = container_of(request)
     now = container.clock.now()
-    with container.sessions.begin() as s:
-        listing = describe(s, viewer.actor, handoffs.visible_handoffs(s, viewer.actor), now)
-    return JSONResponse(listing.model_dump(mode="json"), headers=_HEADERS)
+    return handoffs_out(handoff_views.queue_of(container.sessions, viewer.actor, now), now)
 
 
 @router.get("/figures", response_class=HTMLResponse)
@@ -393,24 +394,22 @@ def _handoff_page(
     container = container_of(request)
     now = container.clock.now()
     flow = container.flows.current()
-    transition_at = flow.transition_at
-    with container.sessions.begin() as s:
-        try:
-            detail = detail_of(s, viewer.actor, handoff_id, now, transition_at, flow)
-            secure = secure_chat_api.pane(s, viewer.actor, handoff_id, now)
-        except HandoffError as exc:
-            return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+    try:
+        detail = handoff_views.detail_of(container.sessions, viewer.actor, handoff_id, now, flow)
+        secure = secure_chat_api.pane(container.sessions, viewer.actor, handoff_id, now)
+    except HandoffError as exc:
+        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     return _page(
         request,
         "handoff.html",
         status,
         viewer=viewer,
-        detail=detail,
+        detail=detail_out(detail),
         error=error,
         draft=draft,
         secure=secure,
         secure_error=secure_error,
-        threshold=transition_at.label,
+        threshold=flow.transition_at.label,
         can_export_evidence=can_export_evidence(viewer.actor),
     )
 
@@ -425,10 +424,9 @@ def evidence(request: Request, viewer: PageViewer, handoff_id: RowId) -> Respons
     """The conversation's evidence bundle, for compliance; the download is audited."""
     container = container_of(request)
     try:
-        with container.sessions.begin() as s:
-            download = evidence_download.download_evidence(
-                s, viewer.actor, handoff_id, container.clock.now()
-            )
+        download = evidence_download.download_evidence(
+            container.sessions, viewer.actor, handoff_id, container.clock.now()
+        )
     except HandoffError as exc:
         return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     return evidence_response(download)
@@ -441,30 +439,17 @@ def conversation_page(
     """The handoff summary's transcript link: the newest handoff of the conversation that
     the person may read."""
     container = container_of(request)
-    with container.sessions.begin() as s:
-        rows = s.execute(
-            select(Handoff)
-            .where(Handoff.conversation_id == conversation_id)
-            .order_by(Handoff.id.desc())
-        ).scalars()
-        found = next((h.id for h in rows if can_read(viewer.actor, handoffs.facts(s, h))), None)
+    found = handoff_views.newest_readable(container.sessions, viewer.actor, conversation_id)
     if found is None:
         return _page(request, "error.html", 404, viewer=viewer, message="There is no such handoff.")
     return _see_other(f"/console/handoffs/{found}")
 
 
-def _change(request: Request, viewer: Viewer, handoff_id: int, action: str, back: str) -> Response:
-    container = container_of(request)
-    now = container.clock.now()
-    events, route = container.handoff_events, container.handoff_router
+def _change(
+    request: Request, viewer: Viewer, handoff_id: int, change: HandoffChange, back: str
+) -> Response:
     try:
-        with container.sessions.begin() as s:
-            if action == "claim":
-                handoffs.claim(s, viewer.actor, handoff_id, now, events)
-            elif action == "release":
-                handoffs.release(s, viewer.actor, handoff_id, now, events, route)
-            else:
-                handoffs.close(s, viewer.actor, handoff_id, now, events)
+        change_handoff(container_of(request), viewer.actor, handoff_id, change)
     except HandoffError as exc:
         return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     target = f"/console/handoffs/{handoff_id}" if back == "handoff" else "/console/"
@@ -500,10 +485,15 @@ def reply(
     text: Annotated[str, Form(max_length=4096)] = "",
 ) -> Response:
     container = container_of(request)
-    transition_at = container.flows.current().transition_at
     try:
-        with container.sessions.begin() as s:
-            handoffs.reply(s, viewer.actor, handoff_id, text, container.clock.now(), transition_at)
+        advisor_messages.reply(
+            container.sessions,
+            viewer.actor,
+            handoff_id,
+            text,
+            container.clock.now(),
+            container.flows.current(),
+        )
     except HandoffError as exc:
         return _handoff_page(
             request, viewer, handoff_id, status=exc.status, error=str(exc), draft=text
@@ -515,10 +505,14 @@ def reply(
 def follow_up(request: Request, viewer: FormViewer, handoff_id: RowId) -> Response:
     """The flow's approved follow-up template, offered once WhatsApp's window closed."""
     container = container_of(request)
-    flow = container.flows.current()
     try:
-        with container.sessions.begin() as s:
-            window_messages.send_follow_up(s, viewer.actor, handoff_id, flow, container.clock.now())
+        advisor_messages.follow_up(
+            container.sessions,
+            viewer.actor,
+            handoff_id,
+            container.clock.now(),
+            container.flows.current(),
+        )
     except HandoffError as exc:
         return _handoff_page(request, viewer, handoff_id, status=exc.status, error=str(exc))
     return _see_other(f"/console/handoffs/{handoff_id}#transcript-end")
@@ -536,17 +530,16 @@ async def secure_message(
     container = container_of(request)
     try:
         upload = await secure_chat_api.read_upload(file)
-        with container.sessions.begin() as s:
-            secure_chat.post_advisor_message(
-                s,
-                viewer.actor,
-                handoff_id,
-                text,
-                upload,
-                container.clock.now(),
-                container.flows.current(),
-                secure_chat_api.links_of(container),
-            )
+        advisor_chat.write(
+            container.sessions,
+            viewer.actor,
+            handoff_id,
+            text,
+            upload,
+            container.clock.now(),
+            container.flows.current(),
+            secure_chat_api.links_of(container),
+        )
     except HandoffError as exc:
         return _handoff_page(request, viewer, handoff_id, status=exc.status, secure_error=str(exc))
     return _see_other(f"/console/handoffs/{handoff_id}#secure-pane")
@@ -560,11 +553,12 @@ def secure_json(request: Request, handoff_id: RowId) -> JSONResponse:
     if viewer is None:
         return JSONResponse({"detail": "signed out"}, 401, headers=_HEADERS)
     container = container_of(request)
-    with container.sessions.begin() as s:
-        try:
-            pane = secure_chat_api.pane(s, viewer.actor, handoff_id, container.clock.now())
-        except HandoffError as exc:
-            return JSONResponse({"detail": str(exc)}, exc.status, headers=_HEADERS)
+    try:
+        pane = secure_chat_api.pane(
+            container.sessions, viewer.actor, handoff_id, container.clock.now()
+        )
+    except HandoffError as exc:
+        return JSONResponse({"detail": str(exc)}, exc.status, headers=_HEADERS)
     return JSONResponse(pane.model_dump(mode="json"), headers=_HEADERS)
 
 
@@ -574,8 +568,7 @@ def secure_file(
 ) -> Response:
     container = container_of(request)
     try:
-        with container.sessions.begin() as s:
-            found = secure_chat.advisor_attachment(s, viewer.actor, handoff_id, message_id)
+        found = advisor_chat.download(container.sessions, viewer.actor, handoff_id, message_id)
     except HandoffError as exc:
         return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     return file_response(found)

@@ -14,31 +14,23 @@ and the API cannot drift apart.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from bot.adapters import accounts
 from bot.adapters.db import SessionFactory
-from bot.adapters.tables import Conversation, Handoff, User
 from bot.config import Settings
-from bot.domain.access import Action, Actor, Role, allowed
-from bot.domain.flows import Flow
-from bot.domain.levels import Level
+from bot.domain.access import Action, Actor
 from bot.domain.routing import RoutingRules
-from bot.domain.whatsapp_window import window_closes_at, window_refusal
 from bot.entrypoints.routes.path_params import RowId
-from bot.service_layer import evidence_download, handoff_summary, handoffs, window_messages
+from bot.service_layer import advisor_messages, evidence_download, handoff_views, sign_ins
 from bot.service_layer.evidence_download import EvidenceDownload
+from bot.service_layer.handoff_actions import HandoffChange, act
+from bot.service_layer.handoff_views import HandoffDetail, HandoffView
 from bot.service_layer.handoffs import HandoffError, HandoffEvents, Router
-from bot.service_layer.outbox import shown_body
 from bot.service_layer.ports import Clock, FlowSource
 
 __all__ = [
@@ -53,9 +45,10 @@ __all__ = [
     "RulesSource",
     "SummaryOut",
     "TranscriptLineOut",
-    "describe",
-    "detail_of",
+    "change_handoff",
+    "detail_out",
     "evidence_response",
+    "handoffs_out",
     "router",
 ]
 
@@ -222,105 +215,26 @@ class ReplyOut(BaseModel):
 # -- views ------------------------------------------------------------------------------
 
 
-def _waited(handoff: Handoff, now: datetime) -> int:
-    end = handoff.claimed_at or handoff.closed_at or now
-    return max(0, int((end - handoff.created_at).total_seconds()))
+def handoff_out(view: HandoffView) -> HandoffOut:
+    return HandoffOut.model_validate(view, from_attributes=True)
 
 
-def describe(session: Session, actor: Actor, rows: Iterable[Handoff], now: datetime) -> HandoffsOut:
-    rows = list(rows)
-    owners = {h.claimed_by if h.claimed_by is not None else h.assigned_to for h in rows} - {None}
-    names = {
-        user_id: name
-        for user_id, name in session.execute(
-            select(User.id, User.display_name).where(User.id.in_(owners))
-        )
-    }
-    out = []
-    for h in rows:
-        owner = h.claimed_by if h.claimed_by is not None else h.assigned_to
-        actions = allowed(actor, handoffs.facts(session, h))
-        out.append(
-            HandoffOut(
-                id=h.id,
-                conversation_id=h.conversation_id,
-                status=h.status,
-                reason=h.reason,
-                queue=h.queue,
-                language=h.language,
-                level=h.level,
-                country=h.country,
-                product=h.product,
-                created_at=h.created_at,
-                waiting_seconds=_waited(h, now),
-                assignee_id=owner,
-                assignee=names.get(owner) if owner is not None else None,
-                can_act=bool(actions),
-                actions=sorted(actions),
-            )
-        )
-    return HandoffsOut(handoffs=out, updated_at=now)
+def handoffs_out(views: list[HandoffView], now: datetime) -> HandoffsOut:
+    return HandoffsOut(handoffs=[handoff_out(v) for v in views], updated_at=now)
 
 
-def reply_refusal(
-    conv: Conversation, transition_at: Level, actor: Actor, actions: Iterable[Action]
-) -> str | None:
-    """Why no WhatsApp message at all may go out now, or None when one may."""
-    if actor.role not in (Role.ADVISOR, Role.SUPERVISOR):
-        return "Your role can read this conversation but not change it."
-    if Action.REPLY not in actions:
-        return "Claim this handoff to reply: only whoever claimed it may write to the prospect."
-    return handoffs.reply_refusal(conv, transition_at)
-
-
-def _summary(raw: str) -> SummaryOut:
-    try:
-        data: Any = json.loads(raw or "{}")
-    except ValueError:
-        data = {}
-    return SummaryOut.model_validate(data if isinstance(data, dict) else {})
-
-
-def detail_of(
-    session: Session,
-    actor: Actor,
-    handoff_id: int,
-    now: datetime,
-    transition_at: Level,
-    flow: Flow | None = None,
-) -> HandoffDetailOut:
-    """A readable handoff with its summary and transcript (NotFound if not readable); with
-    the ``flow``, the follow-up template offered when only WhatsApp's window stops a reply."""
-    handoff = handoffs.get_readable(session, actor, handoff_id)
-    row = describe(session, actor, [handoff], now).handoffs[0]
-    conv = session.get_one(Conversation, handoff.conversation_id)
-    blocked = reply_refusal(conv, transition_at, actor, row.actions)
-    closed = window_refusal(conv.last_inbound_at, now)
-    refusal = blocked or closed
-    follow_up = None
-    if flow is not None and blocked is None and closed is not None:
-        name = session.get_one(User, actor.user_id).display_name
-        follow_up = window_messages.follow_up_preview(flow, conv, name)
-    lines = [
-        TranscriptLineOut(
-            at=line.at,
-            direction=line.direction,
-            text=line.text,
-            level=line.level,
-            kind=line.kind,
-            status=line.status,
-            error=line.error,
-        )
-        for line in handoff_summary.transcript(session, handoff.conversation_id)
-    ]
+def detail_out(detail: HandoffDetail) -> HandoffDetailOut:
     return HandoffDetailOut(
-        handoff=row,
-        summary=_summary(handoff.summary),
-        transcript=lines,
-        can_reply=refusal is None,
-        reply_refusal=refusal,
-        window_closes_at=window_closes_at(conv.last_inbound_at),
-        follow_up=follow_up,
+        handoff=handoff_out(detail.handoff),
+        summary=SummaryOut.model_validate(detail.summary),
+        transcript=[
+            TranscriptLineOut.model_validate(line, from_attributes=True)
+            for line in detail.transcript
+        ],
+        can_reply=detail.reply_refusal is None,
+        reply_refusal=detail.reply_refusal,
+        window_closes_at=detail.window_closes_at,
+        follow_up=detail.follow_up,
     )
 
 
@@ -342,10 +256,12 @@ def _api_actor(
     container = container_of(request)
     user = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
-        with container.sessions.begin() as s:
-            found = accounts.token_user(s, credentials.credentials, container.clock.now())
-            rules = container.routing.current()
-            user = None if found is None else handoffs.actor_of(found, rules)
+        user = sign_ins.api_actor(
+            container.sessions,
+            credentials.credentials,
+            container.clock.now(),
+            container.routing.current(),
+        )
     if user is None:
         raise HTTPException(
             401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
@@ -378,22 +294,22 @@ def list_handoffs(request: Request, actor: ApiActor, include_closed: bool = Fals
     """The handoffs the caller may read, newest activity first."""
     container = container_of(request)
     now = container.clock.now()
-    with container.sessions.begin() as s:
-        rows = handoffs.visible_handoffs(s, actor, include_closed=include_closed)
-        return describe(s, actor, rows, now)
+    views = handoff_views.queue_of(container.sessions, actor, now, include_closed=include_closed)
+    return handoffs_out(views, now)
 
 
 @router.get("/handoffs/{handoff_id}", responses=_ERRORS)
 def get_handoff(request: Request, actor: ApiActor, handoff_id: RowId) -> HandoffDetailOut:
     """One handoff: its summary and the conversation's transcript with each message's level."""
     container = container_of(request)
-    now = container.clock.now()
     flow = container.flows.current()
-    with container.sessions.begin() as s:
-        try:
-            return detail_of(s, actor, handoff_id, now, flow.transition_at, flow)
-        except HandoffError as exc:
-            raise _refused(exc) from exc
+    try:
+        detail = handoff_views.detail_of(
+            container.sessions, actor, handoff_id, container.clock.now(), flow
+        )
+    except HandoffError as exc:
+        raise _refused(exc) from exc
+    return detail_out(detail)
 
 
 def evidence_response(download: EvidenceDownload) -> Response:
@@ -429,31 +345,36 @@ def download_evidence(request: Request, actor: ApiActor, handoff_id: RowId) -> R
     each download is recorded in the audit log (who, which conversation, the zip's and
     the manifest's SHA-256)."""
     container = container_of(request)
-    with container.sessions.begin() as s:
-        try:
-            download = evidence_download.download_evidence(
-                s, actor, handoff_id, container.clock.now()
-            )
-        except HandoffError as exc:
-            raise _refused(exc) from exc
+    try:
+        download = evidence_download.download_evidence(
+            container.sessions, actor, handoff_id, container.clock.now()
+        )
+    except HandoffError as exc:
+        raise _refused(exc) from exc
     return evidence_response(download)
 
 
-def _change(request: Request, actor: Actor, handoff_id: int, action: str) -> HandoffOut:
-    container = container_of(request)
-    now = container.clock.now()
-    events, route = container.handoff_events, container.handoff_router
-    with container.sessions.begin() as s:
-        try:
-            if action == "claim":
-                changed = handoffs.claim(s, actor, handoff_id, now, events)
-            elif action == "release":
-                changed = handoffs.release(s, actor, handoff_id, now, events, route)
-            else:
-                changed = handoffs.close(s, actor, handoff_id, now, events)
-        except HandoffError as exc:
-            raise _refused(exc) from exc
-        return describe(s, actor, [changed], now).handoffs[0]
+def change_handoff(
+    container: ConsoleContainer, actor: Actor, handoff_id: int, change: HandoffChange
+) -> HandoffView:
+    """Claim, release or close, for the pages and the API alike (HandoffError if refused)."""
+    return act(
+        container.sessions,
+        actor,
+        handoff_id,
+        change,
+        container.clock.now(),
+        container.handoff_events,
+        container.handoff_router,
+    )
+
+
+def _change(request: Request, actor: Actor, handoff_id: int, change: HandoffChange) -> HandoffOut:
+    try:
+        changed = change_handoff(container_of(request), actor, handoff_id, change)
+    except HandoffError as exc:
+        raise _refused(exc) from exc
+    return handoff_out(changed)
 
 
 @router.post("/handoffs/{handoff_id}/claim", responses=_CHANGE_ERRORS)
@@ -494,19 +415,18 @@ def reply_to_handoff(
     flow's threshold and within 24 hours of the prospect's last message; it is recorded
     and sent by the worker."""
     container = container_of(request)
-    now = container.clock.now()
-    transition_at = container.flows.current().transition_at
-    with container.sessions.begin() as s:
-        try:
-            row = handoffs.reply(s, actor, handoff_id, body.text, now, transition_at)
-        except HandoffError as exc:
-            raise _refused(exc) from exc
-        return ReplyOut(
-            outbox_id=row.id,
-            conversation_id=row.conversation_id,
-            status=row.status,
-            text=body.text.strip(),
+    try:
+        queued = advisor_messages.reply(
+            container.sessions,
+            actor,
+            handoff_id,
+            body.text,
+            container.clock.now(),
+            container.flows.current(),
         )
+    except HandoffError as exc:
+        raise _refused(exc) from exc
+    return ReplyOut.model_validate(queued, from_attributes=True)
 
 
 @router.post(
@@ -526,16 +446,10 @@ def send_follow_up(request: Request, actor: ApiActor, handoff_id: RowId) -> Repl
     24-hour window closed), asking them to write again; it is recorded and sent by the
     worker. The text is the one `follow_up` showed."""
     container = container_of(request)
-    now = container.clock.now()
-    flow = container.flows.current()
-    with container.sessions.begin() as s:
-        try:
-            row = window_messages.send_follow_up(s, actor, handoff_id, flow, now)
-        except HandoffError as exc:
-            raise _refused(exc) from exc
-        return ReplyOut(
-            outbox_id=row.id,
-            conversation_id=row.conversation_id,
-            status=row.status,
-            text=shown_body(s, row),
+    try:
+        queued = advisor_messages.follow_up(
+            container.sessions, actor, handoff_id, container.clock.now(), container.flows.current()
         )
+    except HandoffError as exc:
+        raise _refused(exc) from exc
+    return ReplyOut.model_validate(queued, from_attributes=True)

@@ -52,7 +52,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.adapters.db import SessionFactory
 from bot.config import Settings
 from bot.service_layer.ports import FlowSource
-from bot.service_layer.wording import response_text
+from bot.service_layer.wording import wording_of
 
 __all__ = ["NlgContainer", "NlgRequest", "router"]
 
@@ -112,18 +112,14 @@ async def nlg(request: Request) -> dict[str, str]:
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 
-    def wording() -> tuple[str | None, str]:
-        flow = container.flows.current()
-        with container.sessions.begin() as s:
-            text = response_text(s, flow, body.tracker.sender_id, body.response)
-        return text, flow.source
-
-    text, source = await run_in_threadpool(wording)
-    if text is None:
-        log.error("Rasa asked for %r, which %s does not word", body.response, source)
+    found = await run_in_threadpool(
+        wording_of, container.sessions, container.flows, body.tracker.sender_id, body.response
+    )
+    if found.text is None:
+        log.error("Rasa asked for %r, which %s does not word", body.response, found.source)
         raise HTTPException(
             404,
-            f"no wording for {body.response!r} in {source}: add it under `responses` "
+            f"no wording for {body.response!r} in {found.source}: add it under `responses` "
             "with a line per language",
         )
-    return {"text": text}
+    return {"text": found.text}

@@ -16,7 +16,6 @@ together, and the answer is a 303 to ``/secure/chat`` with the session's cookie
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -26,15 +25,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from bot.adapters.db import SessionFactory
-from bot.adapters.invites import Redemption, find_invite, redeem_invite
-from bot.adapters.tables import Conversation
 from bot.entrypoints.routes.secure_chat import chat_response, policy_of
+from bot.service_layer import invite_links
 from bot.service_layer.ports import Clock
-from bot.service_layer.secure_sessions import open_session
 
 __all__ = ["INVITE_PATH", "PAGE_TEXTS", "SecureChannelContainer", "router"]
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 INVITE_PATH = "/secure/invite/{token}"
@@ -167,25 +163,6 @@ def _language(conversation_language: str | None, accept_language: str) -> str:
     return DEFAULT_LANGUAGE
 
 
-def _look_up(
-    container: SecureChannelContainer, token: str, *, redeem: bool
-) -> tuple[Redemption, str | None, str | None]:
-    """What the link does, the conversation's language, and (for a redemption that
-    activated it) the new chat session's token."""
-    now = container.clock.now()
-    with container.sessions.begin() as session:
-        act = redeem_invite if redeem else find_invite
-        result = act(session, token=token, secret=container.invite_secret, now=now)
-        language = None
-        if result.conversation_id is not None:
-            conversation = session.get(Conversation, result.conversation_id)
-            language = conversation.language if conversation else None
-        chat_token = None
-        if redeem and result.outcome == "activated" and result.conversation_id is not None:
-            chat_token = open_session(session, result.conversation_id, now, policy_of(container))
-    return result, language, chat_token
-
-
 def _page(request: Request, page: Page, status: int, language: str | None) -> HTMLResponse:
     lang = _language(language, request.headers.get("accept-language", ""))
     texts = PAGE_TEXTS[lang]
@@ -209,9 +186,15 @@ def _page(request: Request, page: Page, status: int, language: str | None) -> HT
 async def show_invite(request: Request, token: str) -> HTMLResponse:
     """The confirmation page; it changes nothing, so a link preview cannot use the link."""
     container = _container(request)
-    result, language, _ = await run_in_threadpool(_look_up, container, token, redeem=False)
-    page, status = _GET_PAGES[result.outcome]
-    return _page(request, page, status, language)
+    landing = await run_in_threadpool(
+        invite_links.look,
+        container.sessions,
+        token,
+        container.invite_secret,
+        container.clock.now(),
+    )
+    page, status = _GET_PAGES[landing.redemption.outcome]
+    return _page(request, page, status, landing.language)
 
 
 @router.post(INVITE_PATH, response_class=HTMLResponse, include_in_schema=False)
@@ -219,21 +202,16 @@ async def redeem(request: Request, token: str) -> Response:
     """Use the link: the first POST activates the invite and opens the chat, later ones
     get the 410 page."""
     container = _container(request)
-    result, language, chat_token = await run_in_threadpool(_look_up, container, token, redeem=True)
-    hook = getattr(container, "on_invite_activated", None)
-    if result.outcome == "activated" and result.conversation_id is not None and hook:
-        try:
-            await run_in_threadpool(hook, result.conversation_id)
-        except Exception:
-            # The invite is used and recorded either way; a retry of the page could not
-            # run the hook again (the link is spent), so the prospect still sees success
-            # and the failure goes to the log for the operators.
-            log.exception(
-                "on_invite_activated failed for conversation %s (invite %s)",
-                result.conversation_id,
-                result.invite_id,
-            )
-    if chat_token is not None:
-        return chat_response(request, chat_token)
-    page, status = _POST_PAGES[result.outcome]
-    return _page(request, page, status, language)
+    landing = await run_in_threadpool(
+        invite_links.redeem,
+        container.sessions,
+        token,
+        container.invite_secret,
+        container.clock.now(),
+        policy_of(container),
+        getattr(container, "on_invite_activated", None),
+    )
+    if landing.chat_token is not None:
+        return chat_response(request, landing.chat_token)
+    page, status = _POST_PAGES[landing.redemption.outcome]
+    return _page(request, page, status, landing.language)

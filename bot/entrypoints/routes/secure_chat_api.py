@@ -15,13 +15,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
+from bot.adapters.db import SessionFactory
 from bot.domain.access import Actor
 from bot.entrypoints.routes.console_api import ApiActor, ErrorOut, container_of
 from bot.entrypoints.routes.path_params import RowId
 from bot.entrypoints.routes.secure_chat import file_response
-from bot.service_layer import secure_chat
+from bot.service_layer import advisor_chat, secure_chat
 from bot.service_layer.handoffs import HandoffError
 from bot.service_layer.secure_chat import MAX_FILE_BYTES, MAX_TEXT, AdvisorChat, MessageView, Upload
 from bot.service_layer.transition import InviteSettings
@@ -101,9 +101,9 @@ def chat_out(chat: AdvisorChat, file_url: str) -> SecureChatOut:
     )
 
 
-def pane(session: Session, actor: Actor, handoff_id: int, now: datetime) -> SecureChatOut:
+def pane(sessions: SessionFactory, actor: Actor, handoff_id: int, now: datetime) -> SecureChatOut:
     """The secure chat as the console's handoff page shows it."""
-    chat = secure_chat.advisor_chat(session, actor, handoff_id, now)
+    chat = advisor_chat.read(sessions, actor, handoff_id, now)
     return chat_out(chat, f"/console/handoffs/{handoff_id}/secure-files")
 
 
@@ -145,27 +145,31 @@ def _file_url(handoff_id: int) -> str:
 def list_messages(request: Request, actor: ApiActor, handoff_id: RowId) -> SecureChatOut:
     """The handoff's secure chat: both sides' messages in order."""
     container = container_of(request)
-    with container.sessions.begin() as s:
-        try:
-            chat = secure_chat.advisor_chat(s, actor, handoff_id, container.clock.now())
-        except HandoffError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
-        return chat_out(chat, _file_url(handoff_id))
+    try:
+        chat = advisor_chat.read(container.sessions, actor, handoff_id, container.clock.now())
+    except HandoffError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return chat_out(chat, _file_url(handoff_id))
 
 
 def _post(
     request: Request, actor: Actor, handoff_id: int, text: str, upload: Upload | None
 ) -> SecureMessageOut:
     container = container_of(request)
-    flow = container.flows.current()
-    with container.sessions.begin() as s:
-        try:
-            message = secure_chat.post_advisor_message(
-                s, actor, handoff_id, text, upload, container.clock.now(), flow, links_of(container)
-            )
-        except HandoffError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
-        return _message_out(message, _file_url(handoff_id))
+    try:
+        message = advisor_chat.write(
+            container.sessions,
+            actor,
+            handoff_id,
+            text,
+            upload,
+            container.clock.now(),
+            container.flows.current(),
+            links_of(container),
+        )
+    except HandoffError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return _message_out(message, _file_url(handoff_id))
 
 
 @router.post("/{handoff_id}/secure-messages", status_code=201, responses=_WRITE_ERRORS)
@@ -208,9 +212,8 @@ def download_file(
 ) -> Response:
     """A message's file, as an attachment."""
     container = container_of(request)
-    with container.sessions.begin() as s:
-        try:
-            found = secure_chat.advisor_attachment(s, actor, handoff_id, message_id)
-        except HandoffError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
+    try:
+        found = advisor_chat.download(container.sessions, actor, handoff_id, message_id)
+    except HandoffError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
     return file_response(found)

@@ -1,12 +1,14 @@
-"""Errors raised by the adapters to the outside world.
+"""What the adapters to the outside world raise through the service layer's ports.
 
     IntegrationError            anything that went wrong talking to a provider
      ├── TransientError         worth retrying later (timeouts, 429, 5xx, connection refused)
      └── PermanentError         retrying will not help (4xx other than 429, bad credentials)
 
 Every error carries the provider's name, the HTTP status (if any), the
-provider's own error code (if any) and whether it is retryable, so that the
-service layer can decide without parsing messages.
+provider's own error code (if any), whether it is retryable and whether it is
+ambiguous, so that the service layer can decide without parsing messages.
+The service layer owns this family, as it owns the ports: an adapter raises these,
+and nothing here knows which adapters exist.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ __all__ = ["IntegrationError", "PermanentError", "TransientError"]
 
 class IntegrationError(Exception):
     retryable: bool = False
+    # True when the request may have taken effect anyway (a send that timed out after it
+    # was written): the caller must look before it sends again, or risk sending twice.
+    ambiguous: bool = False
 
     def __init__(
         self,
