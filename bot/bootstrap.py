@@ -351,16 +351,17 @@ def build(
         dialogue,
         sender,
         clock,
-        ProcessingPolicy(holding_after=holding_after),
         screening,
+        ProcessingPolicy(
+            holding_after=holding_after, lease=timedelta(seconds=settings.gangway_lease_seconds)
+        ),
+        owner=settings.instance_id,
     )
     worker = Worker(
         sessions,
         processor,
         clock,
-        instance_id=settings.instance_id,
         concurrency=settings.gangway_workers,
-        lease=timedelta(seconds=settings.gangway_lease_seconds),
         holding_after=holding_after,
     )
     runner = TimerRunner(
