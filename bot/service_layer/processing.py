@@ -28,8 +28,6 @@ threads and service processes; the timers of a leased conversation wait for it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,37 +42,28 @@ from bot.adapters.tables import (
     InboxMessage,
     MessageClassification,
     OutboxMessage,
-    StatusEvent,
 )
 from bot.adapters.vault import vault_of
-from bot.domain.conversation_chart import ConversationChart
-from bot.domain.delivery import UNSENT_STATUSES, advance_status
+from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.redaction import redact
 from bot.domain.retry import backoff_seconds
-from bot.service_layer.outbox import new_outbox_row, outgoing
+from bot.service_layer.outbox import new_outbox_row
 from bot.service_layer.ports import (
     BotReply,
     Clock,
     Dialogue,
     MessageSender,
-    SentMessage,
 )
 from bot.service_layer.screening import Assessed, Screening, Unscreened
+from bot.service_layer.sending import OutboxSending, Send
 from bot.service_layer.transition import (
-    CONSENT_KIND,
-    OPT_OUT_KIND,
     chart_model,
-    consent_buttons,
 )
-from integrations.errors import IntegrationError, PermanentError, TransientError
+from integrations.errors import PermanentError, TransientError
 
-__all__ = ["ConversationProcessor", "ProcessingPolicy", "reply_text", "reported_bodies"]
+__all__ = ["ConversationProcessor", "ProcessingPolicy", "reply_text"]
 
 log = logging.getLogger(__name__)
-
-# How far back to look when asking the provider whether an unconfirmed send went out:
-# its timestamps have one-second resolution and its clock is not ours.
-_RECONCILE_SKEW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -99,21 +88,6 @@ def reply_text(reply: BotReply) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Send:
-    """An outbox message marked `sending` (or found so) and what its send needs."""
-
-    out_id: int
-    to: str
-    body: str
-    variables: dict[str, str] | None
-    template: bool  # the consent prompt, to go as the quick-reply template
-    queued_sid: str | None  # a template chosen when it was queued (outside the window)
-    language: str | None
-    unconfirmed: bool  # an earlier attempt may have gone out
-    since: datetime
-
-
-@dataclass(frozen=True)
 class _Answer:
     """The next inbound message to answer; ``forwarded`` is None until it is screened."""
 
@@ -121,11 +95,13 @@ class _Answer:
     forwarded: bool | None
 
 
-_Step = _Send | _Answer
+_Step = Send | _Answer
 
 
 @dataclass
 class _Turn:
+    """Where a turn stands: the answers it may still give, when it last renewed its lease."""
+
     conversation_id: str
     answers_left: int | None
     renewed: datetime
@@ -147,12 +123,19 @@ class ConversationProcessor:
         the same name takes its own back at once)."""
         self._sessions = sessions
         self._dialogue = dialogue
-        self._sender = sender
         self._clock = clock
         self._screening = screening
         self._policy = policy or ProcessingPolicy()
         self.owner = owner
-        self._template_sids: dict[str, str] = {}
+        self._outbox = OutboxSending(
+            sessions,
+            sender,
+            clock,
+            screening.flows,
+            screening.templates,
+            retry_base=self._policy.retry_base_seconds,
+            retry_cap=self._policy.retry_cap_seconds,
+        )
 
     def run(
         self, conversation_id: str, max_answers: int | None = None, max_steps: int = 1000
@@ -176,7 +159,7 @@ class ConversationProcessor:
                 if step is None:
                     return True
                 step = (
-                    self._send(turn, step) if isinstance(step, _Send) else self._answer(turn, step)
+                    self._send(turn, step) if isinstance(step, Send) else self._answer(turn, step)
                 )
         except BaseException:
             self._let_go(conversation_id)
@@ -215,7 +198,7 @@ class ConversationProcessor:
                 .limit(1)
             ).scalar_one_or_none()
             if row is not None and row.next_attempt_at <= now:
-                send = self._prepare_send(s, conv, row, now)
+                send = self._outbox.prepare(s, conv, row, now)
                 if send is not None:
                     return send
                 continue  # cancelled: look at the next one
@@ -245,224 +228,8 @@ class ConversationProcessor:
 
     # -- outbox ---------------------------------------------------------------
 
-    def _prepare_send(
-        self, s: Session, conv: Conversation, row: OutboxMessage, now: datetime
-    ) -> _Send | None:
-        """Mark ``row`` `sending` and say how to send it; None when it was cancelled."""
-        if conv.state == ConversationChart.opted_out.id and row.kind != OPT_OUT_KIND:
-            # Nothing but the opt-out confirmation goes to an opted-out number.
-            row.status = "cancelled"
-            row.updated_at = now
-            return None
-        opened = outgoing(s, row, now)
-        if opened.body is None:
-            # Its conversation was erased, or the invite whose link it carries is
-            # spent: a dead link, or nothing at all, is not worth sending.
-            row.status = "cancelled"
-            row.updated_at = now
-            return None
-        variables = opened.content_variables
-        unconfirmed = row.status == "sending"
-        send = _Send(
-            out_id=row.id,
-            to=opened.to,
-            body=opened.body,
-            variables=variables,
-            template=row.kind == CONSENT_KIND and variables is not None,
-            queued_sid=row.content_sid,
-            language=conv.language,
-            unconfirmed=unconfirmed,
-            since=row.first_attempt_at or now,
-        )
-        if not unconfirmed:
-            _mark_sending(row, now)
-        return send
-
-    def _send(self, turn: _Turn, job: _Send) -> _Step | None:
-        content_sid = self._consent_template(job.language) if job.template else job.queued_sid
-        out_id = job.out_id
-        if job.unconfirmed:
-            try:
-                found = self._find_unrecorded_send(
-                    to=job.to,
-                    bodies=reported_bodies(job.body, job.variables, job.template),
-                    since=job.since,
-                )
-            except IntegrationError as exc:
-                # Twilio's list could not be read, so the earlier attempt may still have
-                # gone out: only a list that lacks it may make it resendable.
-                return self._still_uncertain(turn, out_id, exc)
-            if found is not None:
-                log.info("outbox %s: adopting %s sent before a restart", out_id, found.sid)
-                return self._record_sent(turn, out_id, found, reconciled=True)
-            with self._sessions.begin() as s:
-                _mark_sending(s.get_one(OutboxMessage, out_id), self._clock.now())
-        try:
-            if content_sid is not None:
-                sent = self._sender.send(
-                    to=job.to,
-                    body=job.body,
-                    content_sid=content_sid,
-                    content_variables=job.variables,
-                )
-            else:
-                sent = self._sender.send(to=job.to, body=job.body)
-        except TransientError as exc:
-            return self._retry_later(turn, out_id, exc)
-        except PermanentError as exc:
-            return self._fail(turn, out_id, exc)
-        return self._record_sent(turn, out_id, sent, reconciled=False, content_sid=content_sid)
-
-    def _consent_template(self, language: str | None) -> str | None:
-        """The quick-reply template for the consent buttons in ``language``, or None to
-        send the plain-text rendering (no template port, or the provider refused)."""
-        templates = self._screening.templates
-        if templates is None:
-            return None
-        flow = self._screening.flows.current()
-        lang = language or flow.default_language
-        buttons = consent_buttons(flow, lang)
-        wording = hashlib.sha256(json.dumps(buttons).encode()).hexdigest()[:12]
-        name = f"gangway_consent_{lang}_{wording}"
-        if name not in self._template_sids:
-            try:
-                self._template_sids[name] = templates.ensure_quick_reply(name, lang, buttons)
-            except (IntegrationError, ValueError) as exc:
-                log.warning("consent buttons unavailable (%r); sending plain text", exc)
-                return None
-        return self._template_sids[name]
-
-    def _find_unrecorded_send(
-        self, *, to: str, bodies: frozenset[str], since: datetime
-    ) -> SentMessage | None:
-        """The provider's message to ``to`` since about ``since`` whose body is one of
-        ``bodies`` and that no outbox row holds yet, or None when its list has none.
-
-        Errors reading the list propagate: "could not look" is not "not there".
-        """
-        candidates = self._sender.list_sent(to=to, since=since - _RECONCILE_SKEW)
-        matching = [c for c in candidates if c.body in bodies]
-        if not matching:
-            return None
-        with self._sessions.begin() as s:
-            known = set(
-                s.execute(
-                    select(OutboxMessage.provider_sid).where(
-                        OutboxMessage.provider_sid.in_([c.sid for c in matching])
-                    )
-                ).scalars()
-            )
-        unknown = [c for c in matching if c.sid not in known]
-        return unknown[0] if unknown else None
-
-    def _record_sent(
-        self,
-        turn: _Turn,
-        out_id: int,
-        sent: SentMessage,
-        *,
-        reconciled: bool,
-        content_sid: str | None = None,
-    ) -> _Step | None:
-        now = self._clock.now()
-        with self._sessions.begin() as s:
-            row = s.get_one(OutboxMessage, out_id)
-            row.provider_sid = sent.sid
-            row.content_sid = content_sid or row.content_sid
-            status = advance_status("sending", sent.status or "queued")
-            # Callbacks that arrived before we stored the id (Twilio can be that fast).
-            for early in s.execute(
-                select(StatusEvent.status).where(StatusEvent.provider_sid == sent.sid)
-            ).scalars():
-                status = advance_status(status, early)
-            row.status = status
-            row.last_error = None
-            row.updated_at = now
-            audit_log.append(
-                s,
-                kind="outbound_message",
-                conversation_id=row.conversation_id,
-                payload={
-                    "outbox_id": row.id,
-                    "provider_sid": sent.sid,
-                    "kind": row.kind,
-                    "inbox_id": row.inbox_id,
-                    "attempts": row.attempts,
-                    "reconciled": reconciled,
-                    "status": status,
-                    "content_sid": row.content_sid,
-                },
-                now=now,
-                content=_kept_content(s, row),
-            )
-            return self._next(s, turn, now)
-
-    def _retry_later(self, turn: _Turn, out_id: int, exc: IntegrationError) -> _Step | None:
-        now = self._clock.now()
-        with self._sessions.begin() as s:
-            row = s.get_one(OutboxMessage, out_id)
-            # A timed-out send may have gone through: keep it `sending` so the next
-            # attempt asks the provider first. Otherwise it plainly did not go out.
-            row.status = "sending" if getattr(exc, "ambiguous", False) else "pending"
-            delay = self._backoff(max(row.attempts, 1))
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            row.last_error = redact(f"{exc.status or ''} {exc.code or ''} {exc.message}".strip())
-            row.updated_at = now
-            log.warning("outbox %s: %s; retrying in %.1fs", out_id, redact(repr(exc)), delay)
-            return self._next(s, turn, now)
-
-    def _still_uncertain(self, turn: _Turn, out_id: int, exc: IntegrationError) -> _Step | None:
-        """The look-up for an unconfirmed send failed: the row stays ``sending`` (never
-        back to ``pending``, which would send without asking) and is asked about again
-        after a backoff, however the look-up failed.
-
-        No send is attempted, so the attempts do not grow; the wait grows instead with
-        how long the message has been uncertain (about doubling it each time, up to the
-        cap), so a long outage of Twilio's list is not asked about every second.
-        """
-        now = self._clock.now()
-        with self._sessions.begin() as s:
-            row = s.get_one(OutboxMessage, out_id)
-            row.status = "sending"
-            waited = (now - (row.first_attempt_at or now)).total_seconds()
-            policy = self._policy
-            delay = min(policy.retry_cap_seconds, max(policy.retry_base_seconds, waited))
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            row.last_error = redact(
-                f"look-up failed: {exc.status or ''} {exc.code or ''} {exc.message}".strip()
-            )
-            row.updated_at = now
-            log.warning(
-                "outbox %s: cannot tell whether it was sent (%s); asking again in %.1fs",
-                out_id,
-                redact(repr(exc)),
-                delay,
-            )
-            return self._next(s, turn, now)
-
-    def _fail(self, turn: _Turn, out_id: int, exc: IntegrationError) -> _Step | None:
-        now = self._clock.now()
-        with self._sessions.begin() as s:
-            row = s.get_one(OutboxMessage, out_id)
-            row.status = "failed"
-            row.error_code = str(exc.code) if exc.code is not None else None
-            row.last_error = redact(exc.message)
-            row.updated_at = now
-            audit_log.append(
-                s,
-                kind="outbound_failed",
-                conversation_id=row.conversation_id,
-                payload={
-                    "outbox_id": row.id,
-                    "http_status": exc.status,
-                    "error_code": row.error_code,
-                    "error": row.last_error,
-                },
-                now=now,
-                content=_kept_content(s, row),
-            )
-            log.error("outbox %s failed for good: %s", out_id, redact(repr(exc)))
-            return self._next(s, turn, now)
+    def _send(self, turn: _Turn, job: Send) -> _Step | None:
+        return self._outbox.send(job, lambda s, now: self._next(s, turn, now))
 
     # -- inbox ----------------------------------------------------------------
 
@@ -630,36 +397,3 @@ class ConversationProcessor:
             now=now,
         )
         return True
-
-
-def reported_bodies(body: str, variables: dict[str, str] | None, template: bool) -> frozenset[str]:
-    """Every body the provider may list for this message.
-
-    The text as stored, which is what a plain send carries. A consent prompt may instead
-    have gone as the quick-reply template, whose body is its first variable: the provider
-    reports that text alone, without the numbered buttons of the plain rendering. Either
-    may have gone out, since an attempt falls back to plain text when the template is
-    unavailable.
-    """
-    bodies = {body}
-    if template and variables and variables.get("1"):
-        bodies.add(variables["1"])
-    return frozenset(bodies)
-
-
-def _kept_content(s: Session, row: OutboxMessage) -> dict[str, object]:
-    """What the audit keeps (sealed) of a sent message: its number and its body as
-    stored, with an invite's link still a placeholder."""
-    vault = vault_of(s)
-    return {
-        "to": vault.read(s, row.conversation_id, "to_number", row.to_number),
-        "body": vault.read(s, row.conversation_id, "outbox_body", row.body),
-    }
-
-
-def _mark_sending(row: OutboxMessage, now: datetime) -> None:
-    """Committed before the send: if we die during it, the next attempt asks first."""
-    row.status = "sending"
-    row.attempts += 1
-    row.first_attempt_at = row.first_attempt_at or now
-    row.updated_at = now

@@ -20,9 +20,10 @@ from bot.sandbox import SandboxConfig, create_app
 from bot.sandbox.server import ServerThread
 from bot.service_layer.classification import Classifier
 from bot.service_layer.outbox import new_outbox_row
-from bot.service_layer.processing import ConversationProcessor, reported_bodies
+from bot.service_layer.processing import ConversationProcessor
 from bot.service_layer.receiving import record_inbound
 from bot.service_layer.screening import Screening
+from bot.service_layer.sending import reported_bodies
 from bot.service_layer.transition import CONSENT_KIND, InviteSettings, consent_buttons
 from integrations.errors import PermanentError, TransientError
 from integrations.twilio_content import TwilioContent
