@@ -29,6 +29,8 @@ threads and service processes; the timers of a leased conversation wait for it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,7 +57,7 @@ from bot.service_layer.ports import (
     MessageSender,
 )
 from bot.service_layer.screening import Assessed, Screening, Unscreened
-from bot.service_layer.sending import OutboxSending, Send
+from bot.service_layer.sending import OutboxSending, Send, Turn
 from bot.service_layer.transition import (
     chart_model,
 )
@@ -100,11 +102,11 @@ _Step = Send | _Answer
 
 @dataclass
 class _Turn:
-    """Where a turn stands: the answers it may still give, when it last renewed its lease."""
+    """Where a turn stands: the answers it may still give, whether it holds the lease."""
 
     conversation_id: str
     answers_left: int | None
-    renewed: datetime
+    held: bool = False
 
 
 class ConversationProcessor:
@@ -148,13 +150,12 @@ class ConversationProcessor:
         waiting conversation go next, so a chatty prospect cannot hold a worker while
         others wait.
         """
-        now = self._clock.now()
-        turn = _Turn(conversation_id, max_answers, now)
+        turn = _Turn(conversation_id, max_answers)
         try:
-            with self._sessions.begin() as s:
-                if not leases.claim(s, conversation_id, self.owner, now, self._policy.lease):
+            with self._transaction(turn) as s:
+                if not turn.held:
                     return False
-                step = self._next(s, turn, now)
+                step = self._next(s, turn, self._clock.now())
             for _ in range(max_steps):
                 if step is None:
                     return True
@@ -166,6 +167,18 @@ class ConversationProcessor:
             raise
         self._let_go(conversation_id)
         return True
+
+    @contextmanager
+    def _transaction(self, turn: _Turn) -> Iterator[Session]:
+        """One of the turn's transactions. Its first statement claims (or renews) the
+        lease: that locks the conversation's row before anything shared, such as the
+        audit log's head, which every transaction touching a conversation locks in the
+        same order (a webhook's too), so two of them cannot deadlock. A turn whose lease
+        was taken over still records what it did, and then stops."""
+        with self._sessions.begin() as s:
+            now = self._clock.now()
+            turn.held = leases.claim(s, turn.conversation_id, self.owner, now, self._policy.lease)
+            yield s
 
     def _let_go(self, conversation_id: str) -> None:
         """Release the lease outside a turn's own transactions (a turn that failed or ran
@@ -181,11 +194,9 @@ class ConversationProcessor:
         released (or lost). An outbox message to send comes first, marked `sending`;
         then the next inbound message, read with all its screening needs."""
         cid = turn.conversation_id
-        if now - turn.renewed >= self._policy.lease / 3:
-            if not leases.claim(s, cid, self.owner, now, self._policy.lease):
-                log.warning("conversation %s: lost the lease; stopping this turn", cid)
-                return None
-            turn.renewed = now
+        if not turn.held:
+            log.warning("conversation %s: lost the lease; stopping this turn", cid)
+            return None
         conv = s.get_one(Conversation, cid)
         while True:
             row = s.execute(
@@ -229,7 +240,9 @@ class ConversationProcessor:
     # -- outbox ---------------------------------------------------------------
 
     def _send(self, turn: _Turn, job: Send) -> _Step | None:
-        return self._outbox.send(job, lambda s, now: self._next(s, turn, now))
+        return self._outbox.send(
+            job, Turn(lambda: self._transaction(turn), lambda s, now: self._next(s, turn, now))
+        )
 
     # -- inbox ----------------------------------------------------------------
 
@@ -280,7 +293,7 @@ class ConversationProcessor:
 
         texts = None if replies is None else [t for t in map(reply_text, replies) if t]
         done_at = self._clock.now()
-        with self._sessions.begin() as s:
+        with self._transaction(turn) as s:
             self._record_answer(s, message, assessed, texts, done_at)
             return self._next(s, turn, done_at)
 
@@ -336,7 +349,7 @@ class ConversationProcessor:
         """Rasa (or an attachment's host) is unreachable: keep what screening found, and
         try the message again after a backoff."""
         now = self._clock.now()
-        with self._sessions.begin() as s:
+        with self._transaction(turn) as s:
             msg = s.get_one(InboxMessage, message.msg_id)
             if assessed is not None and msg.status == "pending":
                 self._screening.record(s, assessed)
@@ -354,7 +367,7 @@ class ConversationProcessor:
         self, turn: _Turn, message: Unscreened, assessed: Assessed | None, exc: PermanentError
     ) -> _Step | None:
         now = self._clock.now()
-        with self._sessions.begin() as s:
+        with self._transaction(turn) as s:
             msg = s.get_one(InboxMessage, message.msg_id)
             if assessed is not None and msg.status == "pending":
                 self._screening.record(s, assessed)

@@ -7,7 +7,7 @@ again. A timed-out send may have gone out too, and is treated the same way.
 
 The mark is written in the caller's transaction (``prepare``), so a turn folds it
 into the transaction that found the message due; each outcome is recorded in a
-transaction of its own, which the caller's ``then`` continues before it commits.
+transaction the caller opens and continues before it commits (``Turn``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,13 +37,22 @@ from bot.service_layer.ports import Clock, ContentTemplates, FlowSource, Message
 from bot.service_layer.transition import CONSENT_KIND, OPT_OUT_KIND, consent_buttons
 from integrations.errors import IntegrationError, PermanentError, TransientError
 
-__all__ = ["OutboxSending", "Send", "Then", "reported_bodies"]
+__all__ = ["OutboxSending", "Send", "Turn", "reported_bodies"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# Continues the caller's work in the transaction that records a send's outcome.
-Then = Callable[[Session, datetime], T]
+
+
+@dataclass(frozen=True)
+class Turn(Generic[T]):
+    """The caller's side of the transactions that record a send's outcome: ``begin``
+    opens one (locking what the caller locks first), ``then`` continues the caller's
+    work in it before it commits."""
+
+    begin: Callable[[], AbstractContextManager[Session]]
+    then: Callable[[Session, datetime], T]
+
 
 # How far back to look when asking the provider whether an unconfirmed send went out:
 # its timestamps have one-second resolution and its clock is not ours.
@@ -121,7 +131,7 @@ class OutboxSending:
             _mark_sending(row, now)
         return send
 
-    def send(self, job: Send, then: Then[T]) -> T:
+    def send(self, job: Send, turn: Turn[T]) -> T:
         content_sid = self._consent_template(job.language) if job.template else job.queued_sid
         out_id = job.out_id
         if job.unconfirmed:
@@ -134,10 +144,10 @@ class OutboxSending:
             except IntegrationError as exc:
                 # Twilio's list could not be read, so the earlier attempt may still have
                 # gone out: only a list that lacks it may make it resendable.
-                return self._still_uncertain(then, out_id, exc)
+                return self._still_uncertain(turn, out_id, exc)
             if found is not None:
                 log.info("outbox %s: adopting %s sent before a restart", out_id, found.sid)
-                return self._record_sent(then, out_id, found, reconciled=True)
+                return self._record_sent(turn, out_id, found, reconciled=True)
             with self._sessions.begin() as s:
                 _mark_sending(s.get_one(OutboxMessage, out_id), self._clock.now())
         try:
@@ -151,10 +161,10 @@ class OutboxSending:
             else:
                 sent = self._sender.send(to=job.to, body=job.body)
         except TransientError as exc:
-            return self._retry_later(then, out_id, exc)
+            return self._retry_later(turn, out_id, exc)
         except PermanentError as exc:
-            return self._fail(then, out_id, exc)
-        return self._record_sent(then, out_id, sent, reconciled=False, content_sid=content_sid)
+            return self._fail(turn, out_id, exc)
+        return self._record_sent(turn, out_id, sent, reconciled=False, content_sid=content_sid)
 
     def _consent_template(self, language: str | None) -> str | None:
         """The quick-reply template for the consent buttons in ``language``, or None to
@@ -200,7 +210,7 @@ class OutboxSending:
 
     def _record_sent(
         self,
-        then: Then[T],
+        turn: Turn[T],
         out_id: int,
         sent: SentMessage,
         *,
@@ -208,7 +218,7 @@ class OutboxSending:
         content_sid: str | None = None,
     ) -> T:
         now = self._clock.now()
-        with self._sessions.begin() as s:
+        with turn.begin() as s:
             row = s.get_one(OutboxMessage, out_id)
             row.provider_sid = sent.sid
             row.content_sid = content_sid or row.content_sid
@@ -238,11 +248,11 @@ class OutboxSending:
                 now=now,
                 content=_kept_content(s, row),
             )
-            return then(s, now)
+            return turn.then(s, now)
 
-    def _retry_later(self, then: Then[T], out_id: int, exc: IntegrationError) -> T:
+    def _retry_later(self, turn: Turn[T], out_id: int, exc: IntegrationError) -> T:
         now = self._clock.now()
-        with self._sessions.begin() as s:
+        with turn.begin() as s:
             row = s.get_one(OutboxMessage, out_id)
             # A timed-out send may have gone through: keep it `sending` so the next
             # attempt asks the provider first. Otherwise it plainly did not go out.
@@ -254,9 +264,9 @@ class OutboxSending:
             row.last_error = redact(f"{exc.status or ''} {exc.code or ''} {exc.message}".strip())
             row.updated_at = now
             log.warning("outbox %s: %s; retrying in %.1fs", out_id, redact(repr(exc)), delay)
-            return then(s, now)
+            return turn.then(s, now)
 
-    def _still_uncertain(self, then: Then[T], out_id: int, exc: IntegrationError) -> T:
+    def _still_uncertain(self, turn: Turn[T], out_id: int, exc: IntegrationError) -> T:
         """The look-up for an unconfirmed send failed: the row stays ``sending`` (never
         back to ``pending``, which would send without asking) and is asked about again
         after a backoff, however the look-up failed.
@@ -266,7 +276,7 @@ class OutboxSending:
         cap), so a long outage of Twilio's list is not asked about every second.
         """
         now = self._clock.now()
-        with self._sessions.begin() as s:
+        with turn.begin() as s:
             row = s.get_one(OutboxMessage, out_id)
             row.status = "sending"
             waited = (now - (row.first_attempt_at or now)).total_seconds()
@@ -282,11 +292,11 @@ class OutboxSending:
                 redact(repr(exc)),
                 delay,
             )
-            return then(s, now)
+            return turn.then(s, now)
 
-    def _fail(self, then: Then[T], out_id: int, exc: IntegrationError) -> T:
+    def _fail(self, turn: Turn[T], out_id: int, exc: IntegrationError) -> T:
         now = self._clock.now()
-        with self._sessions.begin() as s:
+        with turn.begin() as s:
             row = s.get_one(OutboxMessage, out_id)
             row.status = "failed"
             row.error_code = str(exc.code) if exc.code is not None else None
@@ -306,7 +316,7 @@ class OutboxSending:
                 content=_kept_content(s, row),
             )
             log.error("outbox %s failed for good: %s", out_id, redact(repr(exc)))
-            return then(s, now)
+            return turn.then(s, now)
 
 
 def reported_bodies(body: str, variables: dict[str, str] | None, template: bool) -> frozenset[str]:
