@@ -5,8 +5,10 @@ A turn takes few transactions and holds none across a network call (Rasa, Twilio
 an attachment's download). The first claims the conversation's lease and reads all
 the turn needs; each later one records what a network call brought and, before it
 commits, reads what comes next (the next send, the next message) or lets the lease
-go. Answering a message is one transaction after its network calls: the screening's
-record, the replies into the outbox and the message marked done commit together.
+go. A message the bot must not see is recorded in one transaction after screening
+(no Rasa call); one that goes to Rasa has its screening committed first, since Rasa
+calls back for wording in the language screening found, and then its replies go into
+the outbox in the same transaction that marks it done.
 
 Every step is committed before the next network call, so a crash between any two
 leaves the rows saying exactly what is still to do:
@@ -281,6 +283,13 @@ class ConversationProcessor:
             if forward is None:
                 assessed = self._screening.assess(message, self._clock)
                 forward = assessed.forward
+                if forward:
+                    # Rasa calls back for its wording, in the language screening found:
+                    # what screening records commits before Rasa is asked.
+                    with self._transaction(turn) as s:
+                        if self._screening.record(s, assessed) is not True:
+                            return self._next(s, turn, self._clock.now())
+                    assessed = None
             replies = None
             if forward:
                 replies = self._dialogue.send_message(

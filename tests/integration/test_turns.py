@@ -54,16 +54,16 @@ def lease_owner(sessions: SessionFactory, conversation_id: str) -> str | None:
         return s.scalar(select(Conversation.lease_owner).where(Conversation.id == conversation_id))
 
 
-def test_a_forwarded_message_takes_two_transactions_and_one_per_send(
+def test_a_forwarded_message_takes_three_transactions_and_one_per_send(
     sessions: SessionFactory, clock: FakeClock
 ) -> None:
-    """Claim and read, then screening, replies and done together; each send records in one."""
+    """Claim and read, screening (before Rasa), replies and done; each send records in one."""
     counting = CountingSessions(sessions)
     proc, dialogue, sender = processor(counting, clock)
     conv = receive(sessions, clock, "SM1", "hi")
     proc.run(conv, max_answers=1)
     assert sender.bodies_to(PROSPECT) == ["you said: hi"] and len(dialogue.calls) == 1
-    assert counting.transactions <= 2 + len(sender.sent) == 3
+    assert counting.transactions <= 3 + len(sender.sent) == 4
 
 
 def test_a_withheld_message_takes_two_transactions_and_one_per_send(
