@@ -379,20 +379,20 @@ def build(
         dialogue,
         sender,
         clock,
+        screening,
         ProcessingPolicy(
             holding_after=holding_after,
             retry_base_seconds=settings.gangway_retry_base_seconds,
             retry_cap_seconds=settings.gangway_retry_cap_seconds,
+            lease=timedelta(seconds=settings.gangway_lease_seconds),
         ),
-        screening,
+        owner=settings.instance_id,
     )
     worker = Worker(
         sessions,
         processor,
         clock,
-        instance_id=settings.instance_id,
         concurrency=settings.gangway_workers,
-        lease=timedelta(seconds=settings.gangway_lease_seconds),
         holding_after=holding_after,
     )
     ingest = IngestDrain(sessions, clock, rate=settings.sender_rate, messages_arrived=worker.wake)

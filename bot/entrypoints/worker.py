@@ -1,6 +1,11 @@
 """The background worker of one service process: finds conversations with work
-due, leases them and processes each in a thread of a small pool — one
-conversation at a time per thread, different conversations in parallel."""
+due and hands each to a thread of a small pool, which takes a turn of it — one
+conversation at a time per thread, different conversations in parallel.
+
+The turn itself claims the conversation's lease (see
+bot.service_layer.processing): the list of due conversations is only a hint, which
+two processes may both act on; the conditional claim lets one of them in.
+"""
 
 from __future__ import annotations
 
@@ -26,18 +31,14 @@ class Worker:
         processor: ConversationProcessor,
         clock: Clock,
         *,
-        instance_id: str,
         concurrency: int = 8,
-        lease: timedelta = timedelta(seconds=60),
         holding_after: timedelta = timedelta(seconds=20),
         poll_interval: float = 0.25,
     ) -> None:
         self._sessions = sessions
         self._processor = processor
         self._clock = clock
-        self._owner = instance_id
         self._concurrency = max(1, concurrency)
-        self._lease = lease
         self._holding_after = holding_after
         self._poll = poll_interval
         self._wake = threading.Event()
@@ -49,7 +50,7 @@ class Worker:
 
     def start(self) -> None:
         with self._sessions.begin() as s:
-            released = leases.release_all(s, self._owner)
+            released = leases.release_all(s, self._processor.owner)
         if released:
             log.info("took back %d conversation(s) this instance held before a restart", released)
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="gangway-conv")
@@ -89,36 +90,17 @@ class Worker:
             with self._lock:
                 if conversation_id in self._active or len(self._active) >= self._concurrency:
                     continue
-            with self._sessions.begin() as s:
-                if not leases.claim(s, conversation_id, self._owner, now, self._lease):
-                    continue
-            with self._lock:
                 self._active.add(conversation_id)
             assert self._pool is not None
             self._pool.submit(self._work, conversation_id)
 
     def _work(self, conversation_id: str) -> None:
-        renewed = [self._clock.now()]
-
-        def heartbeat() -> None:
-            now = self._clock.now()
-            if now - renewed[0] < self._lease / 3:
-                return
-            with self._sessions.begin() as s:
-                if not leases.claim(s, conversation_id, self._owner, now, self._lease):
-                    raise RuntimeError(f"lost the lease on {conversation_id}")
-            renewed[0] = now
-
         try:
-            self._processor.run(conversation_id, heartbeat=heartbeat, max_answers=1)
+            # One answer per turn, then the longest-waiting conversation goes next.
+            self._processor.run(conversation_id, max_answers=1)
         except Exception:
             log.exception("conversation %s: processing failed; will retry", conversation_id)
         finally:
-            try:
-                with self._sessions.begin() as s:
-                    leases.release(s, conversation_id, self._owner)
-            except Exception:
-                log.exception("conversation %s: could not release lease", conversation_id)
             with self._lock:
                 self._active.discard(conversation_id)
             self._wake.set()

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
+from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, FlowStore
 from bot.adapters.tables import InboxMessage, OutboxMessage
 from bot.domain.inbound import parse_inbound
 from bot.service_layer.errors import PermanentError, TransientError
@@ -17,8 +18,10 @@ from bot.service_layer.receiving import record_inbound, record_status
 from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender
+from tests.fakes.screening import fake_screening
 
 PROSPECT = "whatsapp:+12025550101"
+HOLDING = FlowStore(DEFAULT_FLOW_PATH, DEFAULT_DOMAIN_PATH).current().text("holding", "en")
 
 
 def receive(
@@ -35,7 +38,15 @@ def receive(
 
 def make(sessions: SessionFactory, clock: FakeClock, **policy: object):
     dialogue, sender = FakeDialogue(), FakeSender(clock.now)
-    proc = ConversationProcessor(sessions, dialogue, sender, clock, ProcessingPolicy(**policy))  # type: ignore[arg-type]
+    proc = ConversationProcessor(
+        sessions,
+        dialogue,
+        sender,
+        clock,
+        fake_screening(),
+        ProcessingPolicy(**policy),  # type: ignore[arg-type]
+        owner="test",
+    )
     return proc, dialogue, sender
 
 
@@ -84,9 +95,7 @@ def test_rasa_down_waits_and_retries_then_answers(
 
 def test_long_wait_sends_one_holding_message(sessions: SessionFactory, clock: FakeClock) -> None:
     """A prospect left waiting past the limit gets "one moment" once, not once per retry."""
-    proc, dialogue, sender = make(
-        sessions, clock, holding_after=timedelta(seconds=10), holding_text="One moment please."
-    )
+    proc, dialogue, sender = make(sessions, clock, holding_after=timedelta(seconds=10))
     dialogue.errors = [TransientError("rasa", "down")] * 6
     conv = receive(sessions, clock, "SM1", "hi")
     for _ in range(6):
@@ -97,7 +106,7 @@ def test_long_wait_sends_one_holding_message(sessions: SessionFactory, clock: Fa
         clock.advance(30)
         proc.run(conv)
     bodies = sender.bodies_to(PROSPECT)
-    assert bodies.count("One moment please.") == 1
+    assert bodies.count(HOLDING) == 1
     assert bodies[-2:] == ["you said: hi", "you said: hello?"]
 
 
@@ -187,7 +196,7 @@ def test_out_of_order_callbacks_keep_the_furthest_status(
 
 
 def test_every_step_is_in_an_intact_audit_chain(sessions: SessionFactory, clock: FakeClock) -> None:
-    """Inbound, answered, outbound and status records chain and verify."""
+    """Inbound, classified, answered, outbound and status records chain and verify."""
     proc, _d, sender = make(sessions, clock)
     conv = receive(sessions, clock, "SM1", "hi")
     proc.run(conv)
@@ -198,8 +207,14 @@ def test_every_step_is_in_an_intact_audit_chain(sessions: SessionFactory, clock:
     with chained(sessions)() as s:
         count, broken = audit_log.verify(s)
         kinds = [r.kind for r in audit_log.iter_records(s)]
-    assert broken is None and count == 4
-    assert kinds == ["inbound_message", "inbound_answered", "outbound_message", "delivery_status"]
+    assert broken is None and count == 5
+    assert kinds == [
+        "inbound_message",
+        "inbound_classified",
+        "inbound_answered",
+        "outbound_message",
+        "delivery_status",
+    ]
 
 
 def test_rasa_retry_after_crash_does_not_double_replies(

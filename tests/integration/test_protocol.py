@@ -99,7 +99,7 @@ class Stack:
             self.dialogue,
             self.sender,
             clock,
-            screening=Screening(
+            Screening(
                 Classifier(self.flows, self.nlu, self.model),
                 self.flows,
                 settings,
@@ -107,6 +107,7 @@ class Stack:
                 self.templates,
                 handover,
             ),
+            owner="test",
         )
         self.invite_settings = settings
         self.handover = handover

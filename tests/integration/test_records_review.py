@@ -31,6 +31,7 @@ from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender
 from tests.fakes.prospects import add_prospect
+from tests.fakes.screening import fake_screening
 from tests.integration.test_channel_callbacks import FakeContainer, event, signed
 from tests.integration.test_processing import PROSPECT, receive
 
@@ -40,7 +41,9 @@ DIGITS = PROSPECT.removeprefix("whatsapp:+")
 def _processor(
     sessions: SessionFactory, clock: FakeClock, sender: FakeSender
 ) -> ConversationProcessor:
-    return ConversationProcessor(sessions, FakeDialogue(), sender, clock, ProcessingPolicy())
+    return ConversationProcessor(
+        sessions, FakeDialogue(), sender, clock, fake_screening(), ProcessingPolicy(), owner="test"
+    )
 
 
 def test_a_refusal_naming_the_number_leaves_no_number_in_clear(

@@ -22,6 +22,7 @@ from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from bot.service_layer.receiving import record_inbound
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
+from tests.fakes.screening import fake_screening
 from tests.integration.test_webhooks import PUBLIC, TOKEN, signed
 
 BUSY = "whatsapp:+12025550111"
@@ -59,7 +60,9 @@ def test_a_burst_is_recorded_at_once_and_answered_later_in_order_none_lost(
     """30 messages at once at 10 per minute: all 30 stored now, 10 answered in the first
     minute, the rest as the minutes pass, in the order they were sent."""
     dialogue, sender = FakeDialogue(), FakeSender(clock.now)
-    proc = ConversationProcessor(sessions, dialogue, sender, clock, POLICY)
+    proc = ConversationProcessor(
+        sessions, dialogue, sender, clock, fake_screening(), POLICY, owner="test"
+    )
     conv = ""
     for i in range(30):
         conv = receive(sessions, clock, f"SMburst{i:02d}", f"m{i:02d}", BUSY)
@@ -86,7 +89,9 @@ def test_another_sender_is_not_slowed_by_a_busy_one(
     """While one number's burst waits for its slots, another prospect's message is due
     at once and answered."""
     dialogue, sender = FakeDialogue(), FakeSender(clock.now)
-    proc = ConversationProcessor(sessions, dialogue, sender, clock, POLICY)
+    proc = ConversationProcessor(
+        sessions, dialogue, sender, clock, fake_screening(), POLICY, owner="test"
+    )
     busy = ""
     for i in range(30):
         busy = receive(sessions, clock, f"SMbusy{i:02d}", f"b{i:02d}", BUSY)
@@ -105,7 +110,9 @@ def test_the_worker_finds_deferred_messages_when_their_window_comes(
 ) -> None:
     """A deferred message makes its conversation due again once its slot arrives."""
     dialogue, sender = FakeDialogue(), FakeSender(clock.now)
-    proc = ConversationProcessor(sessions, dialogue, sender, clock, POLICY)
+    proc = ConversationProcessor(
+        sessions, dialogue, sender, clock, fake_screening(), POLICY, owner="test"
+    )
     conv = ""
     for i in range(11):
         conv = receive(sessions, clock, f"SMw{i:02d}", f"w{i:02d}", BUSY)

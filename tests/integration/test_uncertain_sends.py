@@ -21,14 +21,16 @@ from bot.sandbox.server import ServerThread
 from bot.service_layer.classification import Classifier
 from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.outbox import new_outbox_row
-from bot.service_layer.processing import ConversationProcessor, reported_bodies
+from bot.service_layer.processing import ConversationProcessor
 from bot.service_layer.receiving import record_inbound
 from bot.service_layer.screening import Screening
+from bot.service_layer.sending import reported_bodies
 from bot.service_layer.transition import CONSENT_KIND, InviteSettings, consent_buttons
 from integrations.twilio_content import TwilioContent
 from integrations.twilio_whatsapp import TwilioWhatsApp
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeModel, FakeSender, FakeUnderstanding
+from tests.fakes.screening import fake_screening
 
 PROSPECT = "whatsapp:+12025550107"
 BUSINESS = "whatsapp:+12025550100"
@@ -56,7 +58,9 @@ def lost_answer(
 ) -> tuple[ConversationProcessor, FakeSender, str]:
     """A reply that Twilio took, but whose answer never came back: it is left uncertain."""
     sender = FakeSender(clock.now)
-    proc = ConversationProcessor(sessions, FakeDialogue(), sender, clock)
+    proc = ConversationProcessor(
+        sessions, FakeDialogue(), sender, clock, fake_screening(), owner="test"
+    )
     sender.lose_response_once = True
     conv = receive(sessions, clock, "SM1", "hi")
     proc.run(conv)
@@ -126,7 +130,9 @@ def test_a_message_missing_from_twilios_list_is_sent_again_once(
 ) -> None:
     """Only a list that definitely lacks the message makes it resendable, and only once."""
     sender = FakeSender(clock.now)
-    proc = ConversationProcessor(sessions, FakeDialogue(), sender, clock)
+    proc = ConversationProcessor(
+        sessions, FakeDialogue(), sender, clock, fake_screening(), owner="test"
+    )
     timeout = TransientError("twilio", "read timed out")
     timeout.ambiguous = True  # nothing reached Twilio, in fact
     sender.errors = [timeout]
@@ -198,7 +204,7 @@ def test_an_uncertain_consent_prompt_sent_as_quick_reply_is_settled_not_resent(
         InviteSettings(b"uncertain-sends-secret-012345678", "https://gangway.example.com"),
         templates=content,
     )
-    proc = ConversationProcessor(sessions, FakeDialogue(), whatsapp, clock, screening=screening)
+    proc = ConversationProcessor(sessions, FakeDialogue(), whatsapp, clock, screening, owner="test")
     conv_id = receive(sessions, clock, "SM" + "1" * 32, "hello")
     prompt = flow.consent_prompt("en")
     listed = "\n".join(f"{i}. {t}" for i, (t, _id) in enumerate(consent_buttons(flow, "en"), 1))
