@@ -12,12 +12,12 @@ from bot.adapters.audit_checkpoints import CheckpointWriter
 from bot.adapters.db import SessionFactory
 from bot.adapters.flow_files import FlowStore
 from bot.config import NO_TWILIO, MissingConfiguration, Settings
-from bot.entrypoints.scheduler import TimerScheduler
 from bot.records_setup import scrubber
 from bot.service_layer.handoffs import HandoffEvents
 from bot.service_layer.ports import Clock, MessageHistory
 from bot.service_layer.reconciliation import Reconciler, ScheduledReconciliation
 from bot.service_layer.retention import RetentionRunner
+from bot.service_layer.scheduler import TimerScheduler
 from integrations.twilio_history import TwilioMessageHistory
 
 __all__ = [

@@ -28,10 +28,8 @@ from bot.background import (
 )
 from bot.config import NO_TWILIO, MissingConfiguration, Settings
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
-from bot.entrypoints.audit_chainer import AuditChainer
-from bot.entrypoints.scheduler import TimerScheduler
-from bot.entrypoints.worker import Worker
 from bot.records_setup import check_keys, keyring
+from bot.service_layer.audit_chainer import AuditChainer
 from bot.service_layer.classification import Classifier
 from bot.service_layer.conversation_events import (
     invite_activated,
@@ -56,9 +54,11 @@ from bot.service_layer.ports import (
 )
 from bot.service_layer.processing import ConversationProcessor, ProcessingPolicy
 from bot.service_layer.routing import RulesRouter, RulesSource
+from bot.service_layer.scheduler import TimerScheduler
 from bot.service_layer.screening import Screening
 from bot.service_layer.timers import TimerRunner
 from bot.service_layer.transition import Handover, InviteSettings
+from bot.service_layer.worker import Worker
 from integrations.crm_webhook import CrmWebhook
 from integrations.rasa import RasaClient
 from integrations.secure_messenger import PROVIDER as MESSENGER

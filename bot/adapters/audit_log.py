@@ -5,7 +5,7 @@ about goes, sealed, to ``audit_contents``, and the record keeps its digest.
 
 Appending does not touch the chain: the record waits in ``audit_pending``, committed
 or rolled back with the caller's transaction, and ``chain_pending`` (run by the
-service's chainer, bot.entrypoints.audit_chainer) gives waiting records their place
+service's chainer, bot.service_layer.audit_chainer) gives waiting records their place
 in the chain in batches. Only chaining takes the lock on the chain's head, once per
 batch; every transaction that records something used to hold it until it committed.
 """

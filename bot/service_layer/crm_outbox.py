@@ -174,7 +174,7 @@ class CrmPusher:
         return sent
 
     def fire_due(self) -> int:
-        """`push_due`, by the name bot.entrypoints.scheduler.TimerScheduler calls."""
+        """`push_due`, by the name bot.service_layer.scheduler.TimerScheduler calls."""
         return self.push_due()
 
     def _claim_next(self) -> _Claim | None:

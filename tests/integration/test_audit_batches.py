@@ -20,8 +20,8 @@ from bot.adapters.db import SessionFactory, make_session_factory
 from bot.adapters.tables import AuditLog, AuditPending
 from bot.adapters.vault import Vault
 from bot.domain.inbound import parse_inbound
-from bot.entrypoints.audit_chainer import AuditChainer
 from bot.entrypoints.cli import app
+from bot.service_layer.audit_chainer import AuditChainer
 from bot.service_layer.erasure import erase_conversation
 from bot.service_layer.evidence import gather_evidence
 from bot.service_layer.receiving import record_inbound

@@ -109,3 +109,11 @@ def test_only_the_outbox_module_builds_outbox_rows() -> None:
             ):
                 builders.append(label(path))
     assert builders == ["bot/service_layer/outbox.py"]
+
+
+@pytest.mark.parametrize("path", [ROOT / "bot" / "bootstrap.py", ROOT / "bot" / "background.py"])
+def test_the_wiring_imports_only_downward(path: Path) -> None:
+    """The wiring builds what the entrypoints use: it never imports an entrypoint (the
+    worker, the schedulers and the audit chainer live below it, in the service layer)."""
+    upward = sorted(name for name in imported(path) if under(name, "bot.entrypoints"))
+    assert upward == []

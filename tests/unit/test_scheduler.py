@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.adapters import timers
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Timer
-from bot.entrypoints.scheduler import TimerScheduler
+from bot.service_layer.scheduler import TimerScheduler
 from bot.service_layer.timers import TimerHandler, TimerRunner
 from tests.fakes.clock import FakeClock
 
@@ -113,7 +113,7 @@ def test_a_failing_run_is_logged_and_the_next_run_still_happens(
     )
     schedule_due_now(sessions, clock, "invite-reminder:3")
     scheduler = TimerScheduler(runner, interval_seconds=0.05)
-    with caplog.at_level(logging.ERROR, logger="bot.entrypoints.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="bot.service_layer.scheduler"):
         scheduler.start()
         try:
             assert fired.wait(timeout=WAIT)
