@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
+from bot.adapters.sid_locks import lock_provider_sids
 from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, StatusEvent
 from bot.adapters.vault import vault_of
 from bot.domain.delivery import advance_status
@@ -74,6 +75,8 @@ def hold_rows(session: Session, *, lanes: list[str], provider_sids: list[str]) -
             .order_by(OutboxMessage.id)
             .with_for_update()
         ).all()
+        # A send being recorded right now has no provider id on its row yet: wait for it.
+        lock_provider_sids(session, provider_sids)
 
 
 def record_inbound(
@@ -149,6 +152,7 @@ def record_status(
     session: Session, *, sid: str, status: str, error_code: str | None, now: datetime
 ) -> bool:
     """Record a delivery status callback. Returns whether an outbound message moved."""
+    lock_provider_sids(session, [sid])
     session.execute(
         insert(StatusEvent).values(
             provider_sid=sid, status=status, error_code=error_code, received_at=now

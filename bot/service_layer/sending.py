@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
+from bot.adapters.sid_locks import lock_provider_sids
 from bot.adapters.tables import Conversation, OutboxMessage, StatusEvent
 from bot.adapters.vault import vault_of
 from bot.domain.conversation_chart import ConversationChart
@@ -219,6 +220,9 @@ class OutboxSending:
     ) -> T:
         now = self._clock.now()
         with turn.begin() as s:
+            # Before reading the callbacks that came early: one being recorded now
+            # commits first, or waits for this record and finds the id stored.
+            lock_provider_sids(s, [sent.sid])
             row = s.get_one(OutboxMessage, out_id)
             row.provider_sid = sent.sid
             row.content_sid = content_sid or row.content_sid
