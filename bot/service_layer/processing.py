@@ -13,10 +13,10 @@ the outbox in the same transaction that marks it done.
 Every step is committed before the next network call, so a crash between any two
 leaves the rows saying exactly what is still to do:
 
-- an inbox message stays `pending` until its screening and replies are recorded,
-  in the same transaction that marks it `done` (a crash before that screens it and
-  asks Rasa again; the outbox's unique (inbox_id, kind, seq) keeps the replies
-  single);
+- an inbox message stays `pending` until its replies are recorded, in the same
+  transaction that marks it `done` (a crash before that asks Rasa again, without
+  screening it again once its classification is recorded; the outbox's unique
+  (inbox_id, kind, seq) keeps the replies single);
 - an outbox message is marked `sending` before the send; if the process dies
   before the provider's id is stored, the next attempt first asks the provider
   whether the message went out (and adopts it) before sending again;
