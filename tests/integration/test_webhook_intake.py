@@ -16,6 +16,7 @@ from bot.adapters.intake import Delivery, IntakeWriter
 from bot.adapters.tables import AuditLog, InboxMessage, StatusEvent, WebhookIntake
 from bot.adapters.vault import Vault
 from bot.service_layer.ingest import IngestDrain, ingest_batch
+from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 
 ANNA = "whatsapp:+15555550101"
@@ -108,7 +109,7 @@ def test_ingest_keeps_arrival_order_and_records_as_before(
     store(writer, status("SM-out", "sent"), status("SM-out", "delivered"))
     assert drain(sessions, clock) == 5
     assert bodies_in_order(sessions) == ["SM-1", "SM-2", "SM-3"]
-    with sessions() as s:
+    with chained(sessions)() as s:
         kinds = list(s.execute(select(AuditLog.kind)).scalars())
         assert kinds.count("inbound_message") == 3 and kinds.count("delivery_status") == 2
         assert s.execute(select(func.count()).select_from(StatusEvent)).scalar_one() == 2
