@@ -376,7 +376,10 @@ def _wait_for_workers(serve: stack.Proc, workers: int, timeout: float = 180) -> 
         if time.monotonic() > deadline:
             raise SystemExit(f"serve --workers {workers} did not start them; see {serve.log}")
         time.sleep(0.5)
-    phases.wait_quiet(lambda: procstat.total_cpu_seconds(serve.group()), timeout=timeout)
+    group = serve.group()
+    phases.wait_quiet(
+        lambda: procstat.total_cpu_seconds(group), timeout=timeout, busy=0.05 * len(group)
+    )
 
 
 def _ack(row: Row, result: FloodResult) -> None:
