@@ -33,6 +33,7 @@ __all__ = [
     "redeem_invite",
     "revoke_invites",
     "schedule_activation_backstop",
+    "use_invite",
 ]
 
 PROVIDER = "builtin"
@@ -148,14 +149,7 @@ def redeem_invite(session: Session, *, token: str, secret: bytes, now: datetime)
         _mark_expired(session, invite, now)
     if standing != "activated":
         return Redemption(standing, invite.conversation_id, invite.id)
-    claimed = session.execute(
-        update(Invite)
-        .where(Invite.id == invite.id, Invite.status == "active")
-        .values(status="used", used_at=now, link_sealed=None)
-        .returning(Invite.id)
-    ).first()
-    session.refresh(invite)
-    if claimed is None:
+    if not use_invite(session, invite, now):
         return Redemption(_standing(invite, now), invite.conversation_id, invite.id)
     audit_log.append(
         session,
@@ -174,6 +168,20 @@ def redeem_invite(session: Session, *, token: str, secret: bytes, now: datetime)
 
 ACTIVATION_TIMER = "invite_activated"
 ACTIVATION_BACKSTOP = timedelta(seconds=30)
+
+
+def use_invite(session: Session, invite: Invite, now: datetime) -> bool:
+    """Mark an active invite used, its link forgotten; False when it was not active any
+    more. The status condition makes two redemptions of one invite (a link opened twice,
+    a provider's event delivered twice) use it once. ``invite`` is refreshed either way."""
+    used = session.execute(
+        update(Invite)
+        .where(Invite.id == invite.id, Invite.status == "active")
+        .values(status="used", used_at=now, link_sealed=None)
+        .returning(Invite.id)
+    ).first()
+    session.refresh(invite)
+    return used is not None
 
 
 def schedule_activation_backstop(session: Session, invite: Invite, now: datetime) -> None:

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
-from bot.adapters.invites import schedule_activation_backstop
+from bot.adapters.invites import schedule_activation_backstop, use_invite
 from bot.adapters.tables import ChannelCallback, Invite
 from bot.adapters.vault import vault_of
 
@@ -106,17 +106,11 @@ def _record(
     # The provider's own time of opening (never later than now) decides against expiry,
     # so a callback that took a moment to arrive still counts.
     opened_at = min(callback.activated_at or now, now)
-    claimed = None
+    claimed = False
     if invite.status == "active" and opened_at < invite.expires_at:
-        # The status condition makes two different events for one invite activate it once.
-        claimed = session.execute(
-            update(Invite)
-            .where(Invite.id == invite.id, Invite.status == "active")
-            .values(status="used", used_at=now, link_sealed=None)
-            .returning(Invite.id)
-        ).first()
-        session.refresh(invite)
-        if claimed is not None:
+        # Two different events for one invite activate it once.
+        claimed = use_invite(session, invite, now)
+        if claimed:
             schedule_activation_backstop(session, invite, now)
     standing = "expired" if invite.status == "active" else invite.status
     payload = {
@@ -127,7 +121,7 @@ def _record(
         "callback_id": row.id,
         "activated_at": opened_at.isoformat(),
     }
-    if claimed is None:
+    if not claimed:
         audit_log.append(
             session,
             kind="channel_activation_ignored",
