@@ -1,4 +1,4 @@
-"""Drawing the conversation statechart for marketing and compliance (PNG or SVG).
+"""Drawing the conversation statechart for marketing and compliance (PNG, SVG or Mermaid).
 
 The graph is built here from ``describe()`` rather than with
 ``statemachine.contrib.diagram``: that one labels edges with humanised names
@@ -8,7 +8,9 @@ Here every state box shows its id, every edge the exact event names, events betw
 the same two states share one edge, and the initial state gets the usual filled dot.
 
 Rendering needs Graphviz's ``dot`` program (Debian: the graphviz package, which
-``scripts/setup.sh graphviz`` installs).
+``scripts/setup.sh graphviz`` installs). The Mermaid source (``.mmd`` or ``.md``) needs
+nothing: python-statemachine renders it, and GitHub, GitLab and most Markdown viewers draw
+it where the README is read. Its edges carry the exact event names too.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from typing import Any
 
 import pydot
 from statemachine import StateChart
+from statemachine.contrib.diagram.extract import extract
+from statemachine.contrib.diagram.model import DiagramTransition
+from statemachine.contrib.diagram.renderers.mermaid import MermaidRenderer
 
 from bot.domain.conversation_chart import ConversationChart, describe
 
-__all__ = ["FORMATS", "GraphvizMissing", "build_graph", "write_diagram"]
+__all__ = ["FORMATS", "GraphvizMissing", "build_graph", "mermaid_source", "write_diagram"]
 
-FORMATS = {".png": "png", ".svg": "svg"}
+FORMATS = {".png": "png", ".svg": "svg", ".mmd": "mermaid", ".md": "markdown"}
 
 _FONT = "Helvetica"
 _INITIAL_NODE = "__initial__"
@@ -138,13 +143,40 @@ def build_graph(chart_class: type[StateChart[Any]] = ConversationChart) -> pydot
     return graph
 
 
+def mermaid_source(chart_class: type[StateChart[Any]] = ConversationChart) -> str:
+    """The chart as a Mermaid ``stateDiagram-v2``, each edge named by its exact events."""
+    graph = extract(chart_class)
+    # The library names edges in words ("Threshold reached"); the code, the flows and
+    # the audit log say threshold_reached, so the edges are rebuilt with the event ids.
+    graph.transitions = [t for t in graph.transitions if t.is_initial] + [
+        DiagramTransition(
+            source=state.id,
+            targets=[target.id for target in transition.targets],
+            event=" / ".join(str(event) for event in transition.events),
+            guards=[str(cond) for cond in transition.cond],
+            is_internal=transition.internal,
+        )
+        for state in chart_class.states
+        for transition in state.transitions
+    ]
+    return MermaidRenderer().render(graph)
+
+
 def write_diagram(out: Path, chart_class: type[StateChart[Any]] = ConversationChart) -> Path:
-    """Draw ``chart_class`` to ``out``; the suffix (.png or .svg) picks the format."""
+    """Draw ``chart_class`` to ``out``; the suffix (.png, .svg, .mmd or .md) picks the format."""
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise ValueError(
-            f"cannot draw a diagram as {out.name!r}: the file name must end in .png or .svg"
+            f"cannot draw a diagram as {out.name!r}: "
+            "the file name must end in .png, .svg, .mmd or .md"
         )
+    if fmt in ("mermaid", "markdown"):
+        source = mermaid_source(chart_class)
+        if fmt == "markdown":
+            source = f"```mermaid\n{source}```\n"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(source, encoding="utf-8")
+        return out
     dot = shutil.which("dot")
     if dot is None:
         raise GraphvizMissing()

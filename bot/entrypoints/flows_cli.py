@@ -88,15 +88,18 @@ def validate(
 @flows_app.command("diagram")
 def diagram(
     out: Annotated[
-        Path, typer.Option("--out", help="Where to write the picture: a .png or .svg file.")
+        Path,
+        typer.Option(
+            "--out", help="Where to write the picture: a .png or .svg file, or .mmd/.md (Mermaid)."
+        ),
     ],
 ) -> None:
-    """Draw the conversation statechart as a PNG or SVG picture (needs Graphviz)."""
+    """Draw the conversation statechart: PNG or SVG (needs Graphviz), or Mermaid source."""
     from bot.entrypoints.diagram import GraphvizMissing, write_diagram
 
     try:
         written = write_diagram(out)
-    except ValueError as exc:  # the suffix is neither .png nor .svg
+    except ValueError as exc:  # a suffix that names no format
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     except GraphvizMissing as exc:

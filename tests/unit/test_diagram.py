@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.conversation_chart import ConversationChart, describe
-from bot.entrypoints.diagram import GraphvizMissing, build_graph, write_diagram
+from bot.entrypoints.diagram import GraphvizMissing, build_graph, mermaid_source, write_diagram
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None, reason="Graphviz's dot is not installed (Debian: graphviz)"
@@ -64,8 +64,8 @@ def test_self_loops_and_the_initial_state_are_drawn() -> None:
 
 @pytest.mark.parametrize("name", ["chart.pdf", "chart", "chart.png.txt"])
 def test_another_file_type_is_refused_with_a_plain_message(tmp_path: Path, name: str) -> None:
-    """Only .png and .svg are drawn; anything else is a ValueError naming the choices."""
-    with pytest.raises(ValueError, match=r"must end in \.png or \.svg"):
+    """Only .png, .svg, .mmd and .md are written; anything else is a ValueError naming them."""
+    with pytest.raises(ValueError, match=r"must end in \.png, \.svg, \.mmd or \.md"):
         write_diagram(tmp_path / name)
     assert not (tmp_path / name).exists()
 
@@ -78,3 +78,26 @@ def test_without_graphviz_the_error_says_which_package_to_install(
     with pytest.raises(GraphvizMissing, match="graphviz package"):
         write_diagram(tmp_path / "chart.svg")
     assert not (tmp_path / "chart.svg").exists()
+
+
+def test_the_mermaid_source_names_every_transition_by_its_events(tmp_path: Path) -> None:
+    """Each of the chart's transitions is one Mermaid edge labelled with its exact events."""
+    source = mermaid_source()
+    assert source.startswith("stateDiagram-v2\n")
+    assert "[*] --> qualifying" in source
+    for step in describe():
+        assert f"{step.source} --> {step.target} : " in source
+    edges = [line for line in source.splitlines() if " --> " in line and " : " in line]
+    labels = [line.split(" : ", 1)[1] for line in edges]
+    assert "threshold_reached" in labels and "Threshold reached" not in source
+    out = write_diagram(tmp_path / "chart.md")
+    assert out.read_text(encoding="utf-8") == f"```mermaid\n{source}```\n"
+
+
+def test_the_readme_shows_the_chart_as_it_is() -> None:
+    """The README's Mermaid picture of the statechart is the one the code draws today.
+
+    Regenerate it with `gangway flows diagram --out chart.md` and paste it in.
+    """
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"```mermaid\n{mermaid_source()}```" in readme

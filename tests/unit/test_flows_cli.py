@@ -120,10 +120,10 @@ def test_diagram_without_graphviz_says_how_to_install_it(tmp_path: Path) -> None
 
 
 def test_diagram_refuses_an_unknown_picture_format(tmp_path: Path) -> None:
-    """Only .png and .svg can be drawn; anything else is refused with exit 2."""
+    """Only .png, .svg, .mmd and .md can be written; anything else is refused with exit 2."""
     code, output = gangway("flows", "diagram", "--out", str(tmp_path / "chart.gif"))
     assert code == 2
-    assert "must end in .png or .svg" in output
+    assert "must end in .png, .svg, .mmd or .md" in output
 
 
 def test_shipped_routing_file_is_checked_too() -> None:
