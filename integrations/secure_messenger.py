@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 PROVIDER = "secure_messenger"
 SIGNATURE_PREFIX = "sha256="
 _TRANSIENT_STATUSES = {408, 429}
-_MAX_BACKOFF = 8.0  # the longest wait between attempts; a longer Retry-After is not waited
+_MAX_BACKOFF = 8.0  # the longest wait between attempts; a longer Retry-After is raised
 
 
 def callback_signature(secret: bytes, timestamp: str, body: bytes) -> str:
