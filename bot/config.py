@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     # A prospect waiting longer than this (seconds) gets one short "one moment" message.
     gangway_holding_reply_after: float = 20.0
     # A message Rasa could not answer, or a reply Twilio refused for now, is tried again
-    # after BASE seconds, the wait doubling with each failure up to CAP seconds.
+    # after BASE seconds, the wait doubling with each failure up to CAP seconds; at least
+    # as long as Twilio's Retry-After, if it sent one, but never longer than CAP.
     gangway_retry_base_seconds: float = Field(default=1.0, gt=0)
     gangway_retry_cap_seconds: float = Field(default=60.0, gt=0)
     # Per WhatsApp sender: at most COUNT messages are processed (screened, sent to Rasa,

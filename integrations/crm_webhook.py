@@ -36,9 +36,10 @@ Python standard library only.
 
 Answers: any 2xx means "stored" and the event is never sent again. 408, 429 and
 5xx mean "try later": gangway retries with growing pauses, for as long as it
-takes. Any other status (3xx, 4xx) means the event can never be accepted:
-gangway stops sending it and records the failure for an operator. Redirects are
-not followed.
+takes; with a 429 or 503, a ``Retry-After`` (seconds or an HTTP date) makes the
+next pause at least that long, up to gangway's longest pause. Any other status
+(3xx, 4xx) means the event can never be accepted: gangway stops sending it and
+records the failure for an operator. Redirects are not followed.
 
 Errors (``bot.service_layer.errors``): 408, 429, 5xx, timeouts and connection
 failures -> `TransientError`; other non-2xx statuses -> `PermanentError`.
@@ -53,6 +54,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.service_layer.errors import PermanentError, TransientError
+from integrations.retrying import RETRY_AFTER_STATUSES, retry_after_seconds
 
 __all__ = [
     "DEFAULT_TOLERANCE_SECONDS",
@@ -159,7 +161,10 @@ class CrmWebhook:
         if detail:
             message = f"{message}: {detail}"
         if status in _TRANSIENT_STATUSES or status >= 500:
-            raise TransientError(PROVIDER, message, status=status)
+            asked = None
+            if status in RETRY_AFTER_STATUSES:
+                asked = retry_after_seconds(response.headers)
+            raise TransientError(PROVIDER, message, status=status, retry_after=asked)
         raise PermanentError(PROVIDER, message, status=status)
 
     def close(self) -> None:

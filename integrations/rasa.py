@@ -16,8 +16,9 @@ Shapes relied on, read from the rasa 3.6.21 source:
 - Sanic 21.12 matches ``/conversations/<conversation_id:path>/tracker`` on the raw path
   and does not percent-decode it, so a sender id goes into the path as it is.
 
-Errors: connection failures, timeouts, 408/409/429 and 5xx are `TransientError`; other
-4xx and answers of the wrong shape are `PermanentError` (``code`` is Rasa's ``reason``).
+Errors: connection failures, timeouts, 408/409/429 and 5xx are `TransientError` (with
+the ``Retry-After`` of a 429 or 503, e.g. from a proxy in front of Rasa); other 4xx and
+answers of the wrong shape are `PermanentError` (``code`` is Rasa's ``reason``).
 A timed-out ``send_message`` may still have run the turn in Rasa.
 """
 
@@ -32,6 +33,7 @@ import httpx
 
 from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.ports import BotReply
+from integrations.retrying import RETRY_AFTER_STATUSES, retry_after_seconds
 
 __all__ = ["RasaClient"]
 
@@ -230,5 +232,6 @@ class RasaClient:
         elif status == 404 and not path.startswith("/webhooks/"):
             message += " (is Rasa started with --enable-api?)"
         if status >= 500 or status in _TRANSIENT_STATUSES:
-            return TransientError(PROVIDER, message, status=status, code=reason)
+            asked = retry_after_seconds(answer.headers) if status in RETRY_AFTER_STATUSES else None
+            return TransientError(PROVIDER, message, status=status, code=reason, retry_after=asked)
         return PermanentError(PROVIDER, message, status=status, code=reason)

@@ -28,11 +28,12 @@ invite; it must stay the same across retries of one invite (it is the idempotenc
 and must not carry personal data.
 
 Errors (see ``bot.service_layer.errors``): connection failures, timeouts, 408, 429 and 5xx
-are retried up to ``retries`` times with exponential backoff (honouring a
-``Retry-After`` in seconds) and then raised as `TransientError`; other 4xx and
-answers of the wrong shape are `PermanentError` (``code`` is the provider's ``error``).
-Retrying a create is safe: the idempotency key makes the provider hand back the
-invite it already made.
+are retried up to ``retries`` times with exponential backoff (``integrations.retrying``:
+at least as long as a ``Retry-After`` asks, in seconds or as a date; one asking for more
+than 8 s is not waited for here) and then raised as `TransientError`, carrying the
+last ``Retry-After``; other 4xx and answers of the wrong shape are `PermanentError`
+(``code`` is the provider's ``error``). Retrying a create is safe: the idempotency key
+makes the provider hand back the invite it already made.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +52,7 @@ import httpx
 
 from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.ports import ExternalInvite
+from integrations.retrying import RETRY_AFTER_STATUSES, in_process, retry_after_seconds
 
 __all__ = [
     "PROVIDER",
@@ -67,7 +68,7 @@ log = logging.getLogger(__name__)
 PROVIDER = "secure_messenger"
 SIGNATURE_PREFIX = "sha256="
 _TRANSIENT_STATUSES = {408, 429}
-_MAX_BACKOFF = 8.0
+_MAX_BACKOFF = 8.0  # the longest wait between attempts; a longer Retry-After is raised
 
 
 def callback_signature(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -144,9 +145,13 @@ class SecureMessengerClient:
         self.base_url = base_url.rstrip("/")
         self._auth = {auth_header_name: auth_header_value}
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
-        self._retries = retries
-        self._backoff = backoff
-        self._sleep = sleep
+        self._retrying = in_process(
+            "the secure messenger call",
+            attempts=retries + 1,
+            base=backoff,
+            cap=_MAX_BACKOFF,
+            sleep=sleep,
+        )
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client()
 
@@ -202,51 +207,29 @@ class SecureMessengerClient:
     def _call(
         self, method: str, path: str, *, json: object = None, headers: dict[str, str] | None = None
     ) -> httpx.Response:
-        what = f"{method} {path}"
-        attempts = self._retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                answer = self._http.request(
-                    method,
-                    self.base_url + path,
-                    json=json,
-                    headers={**self._auth, **(headers or {})},
-                    timeout=self._timeout,
-                )
-            except httpx.TransportError as exc:
-                error = TransientError(
-                    PROVIDER,
-                    f"no answer from the secure messenger to {what}: "
-                    f"{type(exc).__name__} {exc}".strip(),
-                )
-                retry_after = None
-            else:
-                if answer.status_code < 400:
-                    return answer
-                status_error = self._status_error(answer, what)
-                if isinstance(status_error, PermanentError):
-                    raise status_error
-                error, retry_after = status_error, _retry_after(answer)
-            if attempt == attempts:
-                raise error
-            delay = self._delay(attempt, retry_after)
-            log.warning(
-                "%s failed (%s); attempt %d of %d in %.2fs",
-                what,
-                error.status or error.message,
-                attempt + 1,
-                attempts,
-                delay,
-            )
-            self._sleep(delay)
-        raise AssertionError("unreachable")  # the loop returns or raises
+        return self._retrying(self._attempt, method, path, json, headers)
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, _MAX_BACKOFF)
-        # Exponential with jitter, so replicas that failed together do not retry together.
-        ceiling = min(self._backoff * 2 ** (attempt - 1), _MAX_BACKOFF)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+    def _attempt(
+        self, method: str, path: str, json: object, headers: dict[str, str] | None
+    ) -> httpx.Response:
+        what = f"{method} {path}"
+        try:
+            answer = self._http.request(
+                method,
+                self.base_url + path,
+                json=json,
+                headers={**self._auth, **(headers or {})},
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as exc:
+            raise TransientError(
+                PROVIDER,
+                f"no answer from the secure messenger to {what}: "
+                f"{type(exc).__name__} {exc}".strip(),
+            ) from exc
+        if answer.status_code >= 400:
+            raise self._status_error(answer, what)
+        return answer
 
     @staticmethod
     def _json(answer: httpx.Response, what: str) -> dict[str, Any]:
@@ -274,14 +257,10 @@ class SecureMessengerClient:
         if status in (401, 403):
             message += " (check the auth header name and value)"
         if status >= 500 or status in _TRANSIENT_STATUSES:
-            return TransientError(PROVIDER, message, status=status, code=code)
+            retry_after = (
+                retry_after_seconds(answer.headers) if status in RETRY_AFTER_STATUSES else None
+            )
+            return TransientError(
+                PROVIDER, message, status=status, code=code, retry_after=retry_after
+            )
         return PermanentError(PROVIDER, message, status=status, code=code)
-
-
-def _retry_after(answer: httpx.Response) -> float | None:
-    value = answer.headers.get("Retry-After", "")
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # absent, or an HTTP date: our own backoff is as good
-    return max(seconds, 0.0)

@@ -11,7 +11,7 @@ refused outright.
 
 Errors (``bot.service_layer.errors``): 404 and other 4xx, an oversized body, a refused
 URL -> `PermanentError`; 429, 5xx, timeouts and connection failures ->
-`TransientError`.
+`TransientError` (a 429's or 503's ``Retry-After`` as its ``retry_after``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import httpx
 
 from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.ports import FetchedMedia
+from integrations.retrying import RETRY_AFTER_STATUSES, retry_after_seconds
 from integrations.twilio_whatsapp import HttpxTwilioHttpClient, is_twilio_url
 
 __all__ = ["DEFAULT_MAX_BYTES", "TwilioMediaFetcher"]
@@ -101,7 +102,7 @@ class TwilioMediaFetcher:
                 if status in _REDIRECTS and response.headers.get("location"):
                     return response.headers["location"]
                 if status != 200:
-                    raise self._status_error(status, url)
+                    raise self._status_error(response, url)
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.max_bytes:
                     raise self._too_big(url)
@@ -124,10 +125,14 @@ class TwilioMediaFetcher:
         )
 
     @staticmethod
-    def _status_error(status: int, url: str) -> PermanentError | TransientError:
+    def _status_error(response: httpx.Response, url: str) -> PermanentError | TransientError:
+        status = response.status_code
         message = f"fetching media {_where(url)} got HTTP {status}"
         if status == 429 or status >= 500:
-            return TransientError(PROVIDER, message, status=status)
+            asked = (
+                retry_after_seconds(response.headers) if status in RETRY_AFTER_STATUSES else None
+            )
+            return TransientError(PROVIDER, message, status=status, retry_after=asked)
         return PermanentError(PROVIDER, message, status=status)
 
     def close(self) -> None:

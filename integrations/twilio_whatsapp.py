@@ -15,6 +15,11 @@ Errors (see ``bot.service_layer.errors``)::
                                 after it was written, or that got a 5xx. Its `ambiguous`
                                 attribute is True; look in `list_sent` before sending
                                 again (the worker does, through the sender port).
+
+A 429 or 503 carries Twilio's ``Retry-After`` (seconds, or an HTTP date) as the error's
+``retry_after``. twilio's exceptions keep an answer's status and body but not its
+headers, so `HttpxTwilioHttpClient` notes the last answer's ``Retry-After`` (per thread,
+in a context variable) and `mapped_errors` puts it on the error it raises.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -35,6 +41,7 @@ from twilio.rest import Client
 
 from bot.service_layer.errors import IntegrationError, PermanentError, TransientError
 from bot.service_layer.ports import SentMessage
+from integrations.retrying import RETRY_AFTER_STATUSES, retry_after_seconds
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -54,6 +61,9 @@ _JSON_TYPES = ("application/json", "application/scim+json")
 # Failures that prove the request never reached the server, so nothing was created.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 _OUR_MISTAKE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+# The Retry-After (seconds) of the last 429/503 answer in this thread, None after any
+# other answer: set by `HttpxTwilioHttpClient.request`, read by `mapped_errors`.
+_answer_retry_after: ContextVar[float | None] = ContextVar("twilio_retry_after", default=None)
 
 
 class OutcomeUnknownError(TransientError):
@@ -166,7 +176,13 @@ class HttpxTwilioHttpClient(HttpClient):
                 follow_redirects=allow_redirects,
             )
         except httpx.TransportError as exc:
+            _answer_retry_after.set(None)
             raise _transport_error(exc, method, url) from exc
+        _answer_retry_after.set(
+            retry_after_seconds(answer.headers)
+            if answer.status_code in RETRY_AFTER_STATUSES
+            else None
+        )
         return TwilioResponse(answer.status_code, answer.text, answer.headers)
 
     def close(self) -> None:
@@ -196,8 +212,11 @@ def _sent(instance: Any, *, to: str = "", body: str = "") -> SentMessage:
     )
 
 
-def _error(exc: TwilioException, *, sending: bool = False) -> IntegrationError:
-    """Map the client's exceptions: 429 and 5xx can pass, other 4xx will not."""
+def _error(
+    exc: TwilioException, *, sending: bool = False, retry_after: float | None = None
+) -> IntegrationError:
+    """Map the client's exceptions: 429 and 5xx can pass (after ``retry_after``
+    seconds, if Twilio said), other 4xx will not."""
     status: int
     code: int | str | None
     if isinstance(exc, TwilioRestException):
@@ -218,19 +237,22 @@ def _error(exc: TwilioException, *, sending: bool = False) -> IntegrationError:
     else:
         return PermanentError(PROVIDER, str(exc))
     if sending and status >= 500:
-        return OutcomeUnknownError(PROVIDER, message, status=status, code=code)
+        return OutcomeUnknownError(
+            PROVIDER, message, status=status, code=code, retry_after=retry_after
+        )
     if status == 429 or status >= 500:
-        return TransientError(PROVIDER, message, status=status, code=code)
+        return TransientError(PROVIDER, message, status=status, code=code, retry_after=retry_after)
     return PermanentError(PROVIDER, message, status=status, code=code)
 
 
 @contextmanager
 def mapped_errors(action: str, *, sending: bool = False) -> Iterator[None]:
     """Turn the twilio client's exceptions inside the block into `IntegrationError`s."""
+    _answer_retry_after.set(None)  # nothing from an earlier block's answers
     try:
         yield
     except TwilioException as exc:
-        raise _error(exc, sending=sending) from exc
+        raise _error(exc, sending=sending, retry_after=_answer_retry_after.get()) from exc
     except ValueError as exc:  # json.loads on a 2xx body: for a send, it was accepted
         error = OutcomeUnknownError if sending else PermanentError
         raise error(PROVIDER, f"{action}: Twilio's answer is not JSON ({exc})") from exc

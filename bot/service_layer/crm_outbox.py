@@ -18,9 +18,9 @@ attempt; its idempotency key is the body's ``id``.
 3. record, in a transaction with its audit record:
    2xx -> ``sent`` (audit ``crm_delivered``) and never picked again;
    transient error -> still ``pending``, due again after an exponential
-   backoff (`bot.domain.retry.backoff_seconds`, no jitter), retried for as long
-   as it takes; permanent error -> ``failed`` (audit ``crm_failed``), for an
-   operator.
+   backoff (`bot.domain.retry.backoff_seconds`, no jitter; no sooner than the
+   CRM's Retry-After, up to the cap), retried for as long as it takes;
+   permanent error -> ``failed`` (audit ``crm_failed``), for an operator.
 
 Order: an event of a handoff is sent only after every earlier event (by id) of
 that handoff left ``pending``. Callers enqueue a handoff's events in the
@@ -270,7 +270,13 @@ class CrmPusher:
             row.attempts += 1
             row.last_status = getattr(exc, "status", None)
             row.last_error = _describe(exc)
-            delay = backoff_seconds(row.attempts, base=self._retry_base, cap=self._retry_cap)
+            # No sooner than the CRM's Retry-After, if it said (up to the cap).
+            delay = backoff_seconds(
+                row.attempts,
+                base=self._retry_base,
+                cap=self._retry_cap,
+                retry_after=exc.retry_after if isinstance(exc, IntegrationError) else None,
+            )
             row.next_attempt_at = now + timedelta(seconds=delay)
 
     def _record_failure(self, claim: _Claim, exc: PermanentError) -> None:

@@ -6,7 +6,9 @@
 
 Every error carries the provider's name, the HTTP status (if any), the
 provider's own error code (if any), whether it is retryable and whether it is
-ambiguous, so that the service layer can decide without parsing messages.
+ambiguous, and how long the provider asked us to wait before trying again (its
+``Retry-After``, in seconds, if it said), so that the service layer can decide without
+parsing messages.
 The service layer owns this family, as it owns the ports: an adapter raises these,
 and nothing here knows which adapters exist.
 """
@@ -29,17 +31,22 @@ class IntegrationError(Exception):
         *,
         status: int | None = None,
         code: int | str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.provider = provider
         self.message = message
         self.status = status
         self.code = code
+        # Seconds the provider asked for before the next attempt (a 429's or 503's
+        # Retry-After); None when it did not say.
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(provider={self.provider!r}, status={self.status!r}, "
-            f"code={self.code!r}, message={self.message!r})"
+            f"code={self.code!r}, message={self.message!r}"
+            + (f", retry_after={self.retry_after!r})" if self.retry_after is not None else ")")
         )
 
 

@@ -8,15 +8,17 @@ with its reminder and expiry timers, exactly as for a built-in link.
 
 The provider's idempotency key is the invite's own id, so a crash between the provider's
 answer and our commit makes the next attempt get the same invite back, not a second one.
-A transient failure is tried again on the next run; a permanent one marks the invite
-``failed`` and opens a handoff so that a person follows up with the prospect.
+A transient failure is tried again on the next run (or, when the provider answered
+with a ``Retry-After``, on the first run after it, up to `LONGEST_PAUSE`); a permanent
+one marks the invite ``failed`` and opens a handoff so that a person follows up with
+the prospect.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
@@ -30,9 +32,13 @@ from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.ports import Clock, ExternalInvite, FlowSource
 from bot.service_layer.transition import Effects, Handover, InviteSettings
 
-__all__ = ["ExternalInviteIssuer", "SecureChannel"]
+__all__ = ["LONGEST_PAUSE", "ExternalInviteIssuer", "SecureChannel"]
 
 log = logging.getLogger(__name__)
+
+# The longest a provider's Retry-After pauses the issuer: invites are waited for by
+# prospects, so one asking for an hour is asked again after this.
+LONGEST_PAUSE = timedelta(minutes=5)
 
 
 class SecureChannel(Protocol):
@@ -62,9 +68,12 @@ class ExternalInviteIssuer:
         self._invite_settings = invite_settings
         self._handover = handover
         self._batch = batch
+        self._paused_until: datetime | None = None  # as the provider's Retry-After asked
 
     def fire_due(self) -> int:
         """Make and deliver the pending invites; returns how many were delivered."""
+        if self._paused_until is not None and self._clock.now() < self._paused_until:
+            return 0
         with self._sessions() as s:
             pending = list(
                 s.execute(
@@ -88,6 +97,9 @@ class ExternalInviteIssuer:
                 )
             except TransientError as exc:
                 log.warning("invite %s: the secure messenger is unavailable: %r", invite_id, exc)
+                if exc.retry_after is not None:
+                    pause = min(timedelta(seconds=exc.retry_after), LONGEST_PAUSE)
+                    self._paused_until = self._clock.now() + pause
                 break  # the provider is down: the others would fail the same way
             except PermanentError as exc:
                 self._failed(invite_id, exc)

@@ -9,7 +9,10 @@ drain side by side, each skipping the rows another holds; one sender's messages 
 still ingested one after another, in order of arrival.
 
 A row that cannot be ingested (it does not open, or its form is not a webhook's) is
-set aside with the reason and logged without its content, and the rest go on.
+set aside with the reason and logged without its content, and the rest go on. A batch
+rolled back by a database error that may pass (a deadlock, a lost connection) is taken
+again at once, a few times with short growing waits, before the drain leaves it to its
+next round.
 
 Erasure needs nothing from the drain: an intake row holds a number for the moments
 before it is ingested, and one ingested after the number's conversation was erased
@@ -20,11 +23,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from bot.adapters import intake
 from bot.adapters.db import SessionFactory
@@ -44,6 +55,11 @@ from bot.service_layer.receiving import hold_rows, record_inbound, record_status
 __all__ = ["Batch", "IngestDrain", "ingest_batch"]
 
 log = logging.getLogger(__name__)
+
+# Errors after which the same batch may well go through: a deadlock victim, a dropped
+# connection (the pool hands out a fresh one).
+_PASSING = (OperationalError, InterfaceError)
+BATCH_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -134,7 +150,10 @@ def _set_aside(session: Session, row: WebhookIntake, exc: Exception, clock: Cloc
 class IngestDrain:
     """Drains the intake in a thread of its own: woken by each committed webhook, and
     looking every `poll_interval` seconds besides (for rows another process stored, or
-    left behind by a failure)."""
+    left behind by a failure).
+
+    ``sleep`` waits between attempts at a batch that failed with a passing database
+    error (tests pass one that only records)."""
 
     def __init__(
         self,
@@ -144,6 +163,7 @@ class IngestDrain:
         rate: SenderRate | None,
         messages_arrived: Callable[[], None],
         poll_interval: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -154,6 +174,14 @@ class IngestDrain:
         self._stopping = threading.Event()
         self._running = threading.Lock()  # one drain at a time in this process
         self._thread: threading.Thread | None = None
+        self._retrying = Retrying(
+            stop=stop_after_attempt(BATCH_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            retry=retry_if_exception_type(_PASSING),
+            sleep=sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
 
     def start(self) -> None:
         if self._thread is not None:
@@ -179,13 +207,16 @@ class IngestDrain:
         total = 0
         with self._running:
             while True:
-                with self._sessions.begin() as s:
-                    batch = ingest_batch(s, self._clock, rate=self._rate)
+                batch = self._retrying(self._batch)
                 if batch.new_messages:
                     self._messages_arrived()
                 if not batch.done:
                     return total
                 total += batch.done
+
+    def _batch(self) -> Batch:
+        with self._sessions.begin() as s:
+            return ingest_batch(s, self._clock, rate=self._rate)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -195,3 +226,16 @@ class IngestDrain:
                 log.exception("ingesting the webhook intake failed; trying again")
             self._wake.wait(self._poll)
             self._wake.clear()
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    wait = state.next_action.sleep if state.next_action is not None else 0.0
+    # The type alone: a database error's text quotes the statement and its parameters.
+    log.warning(
+        "ingesting a batch failed (%s); attempt %d of %d in %.2fs",
+        type(exc).__name__,
+        state.attempt_number + 1,
+        BATCH_ATTEMPTS,
+        wait,
+    )

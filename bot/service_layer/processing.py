@@ -234,9 +234,12 @@ class ConversationProcessor:
             leases.release(s, cid, self.owner)
             return None
 
-    def _backoff(self, attempts: int) -> float:
+    def _backoff(self, attempts: int, retry_after: float | None = None) -> float:
         return backoff_seconds(
-            attempts, base=self._policy.retry_base_seconds, cap=self._policy.retry_cap_seconds
+            attempts,
+            base=self._policy.retry_base_seconds,
+            cap=self._policy.retry_cap_seconds,
+            retry_after=retry_after,
         )
 
     # -- outbox ---------------------------------------------------------------
@@ -356,7 +359,7 @@ class ConversationProcessor:
         self, turn: _Turn, message: Unscreened, assessed: Assessed | None, exc: TransientError
     ) -> _Step | None:
         """Rasa (or an attachment's host) is unreachable: keep what screening found, and
-        try the message again after a backoff."""
+        try the message again after a backoff (no sooner than its Retry-After)."""
         now = self._clock.now()
         with self._transaction(turn) as s:
             msg = s.get_one(InboxMessage, message.msg_id)
@@ -364,7 +367,7 @@ class ConversationProcessor:
                 self._screening.record(s, assessed)
             if msg.status == "pending":
                 msg.attempts += 1
-                delay = self._backoff(msg.attempts)
+                delay = self._backoff(msg.attempts, exc.retry_after)
                 msg.next_attempt_at = now + timedelta(seconds=delay)
                 msg.last_error = redact(repr(exc))
                 log.warning(

@@ -261,8 +261,12 @@ class OutboxSending:
             # A timed-out send may have gone through: keep it `sending` so the next
             # attempt asks the provider first. Otherwise it plainly did not go out.
             row.status = "sending" if getattr(exc, "ambiguous", False) else "pending"
+            # No sooner than the provider's Retry-After, if it said (up to the cap).
             delay = backoff_seconds(
-                max(row.attempts, 1), base=self._retry_base, cap=self._retry_cap
+                max(row.attempts, 1),
+                base=self._retry_base,
+                cap=self._retry_cap,
+                retry_after=exc.retry_after,
             )
             row.next_attempt_at = now + timedelta(seconds=delay)
             row.last_error = redact(f"{exc.status or ''} {exc.code or ''} {exc.message}".strip())
@@ -277,14 +281,15 @@ class OutboxSending:
 
         No send is attempted, so the attempts do not grow; the wait grows instead with
         how long the message has been uncertain (about doubling it each time, up to the
-        cap), so a long outage of Twilio's list is not asked about every second.
+        cap), so a long outage of Twilio's list is not asked about every second, and
+        never sooner than a Retry-After the look-up was answered with (up to the cap).
         """
         now = self._clock.now()
         with turn.begin() as s:
             row = s.get_one(OutboxMessage, out_id)
             row.status = "sending"
             waited = (now - (row.first_attempt_at or now)).total_seconds()
-            delay = min(self._retry_cap, max(self._retry_base, waited))
+            delay = min(self._retry_cap, max(self._retry_base, waited, exc.retry_after or 0.0))
             row.next_attempt_at = now + timedelta(seconds=delay)
             row.last_error = redact(
                 f"look-up failed: {exc.status or ''} {exc.code or ''} {exc.message}".strip()

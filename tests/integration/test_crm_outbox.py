@@ -20,6 +20,7 @@ from bot.adapters.vault import Vault
 from bot.sandbox.crm import CrmStandIn, create_app
 from bot.sandbox.server import ServerThread
 from bot.service_layer.crm_outbox import CrmPusher, CrmSender, enqueue
+from bot.service_layer.errors import TransientError
 from integrations.crm_webhook import CrmWebhook
 from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
@@ -275,6 +276,56 @@ def test_retries_back_off_exponentially_up_to_the_cap(
 
     assert pusher.push_due() == 1
     assert rows(sessions)[key].status == "sent"
+
+
+class RateLimitedOnce:
+    """The CRM answering the first event 429 with a Retry-After, then the real webhook."""
+
+    def __init__(self, webhook: CrmWebhook, retry_after: float) -> None:
+        self.webhook = webhook
+        self.retry_after: float | None = retry_after
+
+    def deliver(self, body: bytes, *, idempotency_key: str, event: str, timestamp: int) -> int:
+        if self.retry_after is not None:
+            asked, self.retry_after = self.retry_after, None
+            raise TransientError("crm", "Too Many Requests", status=429, retry_after=asked)
+        return self.webhook.deliver(
+            body, idempotency_key=idempotency_key, event=event, timestamp=timestamp
+        )
+
+
+def test_a_retry_after_from_the_crm_is_waited_out_before_the_next_attempt(
+    sessions: SessionFactory, clock: FakeClock, crm: Crm, webhooks: list[CrmWebhook]
+) -> None:
+    """Rate limited with Retry-After: 120, the event is not sent again after our own
+    5 s but after 120 s; a Retry-After past the cap is held to the cap."""
+    key = record(sessions, clock, None, "lead.created")
+    webhook = CrmWebhook(crm.url, SECRET)
+    webhooks.append(webhook)
+    pusher = CrmPusher(
+        sessions, clock, RateLimitedOnce(webhook, 120), batch=20, lease_seconds=LEASE_SECONDS
+    )
+
+    pusher.push_due()
+    clock.advance(119)
+    pusher.push_due()
+    assert crm.events() == [] and rows(sessions)[key].attempts == 1
+    clock.advance(1)
+    assert pusher.push_due() == 1
+    assert [e["idempotency_key"] for e in crm.events()] == [key]
+
+    later = record(sessions, clock, None, "lead.updated")
+    capped = CrmPusher(
+        sessions,
+        clock,
+        RateLimitedOnce(webhook, 86_400),
+        batch=20,
+        lease_seconds=LEASE_SECONDS,
+        retry_cap_seconds=600,
+    )
+    capped.push_due()
+    row = rows(sessions)[later]
+    assert (row.next_attempt_at - clock.now()).total_seconds() == 600
 
 
 def test_a_permanent_refusal_fails_the_event_with_an_audit_record(

@@ -155,6 +155,25 @@ def test_a_messenger_outage_delays_the_link_and_loses_nothing(world: World) -> N
     assert [i.status for i in stack.rows(Invite)] == ["active"]
 
 
+def test_a_messenger_asking_to_wait_is_not_asked_again_before_its_retry_after(
+    world: World,
+) -> None:
+    """Rate limited with Retry-After: 120, the issuer leaves the messenger alone for
+    two minutes of the clock (the fault is spent, so an early ask would succeed), then
+    the link goes out."""
+    stack = world.stack
+    stack.say(PASSPORT)
+    stack.say("ok")
+    world.messenger.state.messenger.fail_next(429, retry_after=120)
+    assert world.issuer.fire_due() == 0
+    stack.clock.advance(119)
+    assert world.issuer.fire_due() == 0
+    assert [i.status for i in stack.rows(Invite)] == ["pending"]
+    stack.clock.advance(1)
+    assert world.issuer.fire_due() == 1
+    assert [i.status for i in stack.rows(Invite)] == ["active"]
+
+
 def test_a_refused_invite_is_marked_failed_and_a_person_follows_up(world: World) -> None:
     stack = world.stack
     stack.say(PASSPORT)

@@ -93,6 +93,22 @@ def test_rasa_down_waits_and_retries_then_answers(
     assert sender.bodies_to(PROSPECT) == ["you said: hi"]
 
 
+def test_rasa_answering_with_retry_after_is_not_asked_again_before_it(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """Busy with Retry-After: 10, Rasa is asked again after 10 s, not our own 1 s."""
+    proc, dialogue, sender = make(sessions, clock)
+    dialogue.errors = [TransientError("rasa", "busy", status=503, retry_after=10)]
+    conv = receive(sessions, clock, "SM1", "hi")
+    proc.run(conv)
+    clock.advance(9)
+    proc.run(conv)
+    assert len(dialogue.calls) == 1 and sender.sent == []
+    clock.advance(1)
+    proc.run(conv)
+    assert sender.bodies_to(PROSPECT) == ["you said: hi"]
+
+
 def test_long_wait_sends_one_holding_message(sessions: SessionFactory, clock: FakeClock) -> None:
     """A prospect left waiting past the limit gets "one moment" once, not once per retry."""
     proc, dialogue, sender = make(sessions, clock, holding_after=timedelta(seconds=10))

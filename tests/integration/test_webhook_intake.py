@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from bot.adapters import intake
 from bot.adapters.db import SessionFactory, make_engine
@@ -157,3 +158,60 @@ def test_a_sender_held_by_another_process_is_passed_over_whole(
     assert bodies_in_order(sessions) == ["SM-b1"]
     assert drain(sessions, clock) == 2
     assert bodies_in_order(sessions) == ["SM-b1", "SM-a1", "SM-a2"]
+
+
+class Deadlocks:
+    """Fails the next ``times`` reads of the intake as a deadlock victim would."""
+
+    def __init__(self, engine: Engine, times: int) -> None:
+        self.engine, self.times = engine, times
+
+    def __enter__(self) -> Deadlocks:
+        event.listen(self.engine, "before_cursor_execute", self._maybe_fail)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._maybe_fail)
+
+    def _maybe_fail(self, conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if (
+            self.times
+            and statement.lstrip().upper().startswith("SELECT")
+            and ("webhook_intake" in statement)
+        ):
+            self.times -= 1
+            raise OperationalError(statement, {}, Exception("deadlock detected"))
+
+
+def test_a_batch_rolled_back_by_a_deadlock_is_taken_again_at_once(
+    engine: Engine, writer: IntakeWriter, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """Two deadlocks in a row: the drain waits a moment, longer the second time, and
+    the third attempt ingests every message, in order."""
+    store(writer, message("SM-1"), message("SM-2"))
+    waits: list[float] = []
+    ingest = IngestDrain(
+        sessions, clock, rate=None, messages_arrived=lambda: None, sleep=waits.append
+    )
+    with Deadlocks(engine, times=2):
+        assert ingest.drain() == 2
+    assert waits == [0.05, 0.1]
+    assert bodies_in_order(sessions) == ["SM-1", "SM-2"]
+
+
+def test_a_database_that_keeps_failing_loses_nothing(
+    engine: Engine, writer: IntakeWriter, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """After its attempts the drain gives up for this round; every delivery is still in
+    the intake and goes in at the next."""
+    store(writer, message("SM-1"), message("SM-2"))
+    waits: list[float] = []
+    ingest = IngestDrain(
+        sessions, clock, rate=None, messages_arrived=lambda: None, sleep=waits.append
+    )
+    with Deadlocks(engine, times=100), pytest.raises(OperationalError):
+        ingest.drain()
+    assert len(waits) == 2
+    assert bodies_in_order(sessions) == []
+    assert ingest.drain() == 2
+    assert bodies_in_order(sessions) == ["SM-1", "SM-2"]

@@ -151,3 +151,17 @@ def test_a_webhook_needs_a_secret() -> None:
     """Unsigned pushes are not an option."""
     with pytest.raises(ValueError, match="secret"):
         CrmWebhook(URL, b"")
+
+
+@pytest.mark.parametrize(("status", "asked"), [(429, 30.0), (503, 30.0), (500, None)])
+def test_a_busy_crms_retry_after_is_on_the_error(status: int, asked: float | None) -> None:
+    """A 429's or 503's Retry-After tells the outbox when to come back; a 500's means
+    nothing and is left out."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"Retry-After": "30"})
+
+    webhook = CrmWebhook(URL, SECRET, httpx.Client(transport=httpx.MockTransport(handler)))
+    with pytest.raises(TransientError) as caught:
+        deliver(webhook)
+    assert caught.value.retry_after == asked

@@ -42,6 +42,18 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert [backoff_seconds(n, base=1, cap=10) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
 
+def test_backoff_waits_at_least_what_retry_after_asks() -> None:
+    """A provider's Retry-After of 7 s makes the first retry wait 7 s, not 1 s; once our
+    own schedule is longer, the schedule wins."""
+    assert backoff_seconds(1, base=1, cap=60, retry_after=7) == 7
+    assert backoff_seconds(5, base=1, cap=60, retry_after=7) == 16
+
+
+def test_a_long_retry_after_is_held_to_the_cap() -> None:
+    """Asked for a day, a reply is tried again after the cap, not parked for the day."""
+    assert backoff_seconds(1, base=1, cap=60, retry_after=86_400) == 60
+
+
 def test_inbound_takes_button_title_when_body_is_empty() -> None:
     """A tapped quick-reply button counts as the text the prospect sent."""
     msg = parse_inbound({"MessageSid": "SM1", "From": "whatsapp:+12025550101", "ButtonText": "Yes"})

@@ -228,6 +228,15 @@ def test_server_error_is_transient() -> None:
     assert (caught.value.status, caught.value.code) == (500, "ParsingError")
 
 
+def test_a_busy_rasas_retry_after_is_on_the_error() -> None:
+    """A 503 with Retry-After (a proxy in front of Rasa, say) tells the worker when to
+    ask again."""
+    response = httpx.Response(503, text="busy", headers={"Retry-After": "15"})
+    with pytest.raises(TransientError) as caught:
+        rasa(answering(response)).send_message("conv-1", "hi")
+    assert (caught.value.status, caught.value.retry_after) == (503, 15.0)
+
+
 def test_wrong_token_is_permanent_and_does_not_leak_it() -> None:
     """A 401 is a PermanentError pointing at the token, without repeating the token."""
     with pytest.raises(PermanentError) as caught:

@@ -138,6 +138,20 @@ def test_a_429_waits_as_long_as_retry_after_says(
     assert invite.external_id in state.invites
 
 
+def test_a_retry_after_longer_than_the_clients_longest_wait_is_raised_at_once(
+    client: SecureMessengerClient, state: MessengerState, sleeps: Sleeps
+) -> None:
+    """Asked to come back in two minutes, the client does not hold its caller that long:
+    TransientError at once, carrying the 120 s for whoever retries later."""
+    state.fail_next(429, retry_after=120)
+
+    with pytest.raises(TransientError) as caught:
+        create(client, "gangway-invite-4b")
+
+    assert (caught.value.status, caught.value.retry_after) == (429, 120.0)
+    assert sleeps.delays == []
+
+
 def test_5xx_that_does_not_go_away_is_a_transient_error_after_the_retries(
     client: SecureMessengerClient, state: MessengerState, sleeps: Sleeps
 ) -> None:

@@ -132,6 +132,14 @@ def test_http_errors_are_mapped(status: int, error: type[Exception]) -> None:
     assert getattr(raised.value, "status", None) == status
 
 
+def test_a_rate_limited_fetch_carries_twilios_retry_after() -> None:
+    """The message waits at least as long as Twilio asked before its media is fetched again."""
+    network = Network(lambda r: httpx.Response(429, headers={"Retry-After": "11"}))
+    with pytest.raises(TransientError) as raised:
+        fetcher(network).fetch(MEDIA_URL)
+    assert raised.value.retry_after == 11.0
+
+
 def test_a_timeout_is_transient() -> None:
     """A read timeout is worth retrying later."""
 

@@ -280,6 +280,69 @@ def test_rate_limit_is_transient_with_twilio_code() -> None:
     assert not isinstance(caught.value, OutcomeUnknownError)
 
 
+def answering_with(status: int, body: object, headers: dict[str, str]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body, headers=headers)
+
+    return handler
+
+
+RATE_LIMITED = {"code": 20429, "message": "Too Many Requests", "status": 429}
+
+
+def test_a_429s_retry_after_in_seconds_is_on_the_error() -> None:
+    """Twilio's "Retry-After: 7" reaches the service layer as the error's retry_after."""
+    with pytest.raises(TransientError) as caught:
+        whatsapp(answering_with(429, RATE_LIMITED, {"Retry-After": "7"})).send(
+            to=PROSPECT, body="Hi"
+        )
+    assert (caught.value.status, caught.value.retry_after) == (429, 7.0)
+
+
+def test_a_retry_after_date_counts_from_twilios_own_date() -> None:
+    """An HTTP-date Retry-After is measured from the answer's Date, not our clock."""
+    headers = {
+        "Date": format_datetime(NOW, usegmt=True),
+        "Retry-After": format_datetime(NOW + timedelta(seconds=30), usegmt=True),
+    }
+    with pytest.raises(TransientError) as caught:
+        whatsapp(answering_with(429, RATE_LIMITED, headers)).fetch("SM1")
+    assert caught.value.retry_after == 30.0
+
+
+def test_a_503_on_a_send_stays_ambiguous_and_carries_its_retry_after() -> None:
+    """Unavailable: the send may still have been taken, and Twilio says when to come back."""
+    body = {"code": 20503, "message": "Service Unavailable", "status": 503}
+    with pytest.raises(OutcomeUnknownError) as caught:
+        whatsapp(answering_with(503, body, {"Retry-After": "12"})).send(to=PROSPECT, body="Hi")
+    assert caught.value.ambiguous and caught.value.retry_after == 12.0
+
+
+def test_a_retry_after_is_not_carried_over_to_a_later_error() -> None:
+    """A 500 without Retry-After after a 429 with one carries none of the 429's."""
+    answers = iter(
+        [
+            httpx.Response(429, json=RATE_LIMITED, headers={"Retry-After": "9"}),
+            httpx.Response(500, json={"code": 20500, "message": "Internal", "status": 500}),
+        ]
+    )
+    client = whatsapp(lambda request: next(answers))
+    with pytest.raises(TransientError):
+        client.fetch("SM1")
+    with pytest.raises(TransientError) as caught:
+        client.fetch("SM1")
+    assert (caught.value.status, caught.value.retry_after) == (500, None)
+
+
+def test_a_list_refused_with_retry_after_carries_it() -> None:
+    """A 429 while listing (twilio raises a bare TwilioException there) carries it too."""
+    with pytest.raises(TransientError) as caught:
+        whatsapp(answering_with(429, RATE_LIMITED, {"Retry-After": "4"})).find_sent(
+            to=PROSPECT, body="x", since=NOW
+        )
+    assert caught.value.retry_after == 4.0
+
+
 @pytest.mark.parametrize("code", [21610, 63016, 21211])
 def test_client_errors_are_permanent_with_twilio_code(code: int) -> None:
     """A 400 (opted out, outside 24 h, invalid number) is a PermanentError with its code."""
