@@ -212,9 +212,12 @@ def _secure_messenger(
     settings: Settings, clients: list[httpx.Client]
 ) -> SecureMessengerClient | None:
     """The external secure messenger's client, when one is configured."""
+    # Read even without a messenger: the callback route takes them whenever they are set,
+    # and a mistyped one is better refused now than on every callback.
+    keys = settings.channel_webhook_secrets
     if not settings.gangway_secure_messenger_url:
         return None
-    if settings.gangway_channel_webhook_secret is None:
+    if not keys:
         raise MissingConfiguration(
             "GANGWAY_SECURE_MESSENGER_URL is set: GANGWAY_CHANNEL_WEBHOOK_SECRET must be "
             "too (the secret the messenger signs its activation callbacks with)"
@@ -238,17 +241,17 @@ def _crm_pusher(
     """The CRM outbox's sender, when a CRM is configured."""
     if not settings.gangway_crm_url:
         return None
-    secret = settings.gangway_crm_secret
-    if secret is None or len(secret.get_secret_value()) < 16:
+    secrets = settings.crm_secrets
+    if not secrets or min(len(key) for key in secrets) < 16:
         raise MissingConfiguration(
-            "GANGWAY_CRM_URL is set: GANGWAY_CRM_SECRET must be too, at least 16 "
-            "characters (make one with: openssl rand -hex 32)"
+            "GANGWAY_CRM_URL is set: GANGWAY_CRM_SECRET must be too, each secret in it "
+            'at least 16 bytes (make one with: echo "whsec_$(openssl rand -base64 32)")'
         )
     http = httpx.Client()
     clients.append(http)
     webhook = CrmWebhook(
         settings.gangway_crm_url,
-        secret.get_secret_value().encode(),
+        secrets,
         http=http,
         timeout=settings.gangway_crm_timeout,
     )

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.domain.client_address import Network, parse_trusted_proxies
 from bot.domain.group_roles import GroupRoles, parse_group_roles
 from bot.domain.sender_rate import SenderRate, parse_sender_rate
+from bot.domain.webhook_secrets import parse_webhook_secrets
 
 __all__ = ["NO_TWILIO", "MissingConfiguration", "Settings", "load_settings"]
 
@@ -133,14 +134,18 @@ class Settings(BaseSettings):
     gangway_timer_interval: float = 1.0
     # Who gets a handoff (queues, licences, SLA; see flows/README.md "Routing").
     gangway_routing: Path = REPO_ROOT / "flows" / "routing.yml"
-    # The firm's CRM: each handoff and status change is POSTed there, signed with
-    # HMAC-SHA256 (integrations/crm_webhook.py). Unset: no CRM push.
+    # The firm's CRM: each handoff and status change is POSTed there as a Standard
+    # Webhook (integrations/crm_webhook.py). Unset: no CRM push. The secret: `whsec_`
+    # and base64, or (as before that format) any text, used as its bytes; several,
+    # separated by commas or spaces, while it changes: each signs every push.
     gangway_crm_url: str | None = None
     gangway_crm_secret: SecretStr | None = None
     gangway_crm_timeout: float = 10.0
     gangway_crm_interval: float = 2.0
-    # Shared HMAC-SHA256 secret of the secure messenger's activation callbacks
-    # (POST /webhooks/secure-channel/activated). Unset: such callbacks are refused.
+    # The secret the secure messenger signs its activation callbacks with, as a
+    # Standard Webhook (POST /webhooks/secure-channel/activated), in the same form as
+    # GANGWAY_CRM_SECRET; several: a callback signed with any one of them is taken.
+    # Unset: such callbacks are refused.
     gangway_channel_webhook_secret: SecretStr | None = None
     # A secure messenger's REST API that makes the invites (integrations/secure_messenger.py).
     # Unset: gangway's built-in signed, one-time links. Set: GANGWAY_CHANNEL_WEBHOOK_SECRET
@@ -244,6 +249,18 @@ class Settings(BaseSettings):
         parse_trusted_proxies(value)
         return value
 
+    # Read when the service is built, not by a validator: pydantic's error would quote
+    # the value, and these are secrets.
+    @property
+    def crm_secrets(self) -> tuple[bytes, ...]:
+        """The keys GANGWAY_CRM_SECRET holds (none when it is unset)."""
+        return _webhook_keys("GANGWAY_CRM_SECRET", self.gangway_crm_secret)
+
+    @property
+    def channel_webhook_secrets(self) -> tuple[bytes, ...]:
+        """The keys GANGWAY_CHANNEL_WEBHOOK_SECRET holds (none when it is unset)."""
+        return _webhook_keys("GANGWAY_CHANNEL_WEBHOOK_SECRET", self.gangway_channel_webhook_secret)
+
     @field_validator("gangway_oidc_role_groups")
     @classmethod
     def _role_groups_parse(cls, value: str) -> str:
@@ -280,6 +297,15 @@ class Settings(BaseSettings):
     @property
     def instance_id(self) -> str:
         return self.gangway_instance_id or f"{os.uname().nodename}:{self.gangway_port}"
+
+
+def _webhook_keys(name: str, secret: SecretStr | None) -> tuple[bytes, ...]:
+    if secret is None:
+        return ()
+    try:
+        return parse_webhook_secrets(secret.get_secret_value())
+    except ValueError as exc:
+        raise MissingConfiguration(f"{name}: {exc}") from None
 
 
 def load_settings(

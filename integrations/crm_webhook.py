@@ -1,38 +1,57 @@
-"""Pushing events to the firm's CRM as signed webhooks, and checking such a signature.
+"""Pushing events to the firm's CRM as signed webhooks in the Standard Webhooks format.
 
-The scheme, for the team that builds the receiving end
-------------------------------------------------------
+For the team that builds the receiving end
+------------------------------------------
 
-Each event is one HTTP ``POST`` to the configured URL with a JSON body
-(``Content-Type: application/json``, UTF-8) and these headers:
+Gangway signs its webhooks as the Standard Webhooks specification says
+(https://www.standardwebhooks.com/, https://github.com/standard-webhooks/standard-webhooks):
+verify them with one of its libraries (Python ``standardwebhooks``, JavaScript
+``standardwebhooks``, Go, Java, Ruby, PHP, C#, Rust...) rather than by hand.
 
-``X-Gangway-Event``
-    what happened (also the body's ``event``): ``handoff.created``,
-    ``.claimed``, ``.released``, ``.escalated``, ``.closed`` (``data``: the handoff),
-    or ``lead.qualified`` (``data``: ``conversation_id``, ``answers`` slot -> value,
-    ``language``, ``revision``, ``flow``; sent when a prospect has answered every
-    qualification question and again at each later change: keep the highest
-    ``revision``).
-``X-Gangway-Idempotency-Key``
-    unique per event (also the body's ``id``). The same event may arrive more
-    than once -- always with the same key -- when gangway did not get your
-    answer (a timeout, a dropped connection, a crash before it was recorded).
-    Store the key with the event; when a key you already have arrives again,
-    answer 2xx and do nothing else.
-``X-Gangway-Timestamp``
-    when this attempt was signed, in whole seconds since the Unix epoch (UTC).
-``X-Gangway-Signature``
-    ``sha256=`` followed by the lowercase hex HMAC-SHA256, keyed with the shared
-    secret, of the timestamp as decimal ASCII digits, one dot, and the raw body
-    bytes exactly as received::
+Each event is one HTTP ``POST`` to the configured URL (``GANGWAY_CRM_URL``) with a
+JSON body (``Content-Type: application/json``, UTF-8)::
 
-        sha256=hex(HMAC_SHA256(secret, b"1795338000." + body))
+    {"id": "<event id>", "event": "<what happened>",
+     "occurred_at": "<ISO 8601, UTC>", "data": {...}}
 
-To verify: take the raw body before any JSON parsing, recompute the HMAC,
-compare in constant time, and refuse timestamps further than a few minutes
-from your clock (which stops a captured request from being replayed later).
-`verify_signature` does exactly that and can be copied as it is: it uses the
-Python standard library only.
+``event`` is ``handoff.created``, ``.claimed``, ``.released``, ``.escalated``,
+``.closed`` (``data``: the handoff), or ``lead.qualified`` (``data``:
+``conversation_id``, ``answers`` slot -> value, ``language``, ``revision``, ``flow``;
+sent when a prospect has answered every qualification question and again at each
+later change: keep the highest ``revision``).
+
+And these headers:
+
+``webhook-id``
+    the event's id, the same as the body's ``id``. The same event may arrive more
+    than once -- always with the same id and the same body bytes -- when gangway did
+    not get your answer (a timeout, a dropped connection, a crash before it was
+    recorded). Store the id with the event; when an id you already have arrives
+    again, answer 2xx and do nothing else.
+``webhook-timestamp``
+    when this attempt was signed, in whole seconds since the Unix epoch (UTC): a
+    retry is signed afresh, so it is always recent.
+``webhook-signature``
+    ``v1,`` followed by the base64 HMAC-SHA256 of ``{webhook-id}.{webhook-timestamp}.{body}``,
+    keyed with the shared secret. While the secret is being changed, gangway is given
+    both (``GANGWAY_CRM_SECRET="<new> <old>"``) and sends one signature per secret,
+    separated by a space, so you can switch to the new one whenever you are ready: a
+    request is authentic when any one signature matches.
+
+The secret, as it is written in ``GANGWAY_CRM_SECRET``: in the Standard Webhooks form
+``whsec_<base64>``, give it to the library as it is. A secret without that prefix
+(from before gangway used this format) is used as its UTF-8 bytes: give the library
+those bytes (``Webhook(secret.encode())`` in Python), not the text.
+
+To verify, in Python::
+
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    event = Webhook(secret).verify(raw_body, request_headers)  # raises if not authentic
+
+Take the raw body before any JSON parsing. The library also refuses a timestamp more
+than five minutes from your clock, which stops a captured request from being replayed
+later; keeping the ids you have seen stops it for good.
 
 Answers: any 2xx means "stored" and the event is never sent again. 408, 429 and
 5xx mean "try later": gangway retries with growing pauses, for as long as it
@@ -47,98 +66,54 @@ failures -> `TransientError`; other non-2xx statuses -> `PermanentError`.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import httpx
 
 from bot.service_layer.errors import PermanentError, TransientError
 from integrations.retrying import RETRY_AFTER_STATUSES, retry_after_seconds
+from integrations.standard_webhooks import signed_headers
 
-__all__ = [
-    "DEFAULT_TOLERANCE_SECONDS",
-    "EVENT_HEADER",
-    "IDEMPOTENCY_HEADER",
-    "SIGNATURE_HEADER",
-    "TIMESTAMP_HEADER",
-    "CrmWebhook",
-    "sign",
-    "verify_signature",
-]
+__all__ = ["CrmWebhook"]
 
 PROVIDER = "crm"
-EVENT_HEADER = "X-Gangway-Event"
-IDEMPOTENCY_HEADER = "X-Gangway-Idempotency-Key"
-TIMESTAMP_HEADER = "X-Gangway-Timestamp"
-SIGNATURE_HEADER = "X-Gangway-Signature"
-DEFAULT_TOLERANCE_SECONDS = 300.0
-_PREFIX = "sha256="
 _TRANSIENT_STATUSES = frozenset({408, 429})
 _MAX_ERROR_BODY = 300
 
 
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    """The ``X-Gangway-Signature`` value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret, f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
-    return _PREFIX + mac.hexdigest()
-
-
-def verify_signature(
-    secret: bytes,
-    timestamp: str | int,
-    body: bytes,
-    header: str,
-    now: float,
-    tolerance: float = DEFAULT_TOLERANCE_SECONDS,
-) -> bool:
-    """True when ``header`` signs ``body`` at ``timestamp``, and ``timestamp`` is
-    within ``tolerance`` seconds of ``now`` (Unix seconds) either way.
-
-    ``timestamp`` and ``header`` are the ``X-Gangway-Timestamp`` and
-    ``X-Gangway-Signature`` values as received; ``body`` the raw request body.
-    """
-    text = str(timestamp).strip()
-    if not text.isascii() or not text.isdigit():
-        return False
-    when = int(text)
-    if abs(now - when) > tolerance:
-        return False
-    expected = sign(secret, when, body)
-    return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("utf-8"))
-
-
 class CrmWebhook:
-    """Sends one signed event to the CRM per `deliver` call (see the module)."""
+    """Sends one signed event to the CRM per `deliver` call (see the module), signed
+    with each of ``secrets``."""
 
     def __init__(
         self,
         url: str,
-        secret: bytes,
+        secrets: Sequence[bytes],
         http: httpx.Client | None = None,
         timeout: float = 10.0,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"the CRM URL must be an http(s) URL, got {url!r}")
-        if not secret:
+        if isinstance(secrets, bytes | str):
+            raise TypeError("secrets is a sequence of keys, not one key")
+        if not secrets or not all(secrets):
             raise ValueError("the CRM webhook secret must not be empty")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self.url = url
         self.timeout = timeout
-        self._secret = secret
+        self._secrets = tuple(secrets)
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client()
 
     def deliver(self, body: bytes, *, idempotency_key: str, event: str, timestamp: int) -> int:
-        """POST ``body`` (JSON) signed at ``timestamp``; the HTTP status when it is 2xx."""
+        """POST ``body`` (JSON) as message ``idempotency_key``, signed at ``timestamp``;
+        the HTTP status when it is 2xx."""
         headers = {
             "Content-Type": "application/json",
-            EVENT_HEADER: event,
-            IDEMPOTENCY_HEADER: idempotency_key,
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+            **signed_headers(self._secrets, idempotency_key, timestamp, body),
         }
         try:
             response = self._http.post(

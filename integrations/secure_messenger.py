@@ -17,11 +17,18 @@ stand-in for it)::
 
     Activation callback, provider -> gangway, when the prospect opens the invite:
     POST {gangway}/webhooks/secure-channel/activated
-        headers  X-Timestamp: <unix seconds>
-                 X-Signature: sha256=<hex HMAC-SHA256(secret, "{timestamp}." + raw body)>
+        headers  webhook-id: {event_id}
+                 webhook-timestamp: <unix seconds>
+                 webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{raw body}")>
         body     {"event_id", "invite_id" (the id above), "activated_at", ...}
         2xx      processed; 409 means "already processed" (a replay): stop retrying too.
         Retries after a timeout or 5xx resend the same event_id with a fresh timestamp.
+
+The callback is a Standard Webhook (https://www.standardwebhooks.com/; any of its
+libraries signs one, see ``integrations/standard_webhooks.py``): the signature header
+may carry several space-separated signatures, one per key, and gangway takes the
+callback when any one is by a key in ``GANGWAY_CHANNEL_WEBHOOK_SECRET``. The
+``webhook-id`` is the body's ``event_id``.
 
 Times are ISO 8601 with a UTC offset. ``reference`` is gangway's own name for the
 invite; it must stay the same across retries of one invite (it is the idempotency key)
@@ -38,8 +45,6 @@ makes the provider hand back the invite it already made.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -56,25 +61,16 @@ from integrations.retrying import RETRY_AFTER_STATUSES, in_process, retry_after_
 
 __all__ = [
     "PROVIDER",
-    "SIGNATURE_PREFIX",
     "ExternalInviteState",
     "SecureMessengerClient",
-    "callback_signature",
     "parse_time",
 ]
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "secure_messenger"
-SIGNATURE_PREFIX = "sha256="
 _TRANSIENT_STATUSES = {408, 429}
 _MAX_BACKOFF = 8.0  # the longest wait between attempts; a longer Retry-After is raised
-
-
-def callback_signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    """The ``X-Signature`` value of an activation callback (``sha256=<hex>``)."""
-    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return SIGNATURE_PREFIX + digest
 
 
 @dataclass(frozen=True)

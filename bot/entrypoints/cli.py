@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from sqlalchemy.engine import make_url
 
-from bot.config import Settings, load_settings
+from bot.config import MissingConfiguration, Settings, load_settings
 from bot.entrypoints.classify_cli import classify
 from bot.entrypoints.eval_cli import eval_
 from bot.entrypoints.flows_cli import flows_app
@@ -57,11 +57,16 @@ def _settings_with_twilio(missing: str) -> Settings:
     return settings
 
 
-def _sandbox_crm_secret(settings: Settings) -> bytes | None:
-    """The CRM secret when gangway pushes handoffs to this sandbox's stand-in CRM."""
-    url, secret = settings.gangway_crm_url or "", settings.gangway_crm_secret
-    local = url.startswith(f"http://127.0.0.1:{settings.gangway_sandbox_port}/crm")
-    return secret.get_secret_value().encode() if local and secret else None
+def _sandbox_crm_secrets(settings: Settings) -> tuple[bytes, ...]:
+    """The CRM secrets when gangway pushes handoffs to this sandbox's stand-in CRM."""
+    url = settings.gangway_crm_url or ""
+    if not url.startswith(f"http://127.0.0.1:{settings.gangway_sandbox_port}/crm"):
+        return ()
+    try:
+        return settings.crm_secrets
+    except MissingConfiguration as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -238,7 +243,7 @@ def sandbox() -> None:
         auth_token=settings.twilio_auth_token.get_secret_value(),
         webhook_url=webhook_path(settings, INBOUND_PATH),
         business_number=settings.twilio_whatsapp_from,
-        crm_secret=_sandbox_crm_secret(settings),
+        crm_secrets=_sandbox_crm_secrets(settings),
     )
     uvicorn.run(
         local_only(create_app(config)),

@@ -59,8 +59,9 @@ class SandboxConfig:
     # default: the host the chat page was opened on.
     public_url: str | None = None
     # Given: the sandbox also stands in for the firm's CRM at /crm/events (signed
-    # handoff webhooks, see bot/sandbox/crm.py), so the local stack's leads can be seen.
-    crm_secret: bytes | None = None
+    # handoff webhooks, see bot/sandbox/crm.py), so the local stack's leads can be seen;
+    # it accepts a signature by any one of these keys.
+    crm_secrets: tuple[bytes, ...] = ()
     # Where media redirects point ("the CDN"); default: the host the media was asked on.
     media_cdn_url: str | None = None
 
@@ -151,7 +152,7 @@ def create_app(
     app.include_router(twilio_api.build_router(state))
     app.include_router(content_api.build_router(state))
     app.include_router(media.build_router(state))
-    if config.crm_secret:
-        app.include_router(crm.build_router(crm.CrmStandIn(config.crm_secret)))
+    if config.crm_secrets:
+        app.include_router(crm.build_router(crm.CrmStandIn(config.crm_secrets)))
     app.include_router(chat.build_router(state, templates))
     return app

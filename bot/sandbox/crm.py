@@ -1,17 +1,19 @@
 """A stand-in for the firm's CRM: it receives gangway's signed webhooks on loopback.
 
 It does what a real receiver should (see integrations.crm_webhook): checks the
-signature and the timestamp with `verify_signature` (401 otherwise), checks the
-body is a JSON object whose ``id`` and ``event`` match the headers (400), and
-stores each idempotency key once -- a key it already has is answered 200
-without being stored again, only counted in ``deliveries``.
+Standard Webhooks signature and timestamp with the ``standardwebhooks`` library's
+signer against any of its secrets (401 otherwise), checks the body is a JSON object
+whose ``id`` is the ``webhook-id`` (400), and stores each id once -- an id it
+already has is answered 200 without being stored again, only counted in
+``deliveries``.
 
 Routes (under ``prefix``, default ``/crm``):
 
 - ``POST /crm/events``: the webhook; point ``GANGWAY_CRM_URL`` here.
 - ``GET /crm/events``: ``{"events": [...]}`` in order of arrival, each with its
-  ``idempotency_key``, ``event``, ``timestamp``, ``received_at``, ``deliveries``
-  (how many signed requests carried the key) and ``payload`` (the parsed body).
+  ``idempotency_key`` (the ``webhook-id``), ``event``, ``timestamp``, ``received_at``,
+  ``deliveries`` (how many signed requests carried the id) and ``payload`` (the
+  parsed body).
   ``DELETE`` forgets them.
 - ``POST /crm/faults`` ``{"status": 503, "count": 3, "delay_seconds": 0}``: the
   next ``count`` webhooks are answered ``status`` after ``delay_seconds``. A
@@ -30,7 +32,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,13 +41,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from integrations.crm_webhook import (
+from integrations.standard_webhooks import (
     DEFAULT_TOLERANCE_SECONDS,
-    EVENT_HEADER,
-    IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER,
+    ID_HEADER,
     TIMESTAMP_HEADER,
-    verify_signature,
+    WebhookRefused,
+    check,
 )
 
 __all__ = ["CrmFault", "CrmStandIn", "build_router", "create_app"]
@@ -90,20 +91,22 @@ class _Received:
 class CrmStandIn:
     """The CRM's memory: events by idempotency key, and the faults to play.
 
-    ``now`` is the receiver's clock in Unix seconds (a test whose gangway runs
-    on a fake clock passes that clock here, or every timestamp looks stale).
+    ``secrets``: the keys whose signature it accepts (any one will do, as a receiver
+    does while the shared secret changes). ``now`` is the receiver's clock in Unix
+    seconds (a test whose gangway runs on a fake clock passes that clock here, or
+    every timestamp looks stale).
     """
 
     def __init__(
         self,
-        secret: bytes,
+        secrets: Sequence[bytes],
         *,
         now: Callable[[], float] = time.time,
         tolerance: float = DEFAULT_TOLERANCE_SECONDS,
     ) -> None:
-        if not secret:
-            raise ValueError("the CRM webhook secret must not be empty")
-        self._secret = secret
+        if isinstance(secrets, bytes | str) or not secrets or not all(secrets):
+            raise ValueError("the CRM stand-in needs one or more non-empty secrets")
+        self._secrets = tuple(secrets)
         self._now = now
         self._tolerance = tolerance
         self._events: dict[str, _Received] = {}
@@ -112,30 +115,33 @@ class CrmStandIn:
 
     def receive(self, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
         """Handle one webhook (``headers``: a case-insensitive mapping); (status, answer)."""
-        timestamp = headers.get(TIMESTAMP_HEADER, "")
-        signature = headers.get(SIGNATURE_HEADER, "")
         now = self._now()
-        if not verify_signature(self._secret, timestamp, body, signature, now, self._tolerance):
-            return 401, {"error": "bad or missing signature, or a stale timestamp"}
-        key = headers.get(IDEMPOTENCY_HEADER, "")
-        event = headers.get(EVENT_HEADER, "")
+        try:
+            key = check(self._secrets, headers, body, now=now, tolerance=self._tolerance)
+        except WebhookRefused as refused:
+            return 401, {"error": refused.detail}
         try:
             payload = json.loads(body)
         except ValueError:
             return 400, {"error": "the body is not JSON"}
         if not isinstance(payload, dict):
             return 400, {"error": "the body is not a JSON object"}
-        if not key or payload.get("id") != key:
-            return 400, {"error": f"the body's id does not match {IDEMPOTENCY_HEADER}"}
-        if not event or payload.get("event") != event:
-            return 400, {"error": f"the body's event does not match {EVENT_HEADER}"}
+        if payload.get("id") != key:
+            return 400, {"error": f"the body's id does not match {ID_HEADER}"}
+        event = payload.get("event")
+        if not isinstance(event, str) or not event:
+            return 400, {"error": "the body has no event"}
         with self._lock:
             known = self._events.get(key)
             if known is not None:
                 known.deliveries += 1
                 return 200, {"stored": False, "duplicate": True}
             self._events[key] = _Received(
-                key, event, int(timestamp), datetime.fromtimestamp(now, UTC), payload
+                key,
+                event,
+                int(headers[TIMESTAMP_HEADER]),
+                datetime.fromtimestamp(now, UTC),
+                payload,
             )
         return 200, {"stored": True, "duplicate": False}
 

@@ -5,9 +5,11 @@
   configured auth header; a create is idempotent on its ``Idempotency-Key``.
 - ``GET /invite/{token}``: the page the prospect's link opens, with an "Open secure
   chat" button. Opening it changes nothing (link previews fetch it too).
-- ``POST /invite/{token}`` (the button): the invite is opened and the signed activation
-  callback goes to gangway (``callback_url``). If gangway cannot be told, the page says so
-  and pressing again retries with the same event id, as a real provider's retries would.
+- ``POST /invite/{token}`` (the button): the invite is opened and the activation
+  callback goes to gangway (``callback_url``) as a Standard Webhook, signed with the
+  ``standardwebhooks`` library's signer and every key in ``callback_secret``. If gangway
+  cannot be told, the page says so and pressing again retries with the same event id
+  (the ``webhook-id``), as a real provider's retries would.
 - ``GET /healthz``.
 
 `create_app(config)` builds a self-contained app; its state is ``app.state.messenger``
@@ -31,7 +33,9 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from integrations.secure_messenger import callback_signature, parse_time
+from bot.domain.webhook_secrets import parse_webhook_secrets
+from integrations.secure_messenger import parse_time
+from integrations.standard_webhooks import signed_headers
 
 __all__ = ["MessengerConfig", "MessengerState", "StandInInvite", "create_app"]
 
@@ -47,6 +51,8 @@ class MessengerConfig:
     auth_header_value: str
     # gangway's full callback URL, e.g. http://127.0.0.1:8000/webhooks/secure-channel/activated
     callback_url: str
+    # As GANGWAY_CHANNEL_WEBHOOK_SECRET is written: one key or several (a provider in the
+    # middle of changing it signs with each).
     callback_secret: str
     auth_header_name: str = "Authorization"
     # Where the prospect reaches this app (invite links start with it, plus /invite/...);
@@ -57,6 +63,7 @@ class MessengerConfig:
     def __post_init__(self) -> None:
         if not self.auth_header_value or not self.callback_secret:
             raise ValueError("auth_header_value and callback_secret are required")
+        parse_webhook_secrets(self.callback_secret)
 
 
 @dataclass
@@ -313,11 +320,11 @@ async def _notify(state: MessengerState, body: dict[str, Any]) -> str:
     config = state.config
     raw = json.dumps(body, separators=(",", ":")).encode()
     # The clock may be a test's: the timestamp follows it, as gangway's check does.
-    timestamp = str(int(config.clock().timestamp()))
+    timestamp = int(config.clock().timestamp())
+    keys = parse_webhook_secrets(config.callback_secret)
     headers = {
         "Content-Type": "application/json",
-        "X-Timestamp": timestamp,
-        "X-Signature": callback_signature(config.callback_secret.encode(), timestamp, raw),
+        **signed_headers(keys, body["event_id"], timestamp, raw),
     }
     try:
         async with httpx.AsyncClient(

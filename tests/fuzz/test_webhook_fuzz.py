@@ -6,6 +6,9 @@ stored exactly once."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -22,7 +25,7 @@ from bot.adapters.secure_chat_tables import SecureSession
 from bot.bootstrap import INBOUND_PATH, STATUS_CALLBACK_PATH
 from bot.entrypoints.routes.channel_callbacks import ACTIVATED_PATH
 from bot.entrypoints.routes.twilio_webhooks import FORM_ENCODED
-from integrations.secure_messenger import callback_signature
+from integrations.standard_webhooks import signed_headers
 from tests.fuzz.conftest import (
     AUTH_TOKEN,
     CHANNEL_SECRET,
@@ -166,10 +169,31 @@ EVENTS = st.one_of(
 )
 
 
-def activation_headers(body: bytes, *, signed: bool, timestamp: str) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", "X-Timestamp": timestamp}
+def activation_headers(body: bytes, *, signed: bool, timestamp: int) -> dict[str, str]:
+    """Standard Webhooks headers, the id being the body's event_id where a header can
+    carry it; a body that is not UTF-8 gets a signature over its bytes, as the
+    specification defines it (the library signs text only)."""
+    try:
+        event_id = json.loads(body).get("event_id")
+    except (ValueError, AttributeError):
+        event_id = None
+    fits_a_header = (
+        isinstance(event_id, str)
+        and event_id != ""
+        and event_id.isascii()
+        and event_id.isprintable()
+        and event_id == event_id.strip()
+    )
+    msg_id = event_id if fits_a_header else "evt-fuzz"
+    headers = {"Content-Type": "application/json", "webhook-id": msg_id}
+    headers["webhook-timestamp"] = str(timestamp)
     if signed:
-        headers["X-Signature"] = callback_signature(CHANNEL_SECRET.encode(), timestamp, body)
+        try:
+            headers.update(signed_headers([CHANNEL_SECRET.encode()], msg_id, timestamp, body))
+        except UnicodeDecodeError:
+            signed_text = f"{msg_id}.{timestamp}.".encode() + body
+            digest = hmac.new(CHANNEL_SECRET.encode(), signed_text, hashlib.sha256).digest()
+            headers["webhook-signature"] = "v1," + base64.b64encode(digest).decode()
     return headers
 
 
@@ -186,7 +210,7 @@ def test_activation_callbacks_never_fail_and_store_nothing_for_unknown_invites(
     """Signed or not, fresh or stale, JSON or not, an activation callback gets an answer
     below 500; unsigned, stale, malformed or naming no invite of ours, it stores nothing."""
     body = raw if raw is not None else json.dumps(event).encode()
-    timestamp = str(int(fuzz_stack.container.clock.now().timestamp()) + skew)
+    timestamp = int(fuzz_stack.container.clock.now().timestamp()) + skew
     before = fuzz_stack.count()
     with client(fuzz_stack) as http:
         response = http.post(

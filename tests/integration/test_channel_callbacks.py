@@ -1,10 +1,8 @@
-"""The secure messenger's signed activation callback, against a real database; and the
-stand-in messenger's button reaching gangway's route over loopback."""
+"""The secure messenger's activation callback, a signed Standard Webhook, against a real
+database; and the stand-in messenger's button reaching gangway's route over loopback."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
+from standardwebhooks.webhooks import Webhook
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
@@ -34,6 +33,8 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.prospects import add_prospect, opened
 
 SECRET = "channel-webhook-secret-0123456789abcdef"
+# A key in the Standard Webhooks form, configured beside SECRET while the key changes.
+NEW_SECRET = "whsec_Y2hhbm5lbC13ZWJob29rLW5ldy1rZXktMDEyMzQ1Njc4OQ=="
 PATH = "/webhooks/secure-channel/activated"
 EXTERNAL_ID = "inv_0123456789abcdef"
 START = FakeClock().now()  # where every test's clock starts
@@ -106,13 +107,16 @@ def event(event_id: str = "evt_1", invite_id: str = EXTERNAL_ID, **extra: Any) -
     return json.dumps({"event_id": event_id, "invite_id": invite_id, **extra}).encode()
 
 
-def signed(body: bytes, at: datetime, secret: str = SECRET) -> dict[str, str]:
-    """The headers the messenger sends, computed here from the protocol's definition."""
-    timestamp = str(int(at.timestamp()))
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+def signed(
+    body: bytes, at: datetime, secret: str | bytes = SECRET.encode(), msg_id: str | None = None
+) -> dict[str, str]:
+    """The headers a messenger sends, made by the Standard Webhooks library itself
+    (a ``whsec_`` text or a raw key as bytes); the webhook-id is the body's event_id."""
+    msg_id = msg_id if msg_id is not None else json.loads(body)["event_id"]
     return {
-        "X-Timestamp": timestamp,
-        "X-Signature": "sha256=" + mac.hexdigest(),
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body.decode()),
         "Content-Type": "application/json",
     }
 
@@ -168,15 +172,21 @@ def test_a_signed_callback_activates_the_invite_and_hands_the_conversation_off(
 @pytest.mark.parametrize(
     "spoil",
     [
-        pytest.param(lambda h, b: ({**h, "X-Signature": "sha256=" + "0" * 64}, b), id="wrong"),
-        pytest.param(lambda h, b: ({"X-Timestamp": h["X-Timestamp"]}, b), id="missing"),
-        pytest.param(lambda h, b: (h, b.replace(b"evt_1", b"evt_2")), id="body-altered"),
+        pytest.param(lambda h, b: ({**h, "webhook-signature": "v1," + "A" * 44}, b), id="wrong"),
         pytest.param(
-            lambda h, b: ({**h, "X-Signature": h["X-Signature"].removeprefix("sha256=")}, b),
-            id="no-prefix",
+            lambda h, b: ({k: v for k, v in h.items() if k != "webhook-signature"}, b),
+            id="missing",
         ),
-        pytest.param(lambda h, b: ({**h, "X-Timestamp": "soon"}, b), id="timestamp-altered"),
-        pytest.param(lambda h, b: (signed(b, START, secret="not-" + SECRET), b), id="other-key"),
+        pytest.param(lambda h, b: (h, b.replace(b"inv_", b"inv-")), id="body-altered"),
+        pytest.param(
+            lambda h, b: ({**h, "webhook-signature": h["webhook-signature"][3:]}, b),
+            id="no-version",
+        ),
+        pytest.param(lambda h, b: ({**h, "webhook-timestamp": "soon"}, b), id="timestamp-altered"),
+        pytest.param(lambda h, b: ({**h, "webhook-id": "evt_2"}, b), id="id-altered"),
+        pytest.param(
+            lambda h, b: (signed(b, START, secret=b"not-" + SECRET.encode()), b), id="other-key"
+        ),
     ],
 )
 def test_a_badly_signed_callback_is_refused_and_changes_nothing(
@@ -187,7 +197,8 @@ def test_a_badly_signed_callback_is_refused_and_changes_nothing(
     spoil: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """401 for a wrong, missing or mismatched signature; no row, no audit, no hand-off."""
+    """401 for a wrong, missing or mismatched signature, or a changed id, time or body;
+    no row, no audit, no hand-off."""
     add_invite(sessions, clock)
     before = snapshot(sessions)
     body = event()
@@ -255,6 +266,58 @@ def test_a_replayed_event_is_refused_and_not_handed_off_again(
     assert container.activated == ["conv-1"]
 
 
+def test_a_replayed_webhook_id_under_another_key_of_a_rotation_is_still_a_replay(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """Signing the same callback again with the other configured key changes nothing."""
+    add_invite(sessions, clock)
+    container = FakeContainer(sessions, clock, FakeSettings(SecretStr(f"{SECRET},{NEW_SECRET}")))
+    body = event()
+
+    with TestClient(gangway_app(container)) as c:
+        first = c.post(PATH, content=body, headers=signed(body, clock.now()))
+        again = c.post(PATH, content=body, headers=signed(body, clock.now(), NEW_SECRET))
+
+    assert [first.status_code, again.status_code] == [200, 409]
+    assert snapshot(sessions).callbacks == 1
+    assert container.activated == ["conv-1"]
+
+
+@pytest.mark.parametrize("key", [SECRET.encode(), NEW_SECRET], ids=["first-raw", "second-whsec"])
+def test_while_the_key_changes_a_callback_signed_with_either_configured_key_is_taken(
+    sessions: SessionFactory, clock: FakeClock, key: str | bytes
+) -> None:
+    """GANGWAY_CHANNEL_WEBHOOK_SECRET holds the old raw secret and the new whsec_ one:
+    the messenger may sign with either while it switches."""
+    add_invite(sessions, clock)
+    container = FakeContainer(sessions, clock, FakeSettings(SecretStr(f"{SECRET} {NEW_SECRET}")))
+    body = event()
+
+    with TestClient(gangway_app(container)) as c:
+        answer = c.post(PATH, content=body, headers=signed(body, clock.now(), key))
+
+    assert (answer.status_code, answer.json()) == (200, {"ok": True})
+    assert snapshot(sessions).invite_status == "used"
+    assert container.activated == ["conv-1"]
+
+
+def test_a_callback_whose_webhook_id_is_not_its_event_id_is_400_and_kept_nowhere(
+    client: TestClient, container: FakeContainer, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """Authentic, but the id the replay guard keys on would not be the one signed as the
+    message's: refused, so no replay can slip through under a fresh webhook-id."""
+    add_invite(sessions, clock)
+    before = snapshot(sessions)
+    body = event()
+
+    answer = client.post(PATH, content=body, headers=signed(body, clock.now(), msg_id="msg_9"))
+
+    assert (answer.status_code, answer.json()["error"]) == (400, "bad_body")
+    assert "webhook-id" in answer.json()["message"]
+    assert snapshot(sessions) == before
+    assert container.activated == []
+
+
 def test_a_callback_for_an_invite_gangway_never_issued_is_404_and_kept_nowhere(
     client: TestClient, container: FakeContainer, sessions: SessionFactory, clock: FakeClock
 ) -> None:
@@ -313,7 +376,7 @@ def test_a_signed_body_that_is_not_an_activation_event_is_400(
     before = snapshot(sessions)
     body = json.dumps({"invite_id": EXTERNAL_ID}).encode()
 
-    answer = client.post(PATH, content=body, headers=signed(body, clock.now()))
+    answer = client.post(PATH, content=body, headers=signed(body, clock.now(), msg_id="evt_1"))
 
     assert (answer.status_code, answer.json()["error"]) == (400, "bad_body")
     assert snapshot(sessions) == before
@@ -391,17 +454,28 @@ def press_the_button(page_url: str) -> httpx.Response:
     return httpx.request(form.method or "get", urljoin(page_url, form.action or ""))
 
 
+@pytest.mark.parametrize(
+    ("gangway_keys", "messenger_keys"),
+    [(SECRET, SECRET), (f"{SECRET},{NEW_SECRET}", NEW_SECRET)],
+    ids=["one-key", "messenger-switched-first"],
+)
 def test_pressing_open_secure_chat_in_the_stand_in_activates_gangways_invite(
-    container: FakeContainer, sessions: SessionFactory, clock: FakeClock
+    container: FakeContainer,
+    sessions: SessionFactory,
+    clock: FakeClock,
+    gangway_keys: str,
+    messenger_keys: str,
 ) -> None:
-    """Invite made through the client, opened on the stand-in's page: gangway hands off."""
+    """Invite made through the client, opened on the stand-in's page: gangway hands off;
+    also when the messenger already signs with only the second of gangway's keys."""
+    container.settings = FakeSettings(SecretStr(gangway_keys))
     with sessions.begin() as s:
         add_prospect(s, "whatsapp:+12025550101", Conversation(id="conv-1", created_at=clock.now()))
     with ServerThread(gangway_app(container)) as gangway:
         config = MessengerConfig(
             auth_header_value="Bearer loopback-key",
             callback_url=gangway.url + PATH,
-            callback_secret=SECRET,
+            callback_secret=messenger_keys,
             clock=clock.now,
         )
         messenger_app = create_messenger(config)

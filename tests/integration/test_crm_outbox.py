@@ -61,7 +61,7 @@ class Crm:
 @pytest.fixture
 def crm(clock: FakeClock) -> Iterator[Crm]:
     # The CRM checks timestamps against the same (fake) time gangway signs with.
-    stand_in = CrmStandIn(SECRET, now=lambda: clock.now().timestamp())
+    stand_in = CrmStandIn([SECRET], now=lambda: clock.now().timestamp())
     with ServerThread(create_app(stand_in)) as server:
         yield Crm(server)
 
@@ -81,7 +81,7 @@ def make_pusher(
     def make(
         *, timeout: float = 5.0, on: SessionFactory | None = None, sender: CrmSender | None = None
     ) -> CrmPusher:
-        webhook = CrmWebhook(crm.url, SECRET, timeout=timeout)
+        webhook = CrmWebhook(crm.url, [SECRET], timeout=timeout)
         webhooks.append(webhook)
         return CrmPusher(
             on or sessions, clock, sender or webhook, batch=20, lease_seconds=LEASE_SECONDS
@@ -300,7 +300,7 @@ def test_a_retry_after_from_the_crm_is_waited_out_before_the_next_attempt(
     """Rate limited with Retry-After: 120, the event is not sent again after our own
     5 s but after 120 s; a Retry-After past the cap is held to the cap."""
     key = record(sessions, clock, None, "lead.created")
-    webhook = CrmWebhook(crm.url, SECRET)
+    webhook = CrmWebhook(crm.url, [SECRET])
     webhooks.append(webhook)
     pusher = CrmPusher(
         sessions, clock, RateLimitedOnce(webhook, 120), batch=20, lease_seconds=LEASE_SECONDS
@@ -425,7 +425,7 @@ def test_a_crash_between_the_2xx_and_recording_it_resends_the_same_key_after_the
     """The claim outlives the dead process for its lease; then the event goes again with
     its key, and the CRM keeps one copy."""
     key = record(sessions, clock, None, "lead.created")
-    webhook = CrmWebhook(crm.url, SECRET)
+    webhook = CrmWebhook(crm.url, [SECRET])
     webhooks.append(webhook)
     dying = make_pusher(sender=DiesAfterTheCrmAnswers(webhook))
     with pytest.raises(ProcessKilled):
@@ -488,7 +488,7 @@ def test_a_push_signed_with_the_wrong_secret_is_refused_and_fails(
     """The CRM checks the signature: a wrong secret gets 401, stores nothing, and the
     event fails for an operator to see."""
     key = record(sessions, clock, None, "lead.created")
-    impostor = CrmWebhook(crm.url, b"not-the-shared-secret-0000000000")
+    impostor = CrmWebhook(crm.url, [b"not-the-shared-secret-0000000000"])
     webhooks.append(impostor)
 
     assert make_pusher(sender=impostor).push_due() == 0

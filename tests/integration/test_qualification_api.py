@@ -39,7 +39,7 @@ URL = f"/api/v1/conversations/{CONV}/qualification"
 
 @pytest.fixture
 def crm_url(clock: FakeClock) -> Iterator[str]:
-    stand_in = CrmStandIn(CRM_SECRET.encode(), now=lambda: clock.now().timestamp())
+    stand_in = CrmStandIn([CRM_SECRET.encode()], now=lambda: clock.now().timestamp())
     with ServerThread(crm_app(stand_in)) as server:
         yield server.url + "/crm/events"
 
@@ -169,7 +169,7 @@ def complete(client: TestClient) -> Any:
 
 
 def push(container: Container, crm_url: str, clock: FakeClock) -> list[dict[str, Any]]:
-    webhook = CrmWebhook(crm_url, CRM_SECRET.encode(), timeout=5.0)
+    webhook = CrmWebhook(crm_url, [CRM_SECRET.encode()], timeout=5.0)
     try:
         pusher = CrmPusher(container.sessions, clock, webhook, lease_seconds=60.0)
         while pusher.push_due():

@@ -3,10 +3,13 @@
 The protocol is drawn in ``integrations/secure_messenger.py``. In order:
 
 - no shared secret configured: 503 (gangway cannot tell a real callback from a forged one);
-- missing or wrong ``X-Signature``, or an ``X-Timestamp`` more than five minutes from
-  gangway's clock: 401, logged, nothing written;
-- a body that is not the expected JSON: 400;
-- an ``event_id`` seen before: 409, the provider's sign to stop retrying;
+- missing Standard Webhooks headers, no ``webhook-signature`` by any configured key, or
+  a ``webhook-timestamp`` more than five minutes from gangway's clock: 401, logged,
+  nothing written;
+- a body that is not the expected JSON, or whose ``event_id`` is not the
+  ``webhook-id``: 400;
+- an ``event_id`` (so a ``webhook-id``) seen before: 409, the provider's sign to stop
+  retrying; the timestamp's tolerance alone would let a replay in within five minutes;
 - an ``invite_id`` gangway never issued: 404, nothing written;
 - otherwise the callback is recorded (``bot.service_layer.channel_activation``): 200,
   and ``container.on_invite_activated(conversation_id)`` moves the conversation on. An
@@ -16,10 +19,9 @@ The protocol is drawn in ``integrations/secure_messenger.py``. In order:
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
@@ -28,13 +30,15 @@ from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from bot.adapters.db import SessionFactory
+from bot.domain.webhook_secrets import parse_webhook_secrets
 from bot.service_layer.channel_activation import (
     Activation,
     ActivationCallback,
     record_activation,
 )
 from bot.service_layer.ports import Clock
-from integrations.secure_messenger import callback_signature, parse_time
+from integrations.secure_messenger import parse_time
+from integrations.standard_webhooks import WebhookRefused, check
 
 __all__ = [
     "ACTIVATED_PATH",
@@ -74,27 +78,11 @@ def _well_formed_id(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable()
 
 
-def _answer(status: int, error: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": error}, status_code=status)
-
-
-def _refusal(secret: bytes, request: Request, raw: bytes, now: datetime) -> str | None:
-    """Why the request is not an authentic, fresh callback; None when it is."""
-    signature = request.headers.get("X-Signature", "")
-    timestamp = request.headers.get("X-Timestamp", "")
-    if not signature or not timestamp:
-        return "missing signature"
-    # Header values arrive decoded as Latin-1; bytes keep compare_digest total.
-    expected = callback_signature(secret, timestamp, raw).encode()
-    if not hmac.compare_digest(expected, signature.encode("latin-1")):
-        return "wrong signature"
-    try:
-        sent_at = datetime.fromtimestamp(int(timestamp), UTC)
-    except (ValueError, OverflowError, OSError):
-        return "unreadable timestamp"
-    if abs(now - sent_at) > MAX_SKEW:
-        return "stale timestamp"
-    return None
+def _answer(status: int, error: str, message: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"ok": False, "error": error}
+    if message is not None:
+        body["message"] = message
+    return JSONResponse(body, status_code=status)
 
 
 _ANSWERS: dict[str, tuple[int, dict[str, Any]]] = {
@@ -120,16 +108,29 @@ async def secure_channel_activated(request: Request) -> JSONResponse:
     if configured is None or not configured.get_secret_value():
         log.error("refused %s: GANGWAY_CHANNEL_WEBHOOK_SECRET is not set", ACTIVATED_PATH)
         return _answer(503, "not_configured")
+    try:
+        keys = parse_webhook_secrets(configured.get_secret_value())
+    except ValueError as exc:  # bootstrap stops on this; an app wired by hand may not
+        log.error("refused %s: GANGWAY_CHANNEL_WEBHOOK_SECRET: %s", ACTIVATED_PATH, exc)
+        return _answer(503, "not_configured")
     raw = await request.body()  # bounded while it arrives (the app's body limit: 413)
-    refusal = _refusal(configured.get_secret_value().encode(), request, raw, container.clock.now())
-    if refusal is not None:
+    try:
+        webhook_id = check(
+            keys,
+            request.headers,
+            raw,
+            now=container.clock.now().timestamp(),
+            tolerance=MAX_SKEW.total_seconds(),
+        )
+    except WebhookRefused as refused:
         log.warning(
             "refused %s from %s: %s",
             ACTIVATED_PATH,
             request.client.host if request.client else "?",
-            refusal,
+            refused.detail,
         )
-        return _answer(401, "stale" if refusal == "stale timestamp" else "bad_signature")
+        error = "stale" if refused.reason == "stale" else "bad_signature"
+        return _answer(401, error, f"not an authentic, fresh callback: {refused.detail}")
     try:
         text = raw.decode("utf-8")
         event = json.loads(text)
@@ -141,6 +142,8 @@ async def secure_channel_activated(request: Request) -> JSONResponse:
         and _well_formed_id(event.get("invite_id"))
     ):
         return _answer(400, "bad_body")
+    if event["event_id"] != webhook_id:
+        return _answer(400, "bad_body", "the body's event_id is not the webhook-id")
     callback = ActivationCallback(
         event_id=event["event_id"],
         invite_id=event["invite_id"],
