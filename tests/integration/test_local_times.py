@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Timer
 from tests.fakes.clock import FakeClock
+from tests.integration.secure_chat_stack import World, open_chat
 from tests.integration.test_protocol import IBAN, Stack
 
 BERLIN = "whatsapp:+4930231250042"
@@ -45,6 +46,26 @@ def test_the_reminder_speaks_the_language_the_prospect_switched_to(stack: Stack)
     [reminder] = stack.wait(stack.flows.current().timers.invite_reminder)
     # English as written in Germany, still on Berlin's clock.
     assert reminder.endswith("It is valid until 23 November 2026, 10:00 CET.")
+
+
+def test_a_fresh_link_after_the_first_expired_says_its_own_expiry(stack: Stack) -> None:
+    stack.say(GERMAN_IBAN)
+    stack.say("ja")
+    stack.wait(stack.flows.current().timers.invite_expiry)  # 23 November, 09:00 UTC
+    [fresh] = stack.say("Bitte senden Sie mir einen neuen Link")
+    assert "ist gültig bis zum 24. November 2026, 10:00 MEZ." in fresh
+
+
+def test_a_link_back_into_the_secure_chat_says_its_expiry_on_the_prospects_clock(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    world = World(sessions, clock)
+    world.stack.number = BERLIN
+    open_chat(world, world.to_secure_channel())  # in English
+    clock.advance(3600)
+    [fresh] = world.stack.say("new link")
+    # A link back lasts as long as an invite (timers.invite_expiry: 24 hours).
+    assert "is valid until 23 November 2026, 11:00 CET." in fresh
 
 
 def test_a_reminder_scheduled_before_zones_were_kept_sends_the_text_made_then(
