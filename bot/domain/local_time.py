@@ -21,17 +21,17 @@ How the zone is chosen, always the same way for the same number:
 - no zone at all (no country, a number of no country such as ``+800``, a number in no
   zone's range in a country with several, like ``+1 555 01xx``): UTC, named so.
 
-The words come from babel (CLDR) in the locale of the language and the number's country
+The words come from babel (CLDR) in the locale of the language and the zone's country
 (``de_AT``, ``en_GB``, ``en_US``, ``fr_CA``), or of the language alone when CLDR has no
-such locale: its long date, its short time and the zone's short name in that language,
-joined as the locale joins a date and a time. Where the language has no short name for
-the zone, the offset stands in its place ("UTC+01:00"). A number shows where a phone was
-registered, not where its owner is: a best guess, which is why the zone is always named.
+such locale or the zone is UTC: its long date, its short time and the zone's short name
+in that language, joined as the locale joins a date and a time. Where the language has
+no short name for the zone, the offset stands in its place ("UTC+01:00"). A number shows
+where a phone was registered, not where its owner is: a best guess, which is why the
+zone is always named. Only the zone's name is kept (a timer carries it to the reminder).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -43,7 +43,7 @@ from phonenumbers import timezone as number_zones
 
 from bot.domain.phone_country import country_of, international_number
 
-__all__ = ["MAIN_ZONES", "LocalZone", "format_expiry", "format_moment", "zone_of"]
+__all__ = ["MAIN_ZONES", "UTC_ZONE", "format_expiry", "format_moment", "zone_of"]
 
 # Where most of a country's people live, for numbers phonenumbers places in several zones.
 MAIN_ZONES: dict[str, str] = {
@@ -63,30 +63,18 @@ MAIN_ZONES: dict[str, str] = {
     "US": "America/New_York",
 }
 
+UTC_ZONE = "UTC"  # the zone of a number whose own cannot be told
 _UNKNOWN = "Etc/Unknown"
 _DEFAULT_LANGUAGE = "en"
 
 
-@dataclass(frozen=True)
-class LocalZone:
-    """The prospect's time zone (an IANA name, ``UTC`` when unknown) and the country of
-    their number (for the locale's conventions: ``en_GB`` or ``en_US``), if known."""
-
-    zone: str
-    country: str | None
-
-    @classmethod
-    def utc(cls) -> LocalZone:
-        return cls("UTC", None)
-
-
-def zone_of(wa_number: str) -> LocalZone:
-    """The time zone of a WhatsApp number (``whatsapp:+49...``, ``+49 ...``), chosen as
-    the module describes; UTC when it cannot be told."""
+def zone_of(wa_number: str) -> str:
+    """The time zone (IANA name) of a WhatsApp number (``whatsapp:+49...``, ``+49 ...``),
+    chosen as the module describes; ``UTC_ZONE`` when it cannot be told."""
     number = international_number(wa_number)
     country = country_of(wa_number)
     if number is None or country is None:
-        return LocalZone.utc()
+        return UTC_ZONE
     country_zones = get_global("territory_zones").get(country, ())
     if len(country_zones) == 1:
         zones = list(country_zones)  # the country says it; its numbers need not
@@ -94,12 +82,12 @@ def zone_of(wa_number: str) -> LocalZone:
         zones = [z for z in number_zones.time_zones_for_number(number) if z != _UNKNOWN]
     zones = [z for z in zones if _known(z)]
     if not zones:
-        return LocalZone("UTC", country)
+        return UTC_ZONE
     calling_country = phonenumbers.region_code_for_country_code(number.country_code or 0)
     for main in (MAIN_ZONES.get(country), MAIN_ZONES.get(calling_country)):
         if main is not None and main in zones:
-            return LocalZone(main, country)
-    return LocalZone(zones[0], country)
+            return main
+    return zones[0]
 
 
 def _known(zone: str) -> bool:
@@ -110,8 +98,10 @@ def _known(zone: str) -> bool:
     return True
 
 
-def _locale(language: str | None, country: str | None) -> Locale:
+def _locale(language: str | None, zone: str) -> Locale:
+    """The language as written where ``zone`` is (CLDR's country of the zone)."""
     language = language or _DEFAULT_LANGUAGE
+    country = get_global("zone_territories").get(zone)
     if country is not None:
         try:
             return Locale.parse(f"{language}_{country}")
@@ -138,7 +128,7 @@ def _winter_is_daylight(local: datetime) -> bool:
 
 def _zone_name(local: datetime, zone: str, locale: Locale) -> str:
     """The zone's short name in ``locale`` ("MEZ", "GMT", "EST"), else its offset."""
-    if zone == "UTC":
+    if zone == UTC_ZONE:
         return "UTC"
     # A zone whose winter time counts as the daylight one (Dublin) babel names the wrong
     # way round all year: it gets its offset.
@@ -151,16 +141,16 @@ def _zone_name(local: datetime, zone: str, locale: Locale) -> str:
     return locale.zone_formats["gmt"] % ""  # "GMT", "UTC": without "+00:00"
 
 
-def format_moment(at: datetime, *, language: str | None, zone: LocalZone) -> str:
-    """``at`` (an aware datetime) as a date and an hour in ``zone``, in ``language``
-    (en, de, fr, es; None: English), the zone named after the hour."""
+def format_moment(at: datetime, *, language: str | None, zone: str) -> str:
+    """``at`` (an aware datetime) as a date and an hour in ``zone`` (an IANA name), in
+    ``language`` (en, de, fr, es; None: English), the zone named after the hour."""
     if at.tzinfo is None:
         raise ValueError("at must be an aware datetime")
-    if not _known(zone.zone):  # a zone this machine's time zone data no longer has
-        zone = LocalZone("UTC", zone.country)
-    locale = _locale(language, zone.country)
-    local = at.astimezone(ZoneInfo(zone.zone))
-    name = _zone_name(local, zone.zone, locale)
+    if not _known(zone):  # a zone this machine's time zone data does not have
+        zone = UTC_ZONE
+    locale = _locale(language, zone)
+    local = at.astimezone(ZoneInfo(zone))
+    name = _zone_name(local, zone, locale)
     date_and_time = str(locale.datetime_formats["long"])
     pattern = date_and_time.replace("{1}", locale.date_formats["long"].pattern).replace(
         "{0}", locale.time_formats["short"].pattern + " " + _quoted(name)

@@ -15,7 +15,6 @@ from bot.adapters import audit_log, invites
 from bot.adapters.tables import Consent, Conversation, Handoff, HumanRequest, Invite, Timer
 from bot.domain.conversation_chart import ConversationChart, try_send
 from bot.domain.flows import Flow
-from bot.domain.local_time import LocalZone
 from bot.service_layer import handoffs
 from bot.service_layer.conversation_status import UnknownConversation
 from bot.service_layer.ports import FlowSource
@@ -141,8 +140,7 @@ def timer_handlers(
         ):
             effects_now = effects(s, conv, now)
             if "time_zone" in payload:
-                zone = LocalZone(payload["time_zone"], payload.get("country"))
-                expires = effects_now.expires(invite.expires_at, zone)
+                expires = effects_now.expires(invite.expires_at, payload["time_zone"])
             else:  # scheduled before reminders carried the zone: the text made then
                 expires = payload["expires"]
             effects_now.send_timer_text("invite_reminder", invite_id=invite.id, expires=expires)

@@ -47,7 +47,7 @@ from bot.adapters.vault import vault_of
 from bot.domain.conversation_chart import ChartEvent, ConversationModel, Recorded
 from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.flows import Flow
-from bot.domain.local_time import LocalZone, format_moment, zone_of
+from bot.domain.local_time import format_moment, zone_of
 from bot.domain.phone_country import country_of
 from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
 from bot.service_layer import handoffs, secure_links, window_messages
@@ -346,7 +346,7 @@ class Effects:
         self.send_text("invite", invite_id=invite_id, expires=self.expires(expires_at, zone))
         # The reminder words the same moment in the conversation's language then, in the
         # zone found now: the timer carries it, so the number is not opened again for it.
-        payload = {"invite_id": invite_id, "time_zone": zone.zone, "country": zone.country}
+        payload = {"invite_id": invite_id, "time_zone": zone}
         for kind, due in (
             ("invite_reminder", self._now + self._flow.timers.invite_reminder),
             ("invite_expiry", expires_at),
@@ -363,7 +363,7 @@ class Effects:
                 payload=payload,
             )
 
-    def expires(self, at: datetime, zone: LocalZone) -> str:
+    def expires(self, at: datetime, zone: str) -> str:
         """When a link stops working, as the prospect reads it: in the conversation's
         language and ``zone``, the time zone of their number (``bot.domain.local_time``)."""
         return format_moment(
