@@ -24,7 +24,13 @@ import re
 
 import phonenumbers
 
-__all__ = ["COUNTRY_CODES", "calling_code_countries", "country_of", "is_country_code"]
+__all__ = [
+    "COUNTRY_CODES",
+    "calling_code_countries",
+    "country_of",
+    "international_number",
+    "is_country_code",
+]
 
 # ISO 3166-1 alpha-2, every officially assigned code. Kept here because neither
 # phonenumbers nor stdnum has the list: phonenumbers' regions add codes ISO does not
@@ -55,14 +61,8 @@ def is_country_code(code: str) -> bool:
     return code in COUNTRY_CODES
 
 
-def country_of(wa_number: str) -> str | None:
-    """The ISO country code of an international number, or None if it cannot be told.
-
-    Accepts ``whatsapp:+4930...``, ``+49 30 ...``, ``0049 30 ...``, with spaces, dots,
-    dashes, slashes or brackets. A number without ``+`` or ``00`` is not international and
-    gives None, as does one that is not 7 to 15 digits long (E.164) or whose calling code
-    phonenumbers does not know.
-    """
+def international_number(wa_number: str) -> phonenumbers.PhoneNumber | None:
+    """``wa_number`` parsed, if it is an international number (see ``country_of``)."""
     text = wa_number.strip()
     if text[:9].lower() == "whatsapp:":
         text = text[9:]
@@ -77,8 +77,21 @@ def country_of(wa_number: str) -> str | None:
     if not (digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15):
         return None
     try:
-        number = phonenumbers.parse("+" + digits)
+        return phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException:
+        return None
+
+
+def country_of(wa_number: str) -> str | None:
+    """The ISO country code of an international number, or None if it cannot be told.
+
+    Accepts ``whatsapp:+4930...``, ``+49 30 ...``, ``0049 30 ...``, with spaces, dots,
+    dashes, slashes or brackets. A number without ``+`` or ``00`` is not international and
+    gives None, as does one that is not 7 to 15 digits long (E.164) or whose calling code
+    phonenumbers does not know.
+    """
+    number = international_number(wa_number)
+    if number is None:
         return None
     country = phonenumbers.region_code_for_number(number)
     if country is None and number.country_code is not None:

@@ -19,7 +19,10 @@ __all__ = ["APPROVED", "add_approved"]
 # Sample values shown for each variable, as the Content API keeps them.
 _SAMPLES = {
     "consent_reminder": {"1": "https://www.examplebank.example/terms/2026-11/en"},
-    "invite_reminder": {"1": "https://gangway.example.com/secure/abc", "2": "2026-11-23 09:00 UTC"},
+    "invite_reminder": {
+        "1": "https://gangway.example.com/secure/abc",
+        "2": "23 November 2026, 09:00 GMT",
+    },
     "invite_expired": {},
     "advisor_follow_up": {"1": "Anna Advisor"},
     "secure_message_notice": {"1": "https://gangway.example.com/secure/invite/abc"},
@@ -79,7 +82,7 @@ APPROVED: tuple[tuple[str, str, str, str], ...] = (
         "de",
         (
             "Eine Erinnerung: Ihr persönlicher Link zu unserem sicheren Kanal wartet auf Sie: "
-            "{{1}}\nEr ist gültig bis {{2}}."
+            "{{1}}\nEr ist gültig bis zum {{2}}."
         ),
     ),
     (
@@ -97,7 +100,7 @@ APPROVED: tuple[tuple[str, str, str, str], ...] = (
         "es",
         (
             "Un recordatorio: su enlace personal a nuestro canal seguro le está esperando: "
-            "{{1}}\nEs válido hasta {{2}}."
+            "{{1}}\nEs válido hasta el {{2}}."
         ),
     ),
     (

@@ -138,9 +138,12 @@ def timer_handlers(
             and invite is not None
             and (invite.status == "active" and invite.expires_at > now)
         ):
-            effects(s, conv, now).send_timer_text(
-                "invite_reminder", invite_id=invite.id, expires=payload["expires"]
-            )
+            effects_now = effects(s, conv, now)
+            if "time_zone" in payload:
+                expires = effects_now.expires(invite.expires_at, payload["time_zone"])
+            else:  # scheduled before reminders carried the zone: the text made then
+                expires = payload["expires"]
+            effects_now.send_timer_text("invite_reminder", invite_id=invite.id, expires=expires)
 
     def invite_expiry(s: Session, timer: Timer, now: datetime) -> None:
         conv = s.get_one(Conversation, timer.conversation_id)

@@ -47,6 +47,7 @@ from bot.adapters.vault import vault_of
 from bot.domain.conversation_chart import ChartEvent, ConversationModel, Recorded
 from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.flows import Flow
+from bot.domain.local_time import format_moment, zone_of
 from bot.domain.phone_country import country_of
 from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
 from bot.service_layer import handoffs, secure_links, window_messages
@@ -107,10 +108,6 @@ def _consent_body(flow: Flow, language: str | None) -> str:
     buttons = consent_buttons(flow, language)
     listed = "\n".join(f"{i}. {title}" for i, (title, _id) in enumerate(buttons, 1))
     return flow.consent_prompt(language) + "\n\n" + listed
-
-
-def _expires(at: datetime) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC"
 
 
 class Effects:
@@ -345,9 +342,11 @@ class Effects:
         """
         invite = self._s.get_one(Invite, invite_id)
         invite.link_sealed = vault_of(self._s).seal(self._s, self._conv.id, "invite_link", link)
-        expires = _expires(expires_at)
-        self.send_text("invite", invite_id=invite_id, expires=expires)
-        payload = {"invite_id": invite_id, "expires": expires}
+        zone = zone_of(self._number())
+        self.send_text("invite", invite_id=invite_id, expires=self.expires(expires_at, zone))
+        # The reminder words the same moment in the conversation's language then, in the
+        # zone found now: the timer carries it, so the number is not opened again for it.
+        payload = {"invite_id": invite_id, "time_zone": zone}
         for kind, due in (
             ("invite_reminder", self._now + self._flow.timers.invite_reminder),
             ("invite_expiry", expires_at),
@@ -363,6 +362,13 @@ class Effects:
                 conversation_id=self._conv.id,
                 payload=payload,
             )
+
+    def expires(self, at: datetime, zone: str) -> str:
+        """When a link stops working, as the prospect reads it: in the conversation's
+        language and ``zone``, the time zone of their number (``bot.domain.local_time``)."""
+        return format_moment(
+            at, language=self._conv.language or self._flow.default_language, zone=zone
+        )
 
     def _on_invite_expired(self, data: dict[str, Any]) -> None:
         self.send_timer_text("invite_expired")
@@ -382,7 +388,9 @@ class Effects:
         issued = secure_links.issue_reentry_invite(
             self._s, self._conv, self._flow, self._now, self._invites
         )
-        values = {"expires": _expires(issued.expires_at)} if expires else {}
+        values = (
+            {"expires": self.expires(issued.expires_at, zone_of(self._number()))} if expires else {}
+        )
         self.send_text(key, invite_id=issued.invite_id, **values)
 
     def _on_handoff_requested(self, data: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, load_flow
 from bot.domain.flows import Flow
+from bot.domain.local_time import format_expiry
 from bot.sandbox import SandboxConfig, create_app
 from bot.sandbox.approved_templates import APPROVED
 from bot.sandbox.content_api import render
@@ -167,8 +168,11 @@ def test_an_approved_template_is_delivered_outside_the_window_with_the_flows_wor
     message, and WhatsApp shows exactly the flow's text."""
     world.prospect_writes()
     world.clock.advance(timedelta(days=3).total_seconds())
+    expires = format_expiry(
+        datetime(2026, 11, 26, 9, 0, tzinfo=UTC), language="de", wa_number="+4930231250042"
+    )
     template = flow.template(
-        "invite_reminder", "de", link="https://gangway.example.com/secure/t1", expires="morgen"
+        "invite_reminder", "de", link="https://gangway.example.com/secure/t1", expires=expires
     )
     assert template is not None
     sent = world.whatsapp.send(
@@ -187,11 +191,17 @@ def test_every_approved_template_renders_the_flows_text(flow: Flow) -> None:
     (what the prospect sees is what gangway records as sent)."""
     config = SandboxConfig(ACCOUNT, TOKEN, "http://gangway.test/webhooks/twilio/whatsapp")
     contents = create_app(config).state.sandbox.contents
-    values = {"link": "https://gangway.example.com/secure/t2", "expires": "2026-11-23 09:00 UTC"}
+    link = "https://gangway.example.com/secure/t2"
     named = set()
     for purpose, sids in flow.templates.items():
         for language, sid in sids.items():
-            template = flow.template(purpose, language, advisor="Anna Advisor", **values)
+            # The expiry as gangway words it ("November 23, 2026, 4:00\u202fAM EST").
+            expires = format_expiry(
+                datetime(2026, 11, 23, 9, 0, tzinfo=UTC), language=language, wa_number=PROSPECT
+            )
+            template = flow.template(
+                purpose, language, advisor="Anna Advisor", link=link, expires=expires
+            )
             stored = contents.get(sid)
             assert template is not None and stored is not None, (purpose, language)
             assert stored.language == language

@@ -22,6 +22,16 @@
     problem.hidden = !message;
   }
 
+  // Hours on the prospect's own clock (the phone's time zone): the page is rendered in
+  // UTC, so the times it came with are written again here, as new messages are.
+  function clock(iso) {
+    return new Date(iso).toTimeString().slice(0, 5);
+  }
+
+  for (const at of list.querySelectorAll("time[datetime]")) {
+    at.textContent = clock(at.dateTime);
+  }
+
   function item(m) {
     const li = document.createElement("li");
     li.className = "msg " + m.author;
@@ -34,7 +44,7 @@
     li.appendChild(from);
     const at = document.createElement("time");
     at.dateTime = m.at;
-    at.textContent = new Date(m.at).toTimeString().slice(0, 5);
+    at.textContent = clock(m.at);
     li.appendChild(at);
     if (m.text) {
       const p = document.createElement("p");
