@@ -1,17 +1,19 @@
 """The Rasa image's health check: exit 0 when this container's server can do its work.
 
+    python deploy/rasa/healthcheck.py [rasa|actions]
+
 The Rasa server is healthy once a model is loaded (GET /status, which needs the
-token); the action server once it answers GET /health. Which one runs here is told by
-the container's command, so the check asks whichever port answers. Standard library
-only (the image's Python 3.10).
+token); the action server once it answers GET /health. Without an argument the check
+is the one for the server this container runs, read from its first process's command
+line (deploy/rasa/entrypoint.sh execs it). Standard library only (the image's Python).
 """
 
 import json
 import os
 import sys
-import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 TIMEOUT = 4.0
 
@@ -30,15 +32,27 @@ def actions_ready() -> bool:
     return _get("http://127.0.0.1:5055/health").get("status") == "ok"
 
 
-def main() -> int:
-    for check in (rasa_ready, actions_ready):
-        try:
-            if check():
-                return 0
-        except (OSError, ValueError):
-            continue
-    return 1
+def running_server() -> str:
+    """The server this container runs: its first process is "actions.server" or Rasa."""
+    try:
+        command = Path("/proc/1/cmdline").read_bytes()
+    except OSError:
+        return "rasa"
+    return "actions" if b"actions.server" in command else "rasa"
+
+
+def main(argv: list) -> int:
+    server = argv[1] if len(argv) > 1 else running_server()
+    check = {"rasa": rasa_ready, "actions": actions_ready}.get(server)
+    if check is None:
+        print(f"unknown server {server!r}: rasa or actions", file=sys.stderr)
+        return 2
+    try:
+        return 0 if check() else 1
+    except (OSError, ValueError) as exc:
+        print(f"{server} is not ready: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))
