@@ -7,6 +7,7 @@ All three are dev dependencies (pyproject.toml): a missing one fails, never skip
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import os
@@ -126,3 +127,59 @@ def test_the_container_scripts_pass_shellcheck(script: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert os.access(script, os.X_OK), f"{script.name} must be executable"
+
+
+def _copied_sources(dockerfile: Path) -> list[str]:
+    """The build-context paths a Dockerfile's COPY instructions read (not --from=)."""
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        words = line.split()
+        if not words or words[0] != "COPY" or any(w.startswith("--from=") for w in words):
+            continue
+        sources += [w for w in words[1:-1] if not w.startswith("--")]
+    return sources
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore keeps ``path`` out of the build context: the last matching
+    pattern decides, a "!" one lets it back in; a directory's pattern covers its files."""
+    ignored = False
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in patterns:
+        keep = pattern.startswith("!")
+        glob = pattern.lstrip("!").rstrip("/")
+        if glob.startswith("**/"):
+            hit = any(fnmatch.fnmatch(part, glob[3:]) for part in parts)
+        else:
+            hit = any(fnmatch.fnmatch(prefix, glob) for prefix in prefixes)
+        if hit:
+            ignored = not keep
+    return ignored
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_what_the_images_copy_is_in_the_build_context(dockerfile: Path) -> None:
+    """Every file a Dockerfile copies exists and is not left out by .dockerignore: else
+    the build stops at that COPY."""
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    sources = _copied_sources(dockerfile)
+    assert sources
+    for source in sources:
+        assert not _dockerignored(source, patterns), f"{source} is in .dockerignore"
+        # locks/ is generated, not written by hand: it is checked where it is made.
+        if not source.startswith("locks/"):
+            assert (REPO / source).exists(), f"{source} does not exist"
+
+
+def test_the_dockerignore_reading_above_can_say_no() -> None:
+    patterns = [".git", "var/", "**/__pycache__", "data/tests/", ".env.*", "!.env.example"]
+    assert _dockerignored("var/models/x.gz", patterns)
+    assert _dockerignored("bot/adapters/__pycache__", patterns)
+    assert _dockerignored("data/tests", patterns)
+    assert not _dockerignored("data/nlu.yml", patterns)
+    assert not _dockerignored(".env.example", patterns)
