@@ -7,10 +7,12 @@ it before or beside either virtual environment:
     python -m bot.rasa_project model-path        # absolute path of the model to use
     python -m bot.rasa_project training-data     # the files to pass to `rasa train --data`
     python -m bot.rasa_project needs-training    # exit 0: train it; exit 1: it is there
+    python -m bot.rasa_project shared-endpoints --out FILE   # see `shared_endpoints`
 
 `shared_endpoints` writes the endpoints file of Rasa replicas (bot/rasa/endpoints.yml
 plus a shared tracker store and lock store) outside bot/rasa/, so that it changes no
-fingerprint: where the trackers live is not part of the model.
+fingerprint: where the trackers live is not part of the model. The Rasa container image
+(deploy/Dockerfile.rasa) writes the same file with the `shared-endpoints` command.
 
 The fingerprint covers everything that changes the trained model: the Rasa project files
 under bot/rasa/ (config, domain, endpoints, and requirements.txt, because it pins the Rasa
@@ -132,11 +134,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=["fingerprint", "model-path", "training-data", "needs-training"],
+        choices=[
+            "fingerprint",
+            "model-path",
+            "training-data",
+            "needs-training",
+            "shared-endpoints",
+        ],
         help="needs-training exits 0 when the model is missing, 1 when it is already trained",
     )
     parser.add_argument(
         "--root", type=Path, default=Path.cwd(), help="repository root (default: the current one)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="shared-endpoints: the endpoints file to write (required)"
     )
     args = parser.parse_args(argv)
     root = args.root.resolve()
@@ -145,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(fingerprint(root))
     elif args.command == "model-path":
         print(model_path(root))
+    elif args.command == "shared-endpoints":
+        if args.out is None:
+            parser.error("shared-endpoints needs --out FILE")
+        print(shared_endpoints(root, args.out))
     elif args.command == "training-data":
         for path in training_data_paths(root):
             print(path.relative_to(root).as_posix())

@@ -142,3 +142,29 @@ def test_model_path_command_prints_an_absolute_path(project: Path) -> None:
     printed = Path(result.stdout.strip())
     assert printed.is_absolute()
     assert printed == model_path(project.resolve())
+
+
+def test_shared_endpoints_command_writes_the_file_gangway_up_gives_replicas(
+    tmp_path: Path,
+) -> None:
+    """The container image's endpoints file is the one `gangway up --rasa-replicas`
+    writes: the same bytes, so the two setups cannot drift apart."""
+    out = tmp_path / "image" / "endpoints.yml"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.rasa_project", "shared-endpoints", "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = rasa_project.shared_endpoints(REPO_ROOT, tmp_path / "up" / "endpoints.yml")
+    assert out.read_text() == expected.read_text()
+    assert "tracker_store:" in out.read_text()
+
+
+def test_shared_endpoints_command_without_out_is_a_usage_error(project: Path) -> None:
+    """No file named: exit 2 saying what is missing, nothing written."""
+    done = run_cli(project, "shared-endpoints")
+    assert done.returncode == 2
+    assert "--out" in done.stderr
