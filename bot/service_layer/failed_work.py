@@ -56,8 +56,10 @@ __all__ = [
     "NotRetryable",
     "Operator",
     "items",
+    "overview",
     "permit",
     "retry",
+    "retry_as",
 ]
 
 
@@ -65,6 +67,22 @@ def permit(actor: Actor) -> None:
     """Raise NotAllowed unless ``actor`` may see and retry failed work (admins)."""
     if not can_handle_failed_work(actor):
         raise NotAllowed(f"your role ({actor.role}) does not handle failed work")
+
+
+def overview(
+    sessions: SessionFactory, actor: Actor, now: datetime, limit: int = 50
+) -> dict[Kind, list[FailedItem]]:
+    """The failed rows of every kind, newest first, for those who handle them."""
+    permit(actor)
+    return {kind: items(sessions, kind, now, failed_only=True, limit=limit) for kind in KINDS}
+
+
+def retry_as(
+    sessions: SessionFactory, actor: Actor, kind: Kind, item_id: int, now: datetime
+) -> FailedItem:
+    """``retry`` by a console user, who must handle failed work (NotAllowed otherwise)."""
+    permit(actor)
+    return retry(sessions, kind, item_id, now, Operator(user_id=actor.user_id))
 
 
 def items(

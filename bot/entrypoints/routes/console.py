@@ -38,7 +38,13 @@ from fastapi.templating import Jinja2Templates
 
 from bot.adapters.accounts import SessionPolicy
 from bot.adapters.sign_in_throttle import SignInThrottle
-from bot.domain.access import Actor, Role, can_export_evidence, can_see_figures
+from bot.domain.access import (
+    Actor,
+    Role,
+    can_export_evidence,
+    can_handle_failed_work,
+    can_see_figures,
+)
 from bot.domain.client_address import client_address
 from bot.domain.qualification_display import in_plain_words
 from bot.entrypoints.routes import secure_chat_api
@@ -202,6 +208,10 @@ class Viewer:
     @property
     def sees_figures(self) -> bool:
         return can_see_figures(self.actor)
+
+    @property
+    def handles_failed_work(self) -> bool:
+        return can_handle_failed_work(self.actor)
 
 
 def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
