@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters.tables import Conversation, InboxMessage, Invite, OutboxMessage
 from bot.domain.conversation_chart import ConversationChart
-from bot.domain.whatsapp_window import failure_reason, free_form_allowed, window_refusal
+from bot.domain.whatsapp_window import failure_reason, free_form_allowed, window_closes_at
 from bot.service_layer.failed_items import (
     FAILED_STATUSES,
     FailedItem,
@@ -58,11 +58,17 @@ def _outbox_refusal(
     if conv.state == ConversationChart.opted_out.id and row.kind != OPT_OUT_KIND:
         return "the prospect opted out (STOP): nothing may be sent to them on WhatsApp"
     if row.content_sid is None and not free_form_allowed(conv.last_inbound_at, now):
-        refused = window_refusal(conv.last_inbound_at, now) or ""
+        closes = window_closes_at(conv.last_inbound_at)
+        if closes is None:
+            return (
+                "the prospect has not written to us on WhatsApp: only an approved template "
+                "may be sent to them, not this free-form message"
+            )
         return (
-            f"{refused} Sending this message again would fail the same way (Twilio error "
-            "63016). It can be retried once the prospect writes again; meanwhile an advisor "
-            "can send the flow's follow-up template from the handoff page."
+            f"WhatsApp's 24-hour window closed at {closes:%Y-%m-%d %H:%M} UTC: sent now, this "
+            "free-form message would fail again (Twilio error 63016). Retry it once the "
+            "prospect writes again; meanwhile an advisor can send the flow's follow-up "
+            "template from the handoff page."
         )
     if row.invite_id is not None:
         invite = s.get_one(Invite, row.invite_id)
@@ -152,7 +158,9 @@ def _inbox_item(row: InboxMessage, conv: Conversation) -> FailedItem:
         conversation_id=row.conversation_id,
         created_at=row.received_at,
         last_attempt_at=row.processed_at,
-        attempts=row.attempts,
+        # Only the attempts that will be tried again are counted on the row; the last
+        # one, which failed for good (or answered it), is not.
+        attempts=row.attempts + (1 if row.status in ("failed", "done") else 0),
         error_code=None,
         error=row.last_error,
         refusal=refusal,
