@@ -9,8 +9,16 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.db import SessionFactory
-from bot.adapters.tables import AuditLog, CrmDelivery, InboxMessage, OutboxMessage, WebhookIntake
+from bot.adapters.tables import (
+    AuditLog,
+    Conversation,
+    CrmDelivery,
+    InboxMessage,
+    OutboxMessage,
+    WebhookIntake,
+)
 from bot.domain.access import Actor, Role
+from bot.domain.conversation_chart import ConversationChart
 from bot.service_layer import crm_outbox, failed_work
 from bot.service_layer.errors import PermanentError
 from bot.service_layer.failed_work import NoSuchItem, NotRetryable, Operator
@@ -190,3 +198,31 @@ def test_only_admins_handle_failed_work() -> None:
     for role in (Role.ADVISOR, Role.SUPERVISOR, Role.COMPLIANCE, Role.MARKETING):
         with pytest.raises(NotAllowed):
             failed_work.permit(Actor(user_id=1, role=role))
+
+
+def test_reply_to_a_prospect_who_opted_out_is_refused(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """After STOP nothing but the opt-out confirmation may go: no retry either."""
+    conv, out_id, _proc, _sender = failed_reply(sessions, clock)
+    with sessions.begin() as s:
+        s.get_one(Conversation, conv).state = ConversationChart.opted_out.id
+    with pytest.raises(NotRetryable, match="opted out"):
+        failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE)
+    with sessions.begin() as s:
+        assert s.get_one(OutboxMessage, out_id).status == "failed"
+
+
+def test_list_without_failed_shows_every_status_newest_first(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    proc, _dialogue, sender = make(sessions, clock)
+    conv = receive(sessions, clock, "SM1", "one", PROSPECT)
+    sender.errors = [PermanentError("twilio", "refused", status=400, code=21211)]
+    proc.run(conv)
+    receive(sessions, clock, "SM2", "two", PROSPECT)
+    proc.run(conv)
+    listed = failed_work.items(sessions, "outbox", clock.now(), failed_only=False)
+    assert [i.status for i in listed] == ["queued", "failed"]
+    assert [i.retryable for i in listed] == [False, True]
+    assert len(failed_work.items(sessions, "outbox", clock.now(), failed_only=False, limit=1)) == 1
