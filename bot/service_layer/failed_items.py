@@ -5,6 +5,7 @@ See ``bot.service_layer.failed_work`` for the use cases.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -25,6 +26,8 @@ __all__ = [
     "not_failed",
     "record_retry",
 ]
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["outbox", "crm", "inbox", "intake"]
 KINDS: tuple[Kind, ...] = ("outbox", "crm", "inbox", "intake")
@@ -103,10 +106,14 @@ def record_retry(
     now: datetime,
     by: Operator,
 ) -> None:
+    """The audit record of one retry, in the caller's transaction: what the row was
+    (status, error, attempts) before it was made due again, and who did it."""
+    who = by.as_payload()
+    log.info("%s %s retried by %s", kind, item_id, next(iter(who.values())))
     audit_log.append(
         s,
         kind="failed_work_retried",
         conversation_id=conversation_id,
-        payload={"item": kind, "id": item_id, **previous, **by.as_payload()},
+        payload={"item": kind, "id": item_id, **previous, **who},
         now=now,
     )

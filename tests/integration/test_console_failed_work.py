@@ -8,10 +8,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from bot.adapters.db import SessionFactory
-from bot.adapters.tables import OutboxMessage
+from bot.adapters.tables import CrmDelivery, OutboxMessage
 from bot.entrypoints.routes import console_failed_work
+from bot.service_layer import crm_outbox
 from tests.fakes.clock import FakeClock
 from tests.integration.test_console import (
     FakeContainer,
@@ -129,3 +131,22 @@ def test_signed_out_visitor_is_sent_to_sign_in(app: FastAPI) -> None:
     response = TestClient(app).get("/console/failed-work", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/console/sign-in")
+
+
+def test_admin_retries_a_failed_crm_event(container: FakeContainer, ada: TestClient) -> None:
+    with container.sessions.begin() as s:
+        crm_outbox.enqueue(
+            s, event="handoff.closed", handoff_id=None, data={}, now=container.clock.now()
+        )
+        s.flush()
+        event = s.execute(select(CrmDelivery)).scalar_one()
+        event.status, event.last_status = "failed", 410
+        event_id = event.id
+    page = ada.get("/console/failed-work")
+    assert f'data-testid="failed-crm-{event_id}"' in page.text and "410" in page.text
+    after = ada.post(
+        f"/console/failed-work/crm/{event_id}/retry", data={"csrf": hidden_csrf(page.text)}
+    )
+    assert f"CRM event {event_id} is due again" in after.text
+    with container.sessions.begin() as s:
+        assert s.get_one(CrmDelivery, event_id).status == "pending"

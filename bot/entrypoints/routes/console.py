@@ -71,7 +71,19 @@ from bot.service_layer import (
 from bot.service_layer.handoff_actions import HandoffChange
 from bot.service_layer.handoffs import HandoffError
 
-__all__ = ["SESSION_COOKIE", "csrf_for", "router", "session_policy", "waiting_text"]
+__all__ = [
+    "SESSION_COOKIE",
+    "ConsoleRoute",
+    "FormViewer",
+    "PageViewer",
+    "Viewer",
+    "csrf_for",
+    "render_page",
+    "router",
+    "see_other",
+    "session_policy",
+    "waiting_text",
+]
 
 
 class Refused(Exception):
@@ -185,6 +197,12 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
 
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+# What the console's pages in other modules (``console_failed_work``) build on.
+ConsoleRoute = _ConsoleRoute
+render_page = _page
+see_other = _see_other
 
 
 # -- who is signed in -------------------------------------------------------------------

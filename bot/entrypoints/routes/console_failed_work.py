@@ -15,12 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from bot.entrypoints.routes.console import (
+    ConsoleRoute,
     FormViewer,
     PageViewer,
     Viewer,
-    _ConsoleRoute,
-    _page,
-    _see_other,
+    render_page,
+    see_other,
 )
 from bot.entrypoints.routes.console_api import container_of
 from bot.entrypoints.routes.path_params import RowId
@@ -30,7 +30,7 @@ from bot.service_layer.handoffs import HandoffError
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/console", include_in_schema=False, route_class=_ConsoleRoute)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 
 TITLES: dict[Kind, tuple[str, str]] = {
     "outbox": ("Replies to prospects", "outbox message"),
@@ -52,8 +52,8 @@ def _failed_work_page(
     try:
         found = failed_work.overview(container.sessions, viewer.actor, container.clock.now())
     except HandoffError as exc:
-        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
-    return _page(
+        return render_page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+    return render_page(
         request,
         "failed_work.html",
         status,
@@ -70,7 +70,7 @@ def _retried_notice(value: str) -> str | None:
     if kind not in KINDS or not item_id.isdigit():
         return None
     noun = TITLES[cast(Kind, kind)][1]
-    return f"{noun.capitalize()} {item_id} is due again: the service takes it from here."
+    return f"{noun[0].upper()}{noun[1:]} {item_id} is due again: the service takes it from here."
 
 
 @router.get("/failed-work", response_class=HTMLResponse)
@@ -82,14 +82,16 @@ def failed_work_page(request: Request, viewer: PageViewer) -> HTMLResponse:
 @router.post("/failed-work/{kind}/{item_id}/retry")
 def retry(request: Request, viewer: FormViewer, kind: str, item_id: RowId) -> Response:
     if kind not in KINDS:
-        return _page(request, "error.html", 404, viewer=viewer, message="There is no such work.")
+        return render_page(
+            request, "error.html", 404, viewer=viewer, message="There is no such work."
+        )
     container = container_of(request)
     try:
         failed_work.retry_as(
             container.sessions, viewer.actor, cast(Kind, kind), item_id, container.clock.now()
         )
     except HandoffError as exc:
-        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
+        return render_page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     except FailedWorkError as exc:
         return _failed_work_page(request, viewer, status=exc.status, error=str(exc))
-    return _see_other(f"/console/failed-work?retried={kind}-{item_id}")
+    return see_other(f"/console/failed-work?retried={kind}-{item_id}")
