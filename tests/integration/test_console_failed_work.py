@@ -40,6 +40,7 @@ def app(container: FakeContainer) -> FastAPI:
     add_user(s, c, "anna@example.com", "advisor", "berlin")
     add_user(s, c, "sara@example.com", "supervisor", "berlin")
     add_user(s, c, "clara@example.com", "compliance")
+    add_user(s, c, "mark@example.com", "marketing")
     return app
 
 
