@@ -9,7 +9,8 @@ What a retry means for the prospect decides whether one is allowed:
   flow's approved follow-up template from the handoff page.
 - Nothing but the opt-out confirmation goes to a prospect who opted out, nothing at all
   to an erased conversation, and a message whose secure-channel link is spent would be
-  cancelled as it is sent: those retries are refused too, with the reason.
+  cancelled as it is sent: those retries are refused too, with the reason. So is a
+  "one moment" holding message once the message it was for is no longer waiting.
 - A retried reply goes out after the messages sent since it failed; a retried
   prospect's message is answered after those that came later. Its screening is not done
   again once recorded, and its replies can be recorded only once (the outbox's unique
@@ -44,6 +45,9 @@ from bot.service_layer.transition import OPT_OUT_KIND
 
 __all__ = ["inbox_items", "outbox_items", "retry_inbox", "retry_outbox"]
 
+# The "one moment" message the worker sends a prospect kept waiting (processing).
+HOLDING_KIND = "holding"
+
 
 # -- outbox ---------------------------------------------------------------------------
 
@@ -70,6 +74,13 @@ def _outbox_refusal(
             "prospect writes again; meanwhile an advisor can send the flow's follow-up "
             "template from the handoff page."
         )
+    if row.kind == HOLDING_KIND and row.inbox_id is not None:
+        waiting = s.get_one(InboxMessage, row.inbox_id)
+        if waiting.status != "pending":
+            return (
+                "a holding message is worth sending only while the prospect waits, and the "
+                f"message it was for is {waiting.status} now"
+            )
     if row.invite_id is not None:
         invite = s.get_one(Invite, row.invite_id)
         if invite.status != "active" or invite.expires_at <= now:
@@ -145,9 +156,7 @@ def retry_outbox(s: Session, item_id: int, now: datetime, by: Operator) -> Faile
 def _inbox_item(row: InboxMessage, conv: Conversation) -> FailedItem:
     refusal = None
     if row.status not in FAILED_STATUSES["inbox"]:
-        refusal = (
-            f"inbox message {row.id} is {row.status}, not failed: only a failed one is retried"
-        )
+        refusal = not_failed("inbox message", row.id, row.status)
     elif conv.erased_at is not None:
         refusal = f"conversation {conv.id} was erased: its messages can no longer be read"
     return FailedItem(

@@ -4,6 +4,7 @@ goes back to the worker (fake Rasa and Twilio through the ports), never sent fro
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from bot.adapters.tables import (
 from bot.domain.access import Actor, Role
 from bot.domain.conversation_chart import ConversationChart
 from bot.service_layer import crm_outbox, failed_work
-from bot.service_layer.errors import PermanentError
+from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.failed_work import NoSuchItem, NotRetryable, Operator
 from bot.service_layer.handoff_access import NotAllowed
 from bot.service_layer.processing import ConversationProcessor
@@ -28,6 +29,7 @@ from tests.audit_helpers import chained
 from tests.fakes.clock import FakeClock
 from tests.fakes.ports import FakeDialogue, FakeSender
 from tests.fakes.screening import fake_screening
+from tests.integration.test_processing import make as make_with_policy
 from tests.integration.test_processing import receive
 
 PROSPECT = "whatsapp:+447700900123"
@@ -226,3 +228,21 @@ def test_list_without_failed_shows_every_status_newest_first(
     assert [i.status for i in listed] == ["queued", "failed"]
     assert [i.retryable for i in listed] == [False, True]
     assert len(failed_work.items(sessions, "outbox", clock.now(), failed_only=False, limit=1)) == 1
+
+
+def test_holding_message_is_not_retried_once_the_prospect_was_answered(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """ "One moment" hours later, after the answer, would only confuse the prospect."""
+    proc, dialogue, sender = make_with_policy(sessions, clock, holding_after=timedelta(seconds=10))
+    dialogue.errors = [TransientError("rasa", "down")] * 3
+    sender.errors = [PermanentError("twilio", "refused", status=400, code=21211)]
+    conv = receive(sessions, clock, "SM1", "hi", PROSPECT)
+    for _ in range(4):
+        proc.run(conv)
+        clock.advance(30)
+    assert sender.bodies_to(PROSPECT) == ["you said: hi"]
+    [holding] = failed_work.items(sessions, "outbox", clock.now(), failed_only=True)
+    assert holding.what == "holding"
+    with pytest.raises(NotRetryable, match="only while the prospect waits"):
+        failed_work.retry(sessions, "outbox", holding.id, clock.now(), ALICE)
