@@ -129,8 +129,8 @@ def _kind_app(kind: Kind, help_text: str, noun: str, nouns: str) -> typer.Typer:
         limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
         output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.TABLE,
     ) -> None:
-        """The newest rows first: ids, conversation, times, tries and the error (never a
-        message's text or a number)."""
+        """The newest rows first: ids, conversation, times (UTC), tries and the error
+        (never a message's text or a number)."""
         with _records() as sessions:
             found = failed_work.items(sessions, kind, _clock.now(), failed_only=failed, limit=limit)
         if output is Format.JSON:
