@@ -14,8 +14,9 @@ have given them anyway:
     compliance  reads everything, changes nothing; alone downloads a conversation's
                 evidence bundle (its whole record, opened: the others work on a
                 handoff and have the transcript on screen, not a copy to take away)
-    admin       manages users and routing; reads no conversation (least privilege:
-                an administrator of accounts has no need to read prospects' chats)
+    admin       manages users and routing, and retries failed work (by ids, times and
+                errors); reads no conversation (least privilege: an administrator of
+                accounts has no need to read prospects' chats)
     marketing   sees aggregate figures and the versions of the flow and routing rules in
                 force; reads no conversation, phone number, summary or evidence
 
@@ -50,6 +51,7 @@ __all__ = [
     "allowed",
     "can",
     "can_export_evidence",
+    "can_handle_failed_work",
     "can_manage_users",
     "can_read",
     "can_see_figures",
@@ -220,6 +222,13 @@ def can_export_evidence(actor: Actor) -> bool:
 
 
 def can_manage_users(actor: Actor) -> bool:
+    return actor.role is Role.ADMIN
+
+
+def can_handle_failed_work(actor: Actor) -> bool:
+    """See failed work (messages, CRM events, deliveries) and send it back to be done:
+    admins, who run the service. The listing shows ids, times and errors, never a
+    conversation's content."""
     return actor.role is Role.ADMIN
 
 

@@ -16,6 +16,7 @@ from bot.entrypoints.routes import (
     channel_callbacks,
     console,
     console_api,
+    console_failed_work,
     console_oidc,
     figures,
     health,
@@ -88,6 +89,7 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
     app.include_router(nlg.router)
     app.include_router(channel_callbacks.router)
     app.include_router(console.router)
+    app.include_router(console_failed_work.router)
     app.include_router(console_oidc.router)
     app.include_router(console_api.router)
     app.include_router(secure_chat_api.router)

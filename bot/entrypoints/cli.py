@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from bot.config import MissingConfiguration, Settings, load_settings
 from bot.entrypoints.classify_cli import classify
 from bot.entrypoints.eval_cli import eval_
+from bot.entrypoints.failed_work_cli import crm_app, inbox_app, intake_app, outbox_app
 from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
 from bot.entrypoints.reconcile_cli import reconcile
@@ -37,6 +38,10 @@ app.add_typer(model_app, name="model")
 app.add_typer(hold_app, name="hold")
 app.add_typer(retention_app, name="retention")
 app.add_typer(keys_app, name="keys")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(crm_app, name="crm")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(intake_app, name="intake")
 app.command("classify")(classify)
 app.command("eval")(eval_)
 app.command("erase")(erase)

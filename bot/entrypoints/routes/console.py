@@ -38,7 +38,13 @@ from fastapi.templating import Jinja2Templates
 
 from bot.adapters.accounts import SessionPolicy
 from bot.adapters.sign_in_throttle import SignInThrottle
-from bot.domain.access import Actor, Role, can_export_evidence, can_see_figures
+from bot.domain.access import (
+    Actor,
+    Role,
+    can_export_evidence,
+    can_handle_failed_work,
+    can_see_figures,
+)
 from bot.domain.client_address import client_address
 from bot.domain.qualification_display import in_plain_words
 from bot.entrypoints.routes import secure_chat_api
@@ -65,7 +71,19 @@ from bot.service_layer import (
 from bot.service_layer.handoff_actions import HandoffChange
 from bot.service_layer.handoffs import HandoffError
 
-__all__ = ["SESSION_COOKIE", "csrf_for", "router", "session_policy", "waiting_text"]
+__all__ = [
+    "SESSION_COOKIE",
+    "ConsoleRoute",
+    "FormViewer",
+    "PageViewer",
+    "Viewer",
+    "csrf_for",
+    "render_page",
+    "router",
+    "see_other",
+    "session_policy",
+    "waiting_text",
+]
 
 
 class Refused(Exception):
@@ -181,6 +199,12 @@ def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
 
+# What the console's pages in other modules (``console_failed_work``) build on.
+ConsoleRoute = _ConsoleRoute
+render_page = _page
+see_other = _see_other
+
+
 # -- who is signed in -------------------------------------------------------------------
 
 
@@ -202,6 +226,10 @@ class Viewer:
     @property
     def sees_figures(self) -> bool:
         return can_see_figures(self.actor)
+
+    @property
+    def handles_failed_work(self) -> bool:
+        return can_handle_failed_work(self.actor)
 
 
 def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:
