@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -36,6 +37,9 @@ __all__ = [
 LogFormat = Literal["json", "text"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
+# A path whose last segment is a credential: the secure-channel invite link's token
+# (bot.entrypoints.routes.secure_channel.INVITE_PATH), good until used or expired.
+_SECRET_PATH = re.compile(r"^(/secure/invite/)[^/?]+")
 # Loggers whose INFO lines name URLs with a number in their query (a Twilio message
 # lookup filters by number); kept at WARNING at least.
 _URL_LOGGERS = ("httpx", "httpcore")
@@ -63,10 +67,12 @@ class ContextFilter(logging.Filter):
 
 def _drop_query(record: logging.LogRecord) -> None:
     """uvicorn's access line is '%s - "%s %s HTTP/%s" %d' (client, method, path with
-    its query, version, status): the query may carry a number, the path alone is kept."""
+    its query, version, status): the query may carry a number or a sign-in code, the
+    path alone is kept, an invite link's token cut from it."""
     args = record.args
     if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-        record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        path = _SECRET_PATH.sub(r"\1…", args[2].split("?", 1)[0])
+        record.args = (args[0], args[1], path, args[3], args[4])
 
 
 class TextFormatter(logging.Formatter):

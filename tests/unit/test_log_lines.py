@@ -25,6 +25,7 @@ from starlette.routing import Route
 from bot.config import load_settings
 from bot.entrypoints.logs import log_handler
 from bot.entrypoints.request_id import RequestIdMiddleware
+from bot.entrypoints.routes.secure_channel import INVITE_PATH
 from bot.service_layer.log_context import unit_of_work
 from tests.e2e.processes import free_port
 
@@ -136,15 +137,17 @@ def test_the_format_is_text_unless_set_and_nothing_else() -> None:
         load_settings({"GANGWAY_LOG_FORMAT": "xml"})
 
 
-def test_uvicorns_access_line_has_the_request_id_and_no_query() -> None:
+def test_uvicorns_access_line_has_the_request_id_and_no_query_or_invite_token() -> None:
     """uvicorn as the service runs it (no logging configuration of its own, access log
-    on): its access line goes through gangway's handler, with the id the response
-    echoed, and without the query string that named a number."""
+    on): its access lines go through gangway's handler, with the id each response
+    echoed, without the query string that named a number, and without the token of an
+    invite link (whoever reads the log could open the secure channel)."""
 
-    async def lookup(request: Request) -> PlainTextResponse:
+    async def ok(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    app = RequestIdMiddleware(Starlette(routes=[Route("/lookup", lookup)]))
+    app = RequestIdMiddleware(Starlette(routes=[Route("/lookup", ok), Route(INVITE_PATH, ok)]))
+    token = "v1.Zm9yZ2VkLWludml0ZS10b2tlbg.c2lnbmF0dXJl"
     buffer = io.StringIO()
     handler = log_handler("json", stream=buffer)
     access = logging.getLogger("uvicorn.access")
@@ -160,16 +163,21 @@ def test_uvicorns_access_line_has_the_request_id_and_no_query() -> None:
         while not server.started:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
-        answer = httpx.get(
-            f"http://127.0.0.1:{port}/lookup", params={"number": f"whatsapp:{NUMBER}"}
-        )
+        answers = [
+            httpx.get(f"http://127.0.0.1:{port}/lookup", params={"number": f"whatsapp:{NUMBER}"}),
+            httpx.get(f"http://127.0.0.1:{port}" + INVITE_PATH.format(token=token)),
+        ]
     finally:
         server.should_exit = True
         thread.join(10)
         access.removeHandler(handler)
-    [line] = [json.loads(x) for x in buffer.getvalue().splitlines()]
-    assert answer.status_code == 200
-    assert line["logger"] == "uvicorn.access"
-    assert '"GET /lookup HTTP/1.1" 200' in line["message"]
-    assert line["request_id"] == answer.headers["X-Request-ID"]
-    assert "447700900123" not in buffer.getvalue() and "number=" not in buffer.getvalue()
+    lookup, invite = [json.loads(x) for x in buffer.getvalue().splitlines()]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert lookup["logger"] == invite["logger"] == "uvicorn.access"
+    assert '"GET /lookup HTTP/1.1" 200' in lookup["message"]
+    assert '"GET /secure/invite/… HTTP/1.1" 200' in invite["message"]
+    assert [lookup["request_id"], invite["request_id"]] == [
+        a.headers["X-Request-ID"] for a in answers
+    ]
+    for secret in ("447700900123", "number=", token):
+        assert secret not in buffer.getvalue()
