@@ -136,8 +136,10 @@ def configure_logging(
     """gangway's log lines on stderr, at ``level``, in ``log_format``; ``instance`` names
     this process in each JSON line (with its pid). As `logging.basicConfig`, it leaves a
     root logger that already has a handler alone."""
-    logging.basicConfig(level=level.upper(), handlers=[log_handler(log_format, instance)])
-    # Python's warnings too, or they would be lines of another format on stderr.
-    logging.captureWarnings(True)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level.upper(), handlers=[log_handler(log_format, instance)])
+        # Python's warnings too, or they would be lines of another format on stderr.
+        logging.captureWarnings(True)
     for name in _URL_LOGGERS:
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,3 +147,44 @@ def test_a_journey_through_the_threshold_logs_ids_and_nothing_said(
     assert not set(request_ids) & {line["request_id"] for line in about}
     forbidden = number_forms(PROSPECT) + text_fragments([*SAID, *sent])
     assert leaks(lines, forbidden) == []
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_a_command_logs_in_the_format_set(tmp_path: Path, log_format: str) -> None:
+    """`gangway db upgrade` as run from a shell: its stderr lines (the migration's, and
+    a Python warning's) are JSON objects with GANGWAY_LOG_FORMAT=json, text otherwise."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'gangway.db'}",
+        "GANGWAY_STATE_DIR": str(tmp_path),
+        "GANGWAY_LOG_FORMAT": log_format,
+    }
+    ran = subprocess.run(
+        [sys.executable, "-W", "always", "-c", UPGRADE_AND_WARN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "database at revision" in ran.stdout
+    if log_format == "text":
+        assert "INFO bot.adapters.db_roles: database schema migrated" in ran.stderr
+        assert not any(line.startswith("{") for line in ran.stderr.splitlines())
+        return
+    lines = json_lines(ran.stderr)
+    assert {"bot.adapters.db_roles", "py.warnings"} <= {line["logger"] for line in lines}
+    assert all(line["instance"] and line["pid"] for line in lines)
+
+
+# The command, then a warning as a library might raise it after logging is set up.
+UPGRADE_AND_WARN = """
+import sys, warnings
+from bot.entrypoints.cli import app
+try:
+    app(["db", "upgrade"])
+except SystemExit as done:
+    warnings.warn("a library's deprecation", DeprecationWarning)
+    sys.exit(done.code)
+"""
