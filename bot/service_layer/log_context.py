@@ -3,7 +3,7 @@ it is about.
 
 An HTTP request's id comes from its ``X-Request-ID`` header or is made for it (the
 entrypoints' middleware); background work (a turn of a conversation, a drain of the
-webhook intake, a beat of a scheduler) makes its own, named for the kind of work
+webhook intake, a timer, a beat of the retention run) makes its own, named for the kind of work
 (``turn-3f9a1c2e``). The conversation id is the opaque ``c-…`` id, never a number.
 The log handler's filter (bot.entrypoints.logs) reads both into every line.
 

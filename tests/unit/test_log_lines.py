@@ -26,7 +26,8 @@ from bot.config import load_settings
 from bot.entrypoints.logs import log_handler
 from bot.entrypoints.request_id import RequestIdMiddleware
 from bot.entrypoints.routes.secure_channel import INVITE_PATH
-from bot.service_layer.log_context import unit_of_work
+from bot.service_layer.log_context import current_request_id, unit_of_work
+from bot.service_layer.scheduler import TimerScheduler
 from tests.e2e.processes import free_port
 
 NUMBER = "+447700900123"  # Ofcom's range for drama
@@ -92,6 +93,28 @@ def test_each_thread_has_its_own_ids(captured: tuple[logging.Logger, io.StringIO
     mine, theirs = lines(buffer)
     assert (mine["conversation_id"], theirs["conversation_id"]) == ("c-mine", "c-other")
     assert mine["request_id"].startswith("turn-") and theirs["request_id"].startswith("timer-")
+
+
+def test_each_beat_of_a_scheduler_is_a_unit_of_work_named_for_its_job() -> None:
+    seen: list[str | None] = []
+    beaten = threading.Event()
+
+    class Runner:
+        def fire_due(self) -> int:
+            seen.append(current_request_id())
+            if len(seen) == 2:
+                beaten.set()
+            return 0
+
+    scheduler = TimerScheduler(Runner(), interval_seconds=0.05, work="retention")
+    scheduler.start()
+    try:
+        assert beaten.wait(10)
+    finally:
+        scheduler.stop()
+    first, second = seen[:2]
+    assert first and second and first.startswith("retention-") and first != second
+    assert current_request_id() is None  # nothing of it stays behind in this thread
 
 
 def test_an_exception_is_one_string_without_the_number_or_url_it_quoted(
