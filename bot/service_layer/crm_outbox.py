@@ -62,7 +62,6 @@ from bot.domain.audit import canonical_json
 from bot.domain.redaction import redact
 from bot.domain.retry import backoff_seconds
 from bot.service_layer.errors import IntegrationError, PermanentError
-from bot.service_layer.log_context import unit_of_work
 from bot.service_layer.ports import Clock
 
 __all__ = ["CrmPusher", "CrmSender", "enqueue"]
@@ -168,8 +167,7 @@ class CrmPusher:
             claim = self._claim_next()
             if claim is None:
                 break
-            with unit_of_work("crm"):
-                outcome = self._attempt(claim)
+            outcome = self._attempt(claim)
             if outcome is _Outcome.SENT:
                 sent += 1
             elif outcome is _Outcome.RETRY:

@@ -27,7 +27,6 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Invite
 from bot.domain.redaction import redact
 from bot.service_layer.errors import PermanentError, TransientError
-from bot.service_layer.log_context import unit_of_work
 from bot.service_layer.ports import Clock, ExternalInvite, FlowSource
 from bot.service_layer.transition import Effects, Handover, InviteSettings
 
@@ -79,26 +78,21 @@ class ExternalInviteIssuer:
                 )
             )
         delivered = 0
-        for invite_id, conversation_id, expires_at, language in pending:
-            with unit_of_work("invite", conversation_id):
-                try:
-                    made = self._channel.create_invite(
-                        reference=f"gangway-invite-{invite_id}",
-                        language=language or self._flows.current().default_language,
-                        expires_at=expires_at,
-                        display_name=None,
-                    )
-                except TransientError as exc:
-                    log.warning(
-                        "invite %s: the secure messenger is unavailable: %s",
-                        invite_id,
-                        redact(repr(exc)),
-                    )
-                    break  # the provider is down: the others would fail the same way
-                except PermanentError as exc:
-                    self._failed(invite_id, exc)
-                    continue
-                delivered += self._deliver(invite_id, made)
+        for invite_id, _conversation_id, expires_at, language in pending:
+            try:
+                made = self._channel.create_invite(
+                    reference=f"gangway-invite-{invite_id}",
+                    language=language or self._flows.current().default_language,
+                    expires_at=expires_at,
+                    display_name=None,
+                )
+            except TransientError as exc:
+                log.warning("invite %s: the secure messenger is unavailable: %r", invite_id, exc)
+                break  # the provider is down: the others would fail the same way
+            except PermanentError as exc:
+                self._failed(invite_id, exc)
+                continue
+            delivered += self._deliver(invite_id, made)
         return delivered
 
     def _deliver(self, invite_id: int, made: ExternalInvite) -> int:
