@@ -83,8 +83,8 @@ class AuditChainer:
             self._wake.clear()
             if self._stopping.is_set():
                 return
-            try:
-                with unit_of_work("audit"):
+            with unit_of_work("audit"):
+                try:
                     self.chain_all()
-            except Exception:  # the thread must outlive a database hiccup
-                log.exception("chaining audit records failed; trying again shortly")
+                except Exception:  # the thread must outlive a database hiccup
+                    log.exception("chaining audit records failed; trying again shortly")

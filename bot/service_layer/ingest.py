@@ -190,10 +190,10 @@ class IngestDrain:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                with unit_of_work("ingest"):
+            with unit_of_work("ingest"):
+                try:
                     self.drain()
-            except Exception:  # the loop must outlive a database hiccup
-                log.exception("ingesting the webhook intake failed; trying again")
+                except Exception:  # the loop must outlive a database hiccup
+                    log.exception("ingesting the webhook intake failed; trying again")
             self._wake.wait(self._poll)
             self._wake.clear()

@@ -72,11 +72,11 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                with unit_of_work("dispatch"):
+            with unit_of_work("dispatch"):
+                try:
                     self._dispatch()
-            except Exception:  # the loop must survive a database hiccup
-                log.exception("dispatch failed; trying again")
+                except Exception:  # the loop must survive a database hiccup
+                    log.exception("dispatch failed; trying again")
             self._wake.wait(self._poll)
             self._wake.clear()
 
