@@ -64,7 +64,7 @@ def reconcile_scheduler(
         clock,
         interval=timedelta(hours=settings.gangway_reconcile_interval),
     )
-    return TimerScheduler(job, interval_seconds=RECONCILE_BEAT_SECONDS)
+    return TimerScheduler(job, interval_seconds=RECONCILE_BEAT_SECONDS, work="reconcile")
 
 
 def checkpoint_scheduler(
@@ -74,7 +74,9 @@ def checkpoint_scheduler(
     if settings.gangway_audit_checkpoint_seconds <= 0:
         return None
     writer = CheckpointWriter(sessions, clock, settings.audit_checkpoints)
-    return TimerScheduler(writer, interval_seconds=settings.gangway_audit_checkpoint_seconds)
+    return TimerScheduler(
+        writer, interval_seconds=settings.gangway_audit_checkpoint_seconds, work="checkpoint"
+    )
 
 
 def retention_scheduler(
@@ -91,4 +93,6 @@ def retention_scheduler(
     runner = RetentionRunner(
         sessions, clock, lambda: flows.current().retention, scrubber(settings, engine), events
     )
-    return TimerScheduler(runner, interval_seconds=settings.gangway_retention_check_seconds)
+    return TimerScheduler(
+        runner, interval_seconds=settings.gangway_retention_check_seconds, work="retention"
+    )

@@ -365,7 +365,9 @@ def build(
     events: HandoffEvents = NoHandoffEvents() if crm_pusher is None else CrmHandoffEvents()
     crm_scheduler = None
     if crm_pusher is not None:
-        crm_scheduler = TimerScheduler(crm_pusher, interval_seconds=settings.gangway_crm_interval)
+        crm_scheduler = TimerScheduler(
+            crm_pusher, interval_seconds=settings.gangway_crm_interval, work="crm"
+        )
     handover = Handover(RulesRouter(routing), events, settings.gangway_public_url)
     screening = Screening(
         classifier=Classifier(flows, understanding, model or sensitivity_model(settings, flows)),
@@ -406,11 +408,15 @@ def build(
         timer_handlers(flows, invite_settings, handover),
         owner=settings.instance_id,
     )
-    scheduler = TimerScheduler(runner, interval_seconds=settings.gangway_timer_interval)
+    scheduler = TimerScheduler(
+        runner, interval_seconds=settings.gangway_timer_interval, work="timers"
+    )
     invite_scheduler = None
     if messenger is not None:
         issuer = ExternalInviteIssuer(sessions, clock, messenger, flows, invite_settings, handover)
-        invite_scheduler = TimerScheduler(issuer, interval_seconds=settings.gangway_timer_interval)
+        invite_scheduler = TimerScheduler(
+            issuer, interval_seconds=settings.gangway_timer_interval, work="invites"
+        )
     return Container(
         settings,
         engine,

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     gangway_instance_id: str | None = None
     gangway_lease_seconds: float = 60.0
     gangway_log_level: str = "INFO"
+    # "text": human-readable lines on stderr (what `gangway up` shows); "json": one JSON
+    # object per line (time, level, logger, message, request_id, conversation_id,
+    # instance, pid, exc_info), for a deployment's log collector.
+    gangway_log_format: Literal["text", "json"] = "text"
     # The flow in force (see flows/README.md); re-read when the file changes.
     gangway_flow: Path = REPO_ROOT / "flows" / "default.yml"
     # The trained sensitivity model, loaded at start. Unset: the one `make model` trains

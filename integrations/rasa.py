@@ -45,10 +45,18 @@ _TRANSIENT_STATUSES = {408, 409, 429}
 _PATH_SAFE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]+")
 
 
+def _shape(got: object) -> str:
+    """What ``got`` is, without its values: a reply holds the bot's text, a tracker the
+    prospect's messages, and errors end up in logs and stored error texts."""
+    if isinstance(got, dict):
+        return f"an object with keys {sorted(map(str, got))[:20]}"
+    if isinstance(got, list):
+        return f"a list of {len(got)}"
+    return type(got).__name__
+
+
 def _shape_error(what: str, got: object) -> PermanentError:
-    shown = repr(got)
-    shown = shown if len(shown) <= 200 else shown[:200] + "..."
-    return PermanentError(PROVIDER, f"Rasa answered {what} with an unexpected shape: {shown}")
+    return PermanentError(PROVIDER, f"Rasa answered {what} with an unexpected shape: {_shape(got)}")
 
 
 def _reply(item: object, what: str) -> BotReply | None:
@@ -72,7 +80,9 @@ def _reply(item: object, what: str) -> BotReply | None:
         buttons.append((title, payload))
     if text is None and image is None and custom is None and not buttons:
         # e.g. {"recipient_id", "attachment"}: nothing a WhatsApp reply here can carry.
-        log.warning("dropping a Rasa message with none of text/image/buttons/custom: %s", item)
+        log.warning(
+            "dropping a Rasa message with none of text/image/buttons/custom: %s", _shape(item)
+        )
         return None
     return BotReply(text=text, buttons=tuple(buttons), image=image, custom=custom)
 

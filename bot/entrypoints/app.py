@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from bot.bootstrap import Container
 from bot.config import Settings
 from bot.entrypoints.body_limit import BodyLimitMiddleware, BodyLimits
+from bot.entrypoints.request_id import RequestIdMiddleware
 from bot.entrypoints.routes import (
     api,
     channel_callbacks,
@@ -79,6 +80,8 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
         )
 
     app.add_middleware(BodyLimitMiddleware, limits=body_limits)
+    # Added last, so it runs first: a request refused for its size has an id too.
+    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(health.router)
     app.include_router(twilio_webhooks.router)

@@ -17,7 +17,7 @@ from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
 from bot.entrypoints.reconcile_cli import reconcile
 from bot.entrypoints.records_cli import erase, export, hold_app, keys_app, retention_app
-from bot.entrypoints.service_process import configure_logging
+from bot.entrypoints.service_process import logging_of
 from bot.entrypoints.users_cli import users_app
 
 if TYPE_CHECKING:
@@ -49,13 +49,13 @@ audit_app.command("export")(export)
 audit_app.command("reconcile")(reconcile)
 
 
-_logging = configure_logging
+_logging = logging_of
 
 
 def _settings_with_twilio(missing: str) -> Settings:
     """Settings for a command that needs Twilio credentials; exit 2 saying `missing` if absent."""
     settings = load_settings()
-    _logging(settings.gangway_log_level)
+    _logging(settings)
     if not settings.twilio_configured:
         typer.echo(missing, err=True)
         raise typer.Exit(2)
@@ -93,7 +93,7 @@ def up(
     from bot.entrypoints.supervisor import Scale, plan_stack, run_stack
 
     settings = load_settings()
-    _logging(settings.gangway_log_level)
+    _logging(settings)
     refusal = one_process_only(settings, replicas)
     if refusal:
         typer.echo(refusal, err=True)
@@ -215,13 +215,15 @@ def serve(workers: WorkersOption = 1) -> None:
             host=host,
             port=port,
             log_level=level.lower(),
-            access_log=False,
+            log_config=None,
         )
         return
     application = create_app(
         lambda: build(settings, migrate=False), api_docs=settings.api_docs_enabled
     )
-    uvicorn.run(application, host=host, port=port, log_level=level.lower(), access_log=False)
+    # No logging configuration of uvicorn's own: its lines (the access log too) go
+    # through gangway's handler, in its format, with the request id (bot.entrypoints.logs).
+    uvicorn.run(application, host=host, port=port, log_level=level.lower(), log_config=None)
 
 
 @app.command()
@@ -255,6 +257,7 @@ def sandbox() -> None:
         host="127.0.0.1",
         port=settings.gangway_sandbox_port,
         log_level="warning",
+        log_config=None,
     )
 
 
@@ -279,7 +282,7 @@ def db_upgrade() -> None:
     from bot.adapters.migrate import current_revision
 
     settings = load_settings()
-    _logging(settings.gangway_log_level)
+    _logging(settings)
     engine = make_engine(settings.database_url)
     try:
         migrate_database(engine, settings.migration_database_url)

@@ -6,9 +6,6 @@ Exit codes: 0 nothing missing, 1 gaps found, 2 the check could not run (a bad
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import httpx
 import typer
 
@@ -16,6 +13,7 @@ from bot.adapters.db_roles import migrate_database
 from bot.background import message_history, reconciler
 from bot.config import NO_TWILIO, MissingConfiguration, load_settings
 from bot.domain.reconciliation import Reconciliation, Side, parse_duration
+from bot.entrypoints.service_process import logging_of
 from bot.records_setup import open_records
 from bot.service_layer.ports import SystemClock
 from bot.service_layer.reconciliation import ReconciliationFailed
@@ -64,11 +62,7 @@ def reconcile(
         raise typer.Exit(EXIT_CANNOT_RUN) from exc
     settings = load_settings()
     # Gaps are logged at ERROR too (stderr), as the scheduled runs log them.
-    logging.basicConfig(
-        level=settings.gangway_log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logging_of(settings)
     if not settings.twilio_configured:
         typer.echo(f"cannot reconcile: {NO_TWILIO}", err=True)
         raise typer.Exit(EXIT_CANNOT_RUN)

@@ -11,28 +11,19 @@ them, so two processes must never share one.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 
 from fastapi import FastAPI
 
 from bot.config import Settings, load_settings
+from bot.entrypoints.logs import configure_logging
 
-__all__ = ["configure_logging", "create", "process_settings"]
+__all__ = ["configure_logging", "create", "logging_of", "process_settings"]
 
 
-def configure_logging(level: str) -> None:
-    """gangway's log format on stderr, at ``level``."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request's URL at INFO, and a Twilio message lookup carries the
-    # prospect's number in its query: gangway's logs never hold a number.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+def logging_of(settings: Settings) -> None:
+    """gangway's log lines as ``settings`` ask: level, format, this process's instance."""
+    configure_logging(settings.gangway_log_level, settings.gangway_log_format, settings.instance_id)
 
 
 def process_settings(settings: Settings, pid: int) -> Settings:
@@ -46,5 +37,5 @@ def create() -> FastAPI:
     from bot.entrypoints.app import create_app
 
     settings = process_settings(load_settings(), os.getpid())
-    configure_logging(settings.gangway_log_level)
+    logging_of(settings)
     return create_app(lambda: build(settings, migrate=False), api_docs=settings.api_docs_enabled)

@@ -89,9 +89,9 @@ ACTIONS_ENV = ("GANGWAY_ACTION_SECRET", "GANGWAY_SERVICE_TOKEN", "GANGWAY_URL")
 # The sandbox: the credentials it shares with gangway, where gangway is, its port, the
 # stand-in CRM's secret.
 SANDBOX_ENV = (
-    "GANGWAY_CRM_SECRET", "GANGWAY_CRM_URL", "GANGWAY_LOG_LEVEL", "GANGWAY_PUBLIC_URL",
-    "GANGWAY_SANDBOX_PORT", "TWILIO_ACCOUNT_SID", "TWILIO_API_BASE_URL", "TWILIO_AUTH_TOKEN",
-    "TWILIO_WHATSAPP_FROM",
+    "GANGWAY_CRM_SECRET", "GANGWAY_CRM_URL", "GANGWAY_LOG_FORMAT", "GANGWAY_LOG_LEVEL",
+    "GANGWAY_PUBLIC_URL", "GANGWAY_SANDBOX_PORT", "TWILIO_ACCOUNT_SID", "TWILIO_API_BASE_URL",
+    "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM",
 )  # fmt: skip
 # The service reads its settings; of those, only the action server needs this one.
 SERVICE_ENV = frozenset(name.upper() for name in Settings.model_fields) - {"GANGWAY_ACTION_SECRET"}

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters.audit_log import APPENDED, chain_all
 from bot.adapters.db import SessionFactory
+from bot.service_layer.log_context import unit_of_work
 from bot.service_layer.ports import Clock
 
 __all__ = ["AuditChainer"]
@@ -82,7 +83,8 @@ class AuditChainer:
             self._wake.clear()
             if self._stopping.is_set():
                 return
-            try:
-                self.chain_all()
-            except Exception:  # the thread must outlive a database hiccup
-                log.exception("chaining audit records failed; trying again shortly")
+            with unit_of_work("audit"):
+                try:
+                    self.chain_all()
+                except Exception:  # the thread must outlive a database hiccup
+                    log.exception("chaining audit records failed; trying again shortly")

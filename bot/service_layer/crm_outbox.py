@@ -59,6 +59,7 @@ from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import CrmDelivery, Handoff
 from bot.domain.audit import canonical_json
+from bot.domain.redaction import redact
 from bot.domain.retry import backoff_seconds
 from bot.service_layer.errors import IntegrationError, PermanentError
 from bot.service_layer.ports import Clock
@@ -223,7 +224,7 @@ class CrmPusher:
                 timestamp=timestamp,
             )
         except PermanentError as exc:
-            log.error("CRM refused %s %s for good: %s", claim.event, claim.key, exc)
+            log.error("CRM refused %s %s for good: %s", claim.event, claim.key, redact(str(exc)))
             self._record_failure(claim, exc)
             return _Outcome.FAILED
         except Exception as exc:
@@ -232,7 +233,9 @@ class CrmPusher:
             if not isinstance(exc, IntegrationError):
                 log.exception("sending %s %s to the CRM failed", claim.event, claim.key)
             else:
-                log.warning("CRM push %s %s will be retried: %s", claim.event, claim.key, exc)
+                log.warning(
+                    "CRM push %s %s will be retried: %s", claim.event, claim.key, redact(str(exc))
+                )
             self._record_retry(claim, exc)
             return _Outcome.RETRY
         self._record_sent(claim, status)

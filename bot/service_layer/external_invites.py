@@ -159,7 +159,7 @@ class ExternalInviteIssuer:
                 s, conv, self._flows.current(), now, self._invite_settings, handover=self._handover
             )
             effects.open_handoff("invite_failed")
-        log.error("invite %s: the secure messenger refused it: %r", invite_id, exc)
+        log.error("invite %s: the secure messenger refused it: %s", invite_id, redact(repr(exc)))
 
 
 def _locked(session: Session, invite_id: int) -> Invite:

@@ -49,6 +49,7 @@ from bot.domain.inbound import (
     parse_status_callback,
 )
 from bot.domain.sender_rate import SenderRate
+from bot.service_layer.log_context import unit_of_work
 from bot.service_layer.ports import Clock
 from bot.service_layer.receiving import hold_rows, record_inbound, record_status
 
@@ -220,10 +221,11 @@ class IngestDrain:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                self.drain()
-            except Exception:  # the loop must outlive a database hiccup
-                log.exception("ingesting the webhook intake failed; trying again")
+            with unit_of_work("ingest"):
+                try:
+                    self.drain()
+                except Exception:  # the loop must outlive a database hiccup
+                    log.exception("ingesting the webhook intake failed; trying again")
             self._wake.wait(self._poll)
             self._wake.clear()
 

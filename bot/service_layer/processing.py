@@ -354,6 +354,7 @@ class ConversationProcessor:
             },
             now=now,
         )
+        log.info("inbox %s answered; replies queued: %d", message.sid, len(texts))
 
     def _answer_later(
         self, turn: _Turn, message: Unscreened, assessed: Assessed | None, exc: TransientError

@@ -17,6 +17,8 @@ from typing import Protocol
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.service_layer.log_context import unit_of_work
+
 __all__ = ["TimerScheduler"]
 
 log = logging.getLogger(__name__)
@@ -31,9 +33,13 @@ class _Runner(Protocol):
 
 
 class TimerScheduler:
-    def __init__(self, runner: _Runner, *, interval_seconds: float = 1.0) -> None:
+    def __init__(
+        self, runner: _Runner, *, interval_seconds: float = 1.0, work: str = "beat"
+    ) -> None:
+        """``work`` names each beat's unit of work in the log lines (``retention-…``)."""
         self._runner = runner
         self._interval = interval_seconds
+        self._work = work
         self._scheduler: BackgroundScheduler | None = None
         self._again = threading.Event()
 
@@ -83,14 +89,15 @@ class TimerScheduler:
             scheduler.shutdown(wait=True)
 
     def _tick(self) -> None:
-        while True:
-            self._again.clear()
-            try:
-                fired = self._runner.fire_due()
-            except Exception:  # the job must outlive a database hiccup
-                log.exception("firing due timers failed; trying again at the next beat")
-                return
-            if fired:
-                log.debug("fired %d timer(s)", fired)
-            if not self._again.is_set():
-                return
+        with unit_of_work(self._work):
+            while True:
+                self._again.clear()
+                try:
+                    fired = self._runner.fire_due()
+                except Exception:  # the job must outlive a database hiccup
+                    log.exception("firing due timers failed; trying again at the next beat")
+                    return
+                if fired:
+                    log.debug("fired %d timer(s)", fired)
+                if not self._again.is_set():
+                    return

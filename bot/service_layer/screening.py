@@ -200,6 +200,14 @@ class Screening:
             },
             now=now,
         )
+        log.info(
+            "inbox %s: %s, %s; conversation now %s at %s",
+            message.sid,
+            assessment.level.label,
+            "to Rasa" if decision.forward else "withheld from Rasa",
+            conv.state,
+            conv.level,
+        )
         effects = Effects(
             s,
             conv,

@@ -252,6 +252,7 @@ class OutboxSending:
                 now=now,
                 content=_kept_content(s, row),
             )
+            log.info("outbox %s (%s) sent as %s: %s", row.id, row.kind, sent.sid, status)
             return turn.then(s, now)
 
     def _retry_later(self, turn: Turn[T], out_id: int, exc: IntegrationError) -> T:

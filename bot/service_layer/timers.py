@@ -32,6 +32,7 @@ from bot.adapters import audit_log, timers
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Timer
 from bot.domain.retry import backoff_seconds
+from bot.service_layer.log_context import unit_of_work, working_on
 from bot.service_layer.ports import Clock
 
 __all__ = ["TimerHandler", "TimerRunner"]
@@ -86,17 +87,19 @@ class TimerRunner:
 
     def _fire_one(self, timer_id: int) -> _Outcome | None:
         now = self._clock.now()
-        try:
-            with self._sessions.begin() as s:
-                return self._fire_in(s, timer_id, now)
-        except Exception as exc:
-            # The handler (or the commit) failed: its transaction rolled back.
-            log.warning("timer %d failed; will retry", timer_id, exc_info=True)
-            self._retry_later(timer_id, now, exc)
-            return None
+        with unit_of_work("timer"):
+            try:
+                with self._sessions.begin() as s:
+                    return self._fire_in(s, timer_id, now)
+            except Exception as exc:
+                # The handler (or the commit) failed: its transaction rolled back.
+                log.warning("timer %d failed; will retry", timer_id, exc_info=True)
+                self._retry_later(timer_id, now, exc)
+                return None
 
     def _fire_in(self, s: Session, timer_id: int, now: datetime) -> _Outcome:
         conversation_id = s.scalar(select(Timer.conversation_id).where(Timer.id == timer_id))
+        working_on(conversation_id)
         # Lock the conversation before the timer: the worker's transactions touch
         # the conversation first and its timers after, and the same order here
         # keeps PostgreSQL from deadlocking the two.

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from bot.adapters import leases
 from bot.adapters.db import SessionFactory
+from bot.service_layer.log_context import unit_of_work
 from bot.service_layer.ports import Clock
 from bot.service_layer.processing import ConversationProcessor
 
@@ -71,10 +72,11 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                self._dispatch()
-            except Exception:  # the loop must survive a database hiccup
-                log.exception("dispatch failed; trying again")
+            with unit_of_work("dispatch"):
+                try:
+                    self._dispatch()
+                except Exception:  # the loop must survive a database hiccup
+                    log.exception("dispatch failed; trying again")
             self._wake.wait(self._poll)
             self._wake.clear()
 
@@ -96,10 +98,13 @@ class Worker:
 
     def _work(self, conversation_id: str) -> None:
         try:
-            # One answer per turn, then the longest-waiting conversation goes next.
-            self._processor.run(conversation_id, max_answers=1)
-        except Exception:
-            log.exception("conversation %s: processing failed; will retry", conversation_id)
+            # Each turn's lines share an id of their own, and its conversation's.
+            with unit_of_work("turn", conversation_id):
+                try:
+                    # One answer per turn, then the longest-waiting conversation goes next.
+                    self._processor.run(conversation_id, max_answers=1)
+                except Exception:
+                    log.exception("conversation %s: processing failed; will retry", conversation_id)
         finally:
             with self._lock:
                 self._active.discard(conversation_id)

@@ -184,6 +184,9 @@ def stack(rasa: Rasa, database_url: str, logs_dir: Path, tmp_path: Path) -> Iter
         "GANGWAY_HOST": "127.0.0.1",
         "GANGWAY_PORT": str(rasa.service_port),
         "GANGWAY_INSTANCE_ID": "e2e-service",
+        # As a deployment logs: one JSON object per line (tests/e2e/test_log_scan.py
+        # reads them back).
+        "GANGWAY_LOG_FORMAT": "json",
         "GANGWAY_SERVICE_TOKEN": rasa.service_token,
         "GANGWAY_SANDBOX_PORT": str(sandbox_port),
         "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),

@@ -30,12 +30,14 @@ A script::
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,7 @@ from bot.bootstrap import Container, build
 from bot.config import load_settings
 from bot.domain.flows import Flow, parse_duration
 from bot.entrypoints.app import create_app
+from bot.entrypoints.logs import log_handler
 from bot.service_layer.qualification import qualification_of
 from bot.service_layer.wording import response_text
 from tests.e2e.processes import Proc, free_port, wait_until
@@ -71,6 +74,7 @@ class LiveStack:
     container: Container
     clock: FakeClock
     sandbox_url: str
+    log_path: Path  # gangway's log lines, one JSON object each
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
 
     @property
@@ -247,6 +251,28 @@ class _Server(uvicorn.Server):
         pass
 
 
+@contextmanager
+def json_log(path: Path) -> Iterator[None]:
+    """This process's lines at INFO, as the service writes them with
+    GANGWAY_LOG_FORMAT=json (bot.entrypoints.logs), into ``path`` while it runs; the
+    HTTP client's loggers kept at WARNING, as the service keeps them."""
+    root = logging.getLogger()
+    quiet = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    levels = [root.level, *(logger.level for logger in quiet)]
+    with path.open("a", encoding="utf-8") as stream:
+        handler = log_handler("json", "e2e-scripted", stream=stream)
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        for logger in quiet:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            for logger, level in zip([root, *quiet], levels, strict=True):
+                logger.setLevel(level)
+
+
 def live_stack(rasa: Rasa, database_url: str, logs: Path) -> Iterator[LiveStack]:
     """Start the sandbox and an in-process gangway where ``rasa`` expects it; stop both after."""
     service_port = rasa.service_port
@@ -278,22 +304,30 @@ def live_stack(rasa: Rasa, database_url: str, logs: Path) -> Iterator[LiveStack]
         logs,
     )
     clock = FakeClock()
-    container = build(load_settings(env), clock=clock)
-    server = _Server(
-        uvicorn.Config(
-            create_app(lambda: container), host="127.0.0.1", port=service_port, log_level="warning"
+    log_path = logs / "gangway.log"
+    with json_log(log_path):
+        container = build(load_settings(env), clock=clock)
+        # As `gangway serve` runs uvicorn: its lines, the access log too, go through
+        # gangway's handler.
+        server = _Server(
+            uvicorn.Config(
+                create_app(lambda: container),
+                host="127.0.0.1",
+                port=service_port,
+                log_level="info",
+                log_config=None,
+            )
         )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    try:
-        sandbox.wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/healthz", timeout=30)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "gangway did not start"
-            time.sleep(0.05)
-        yield LiveStack(container, clock, f"http://127.0.0.1:{sandbox_port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sandbox.stop()
+        thread = threading.Thread(target=server.run, daemon=True)
+        try:
+            sandbox.wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/healthz", timeout=30)
+            thread.start()
+            deadline = time.monotonic() + 30
+            while not server.started:
+                assert time.monotonic() < deadline, "gangway did not start"
+                time.sleep(0.05)
+            yield LiveStack(container, clock, f"http://127.0.0.1:{sandbox_port}", log_path)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=20)
+            sandbox.stop()

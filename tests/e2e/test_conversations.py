@@ -15,6 +15,7 @@ from bot.adapters.tables import MediaItem, MessageClassification
 from bot.service_layer.media_files import open_media
 from tests.e2e.conftest import Rasa
 from tests.e2e.scripted import LiveStack, live_stack, load_scripts, run_script
+from tests.log_scan import json_lines, leaks, number_forms, text_fragments
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +30,24 @@ def live(rasa: Rasa, database_url: str, tmp_path: Path) -> Iterator[LiveStack]:
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s["file"] for s in SCRIPTS])
 def test_scripted_conversation(live: LiveStack, script: dict[str, Any]) -> None:
     run_script(live, script)
+    logged_without_content(live, script)
+
+
+def logged_without_content(live: LiveStack, script: dict[str, Any]) -> None:
+    """gangway's log of the script: JSON lines with a request id, the conversation's
+    lines naming it, and neither the number (in any form) nor anything said."""
+    number = script["number"]
+    conv = live.conversation(number)
+    assert conv is not None
+    lines = json_lines(live.log_path.read_text(encoding="utf-8"))
+    about = [line for line in lines if line.get("conversation_id") == conv.id]
+    assert about and all(line["request_id"] for line in about), lines
+    sids = {w for line in about for w in line["message"].split() if w.startswith("SM")}
+    naming = [line for line in lines if any(sid in line["message"] for sid in sids)]
+    assert all(line.get("conversation_id") == conv.id for line in naming), naming
+    said = [step["say"] for step in script["steps"] if "say" in step]
+    replies = [m["body"] for m in live.outbound(number)]
+    assert leaks(lines, number_forms(number) + text_fragments([*said, *replies])) == []
 
 
 def test_the_scripts_cover_every_level_and_language() -> None:

@@ -25,6 +25,7 @@ ENVIRON = {
     "RASA_TOKEN": "rasa-auth-token",
     "AWS_SECRET_ACCESS_KEY": "not-ours-at-all",
     "RASA_TELEMETRY_ENABLED": "false",
+    "GANGWAY_LOG_FORMAT": "json",
 }
 RUN = {
     "GANGWAY_SERVICE_TOKEN": "service-token",
@@ -83,6 +84,12 @@ def test_sandbox_gets_twilio_credentials_but_not_the_records(
     assert sandbox["TWILIO_AUTH_TOKEN"] == ENVIRON["TWILIO_AUTH_TOKEN"]
     assert not {"DATABASE_URL", "GANGWAY_MASTER_KEYS", "GANGWAY_SERVICE_TOKEN"} & set(sandbox)
     assert "AWS_SECRET_ACCESS_KEY" not in sandbox
+
+
+def test_the_service_and_the_sandbox_log_in_the_format_set(
+    envs: dict[str, dict[str, str]],
+) -> None:
+    assert envs["gangway"]["GANGWAY_LOG_FORMAT"] == envs["sandbox"]["GANGWAY_LOG_FORMAT"] == "json"
 
 
 def test_service_gets_its_settings_only(envs: dict[str, dict[str, str]]) -> None:

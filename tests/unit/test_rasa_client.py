@@ -278,6 +278,16 @@ def test_wrongly_shaped_webhook_answer_is_permanent(body: object) -> None:
     assert "unexpected shape" in caught.value.message
 
 
+def test_a_wrongly_shaped_answer_is_described_without_its_texts() -> None:
+    """The error names what Rasa sent (keys, sizes), never the texts in it: error texts
+    are logged and stored, and a reply or a tracker holds what was said."""
+    body = {"recipient_id": SENDER, "text": "your salary of 4,000 EUR is noted"}
+    with pytest.raises(PermanentError) as caught:
+        rasa(answering(httpx.Response(200, json=body))).send_message(SENDER, "hi")
+    assert "['recipient_id', 'text']" in caught.value.message
+    assert "salary" not in caught.value.message
+
+
 def test_wrongly_shaped_parse_answer_is_permanent() -> None:
     """A parse answer without intent and entities is a PermanentError."""
     with pytest.raises(PermanentError):
