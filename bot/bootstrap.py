@@ -18,6 +18,7 @@ from bot.adapters.db_roles import migrate_database, triggers_only_warning
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
 from bot.adapters.intake import IntakeWriter
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
+from bot.adapters.prometheus_metrics import PrometheusMetrics
 from bot.adapters.routing_file import RoutingStore
 from bot.adapters.vault import Vault
 from bot.background import (
@@ -138,6 +139,7 @@ class Container:
     reconcile_scheduler: TimerScheduler | None = None
     _http: list[httpx.Client] = field(default_factory=list)
     chainer: AuditChainer | None = None
+    metrics: PrometheusMetrics | None = None  # what GET /metrics shows
 
     @property
     def handoff_router(self) -> Router:
@@ -205,6 +207,8 @@ class Container:
             self.chainer.stop()
         for client in self._http:
             client.close()
+        if self.metrics is not None:
+            self.metrics.close()
         self.engine.dispose()
 
 
@@ -301,12 +305,13 @@ def build(
     vault = Vault(keyring(settings, clock.now()))
     sessions = make_session_factory(engine, vault)
     check_keys(sessions)
+    metrics = PrometheusMetrics(engine)
     clients: list[httpx.Client] = []
     if dialogue is None:
         rasa_http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
         clients.append(rasa_http)
         token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-        rasa = RasaClient(settings.rasa_url, token=token, http=rasa_http)
+        rasa = RasaClient(settings.rasa_url, token=token, http=rasa_http, metrics=metrics)
         dialogue = rasa
         understanding = understanding or rasa
     if sender is None:
@@ -363,7 +368,7 @@ def build(
     crm_scheduler = None
     if crm_pusher is not None:
         crm_scheduler = TimerScheduler(crm_pusher, interval_seconds=settings.gangway_crm_interval)
-    handover = Handover(RulesRouter(routing), events, settings.gangway_public_url)
+    handover = Handover(RulesRouter(routing), events, settings.gangway_public_url, metrics)
     screening = Screening(
         classifier=Classifier(flows, understanding, model or sensitivity_model(settings, flows)),
         flows=flows,
@@ -372,6 +377,7 @@ def build(
         templates=templates,
         handover=handover,
         max_chars=settings.gangway_max_inbound_chars,
+        metrics=metrics,
     )
     holding_after = timedelta(seconds=settings.gangway_holding_reply_after)
     processor = ConversationProcessor(
@@ -387,6 +393,7 @@ def build(
             lease=timedelta(seconds=settings.gangway_lease_seconds),
         ),
         owner=settings.instance_id,
+        metrics=metrics,
     )
     worker = Worker(
         sessions,
@@ -395,13 +402,20 @@ def build(
         concurrency=settings.gangway_workers,
         holding_after=holding_after,
     )
-    ingest = IngestDrain(sessions, clock, rate=settings.sender_rate, messages_arrived=worker.wake)
+    ingest = IngestDrain(
+        sessions,
+        clock,
+        rate=settings.sender_rate,
+        messages_arrived=worker.wake,
+        metrics=metrics,
+    )
     intake = IntakeWriter(engine, vault, clock.now, committed=ingest.wake)
     runner = TimerRunner(
         sessions,
         clock,
         timer_handlers(flows, invite_settings, handover),
         owner=settings.instance_id,
+        metrics=metrics,
     )
     scheduler = TimerScheduler(runner, interval_seconds=settings.gangway_timer_interval)
     invite_scheduler = None
@@ -431,4 +445,5 @@ def build(
         reconcile_scheduler(settings, sessions, clock, history),
         clients,
         chainer=AuditChainer(sessions, clock),
+        metrics=metrics,
     )

@@ -19,6 +19,7 @@ from bot.entrypoints.routes import (
     console_oidc,
     figures,
     health,
+    metrics,
     nlg,
     qualification_api,
     secure_channel,
@@ -92,4 +93,5 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
     app.include_router(console_api.router)
     app.include_router(secure_chat_api.router)
     app.include_router(figures.router)
+    app.include_router(metrics.router)
     return app

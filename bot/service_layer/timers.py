@@ -32,7 +32,7 @@ from bot.adapters import audit_log, timers
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Timer
 from bot.domain.retry import backoff_seconds
-from bot.service_layer.ports import Clock
+from bot.service_layer.ports import Clock, Metrics, NoMetrics
 
 __all__ = ["TimerHandler", "TimerRunner"]
 
@@ -64,6 +64,7 @@ class TimerRunner:
         retry_cap_seconds: float = 300.0,
         batch: int = 50,
         wait_for_conversation_lease: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -74,6 +75,7 @@ class TimerRunner:
         self._retry_cap = retry_cap_seconds
         self._batch = batch
         self._wait_for_conversation_lease = wait_for_conversation_lease
+        self._metrics = metrics or NoMetrics()
 
     def fire_due(self) -> int:
         """Fire the timers due now (up to one batch); returns how many fired."""
@@ -146,6 +148,7 @@ class TimerRunner:
             },
             now=now,
         )
+        self._metrics.timer_lag((now - timer.due_at).total_seconds())
         return _Outcome.FIRED
 
     def _postpone(self, s: Session, timer_id: int, until: datetime) -> None:
