@@ -142,6 +142,11 @@ class Container:
     metrics: PrometheusMetrics | None = None  # what GET /metrics shows
 
     @property
+    def http_clients(self) -> tuple[httpx.Client, ...]:
+        """The clients of every outside call (Rasa, Twilio, CRM, messenger), to trace."""
+        return tuple(self._http)
+
+    @property
     def handoff_router(self) -> Router:
         return self.handover.router
 

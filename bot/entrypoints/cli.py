@@ -183,6 +183,7 @@ def serve(workers: WorkersOption = 1) -> None:
 
     from bot.bootstrap import NO_TWILIO, build
     from bot.entrypoints.app import create_app
+    from bot.entrypoints.tracing import start_tracing
 
     settings = _settings_with_twilio(NO_TWILIO)
     refusal = one_process_only(settings, workers)
@@ -218,7 +219,9 @@ def serve(workers: WorkersOption = 1) -> None:
             shutil.rmtree(figures, ignore_errors=True)
         return
     application = create_app(
-        lambda: build(settings, migrate=False), api_docs=settings.api_docs_enabled
+        lambda: build(settings, migrate=False),
+        api_docs=settings.api_docs_enabled,
+        tracing=start_tracing(settings),
     )
     uvicorn.run(application, host=host, port=port, log_level=level.lower(), access_log=False)
 
