@@ -279,7 +279,10 @@ class PrometheusMetrics:
         """The name of every series the page can show (``_total``, ``_bucket``... as
         queries name them)."""
         names: set[str] = set()
-        for family in [*self.registry.collect(), *self._database.describe()]:
+        instruments: list[Counter | Histogram] = [self._inbound, self._outbound, self._reply]
+        instruments += [self._rasa, self._classified, self._transitions, self._timer_lag, self._sla]
+        families = [f for instrument in instruments for f in instrument.describe()]
+        for family in [*families, *self._database.describe()]:
             if family.type == "counter":
                 names.add(family.name + "_total")
             elif family.type == "histogram":
