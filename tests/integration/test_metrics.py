@@ -202,3 +202,22 @@ def test_no_label_carries_a_number_a_body_or_a_conversation_id(
     page = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     for secret in ("12025550123", "C01X00T47", "passport", conversation_id):
         assert secret not in page
+
+
+def test_a_handoff_left_unclaimed_past_its_sla_counts_as_a_breach(
+    client: TestClient, container: Container, clock: FakeClock
+) -> None:
+    """Asking for a person opens a handoff; nobody claims it within the routing's SLA,
+    so it escalates: one breach, and the handoff is still open."""
+    message(client, "SM" + "4" * 32, "I want to talk to a person")
+    turn(container)
+    opened = figures(client)
+    assert value(opened, "gangway_handoffs_open") == 1
+    assert value(opened, "gangway_transitions_total", step="handoff_requested") == 1
+    assert value(opened, "gangway_handoff_sla_breaches_total") == 0
+
+    clock.advance(15 * 60 + 1)  # flows/routing.yml: sla 15m
+    container.scheduler.fire_due()
+    breached = figures(client)
+    assert value(breached, "gangway_handoff_sla_breaches_total") == 1
+    assert value(breached, "gangway_handoffs_open") == 1
