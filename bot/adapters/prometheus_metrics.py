@@ -15,11 +15,13 @@ Several service processes (``gangway serve --workers N``, which ``gangway up
 prometheus-client's multiprocess mode: the parent makes an empty directory of its own
 under the state directory (``prepare_process_figures``) and names it in
 ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts; each worker writes its counts
-there, and the one that answers a scrape adds them all up. Per-process labels would
-leave the adding up to every query, and a worker replaced after a crash would start a
-new series. A worker that stops says so (``close``), and the directory goes when
-``serve`` ends. One process alone (``gangway serve``, the tests) keeps its figures in
-memory, in a registry of its own.
+there, and the one that answers a scrape adds them all up. Per-process labels cannot
+work on one port: each scrape would reach one worker and see only its series. Counts
+of a worker that died stay in the directory, so the totals never go down when uvicorn
+replaces it; a worker that stops marks itself dead (``close``; that matters only to
+live gauges, and gangway's gauges come from the database), and the directory goes
+when ``serve`` ends. One process alone (``gangway serve``, each container of the
+compose file, the tests) keeps its figures in memory, in a registry of its own.
 
 No label ever holds a phone number, a message body or a conversation id: each is one
 of a small, fixed set of words.
@@ -292,7 +294,7 @@ class PrometheusMetrics:
         return frozenset(names)
 
     def close(self) -> None:
-        """This process stops: in multiprocess mode, its live gauges go with it (its
-        counts stay, so the totals never go down)."""
+        """This process stops: in multiprocess mode it is marked dead (its counts stay,
+        so the totals never go down)."""
         if self._multiprocess:
             multiprocess.mark_process_dead(os.getpid())

@@ -184,6 +184,10 @@ class Metrics(Protocol):
 
     Figures that are facts in the database (backlogs, open handoffs, failed rows) are
     not reported here: they are read from the database when the figures are asked for.
+
+    Work is counted where it is recorded, mostly inside its transaction: one that then
+    fails to commit (a lost connection, a deadlock) and is done again counts twice. For
+    monitoring that is close enough; the records themselves are exact.
     """
 
     def inbound(self, outcome: str) -> None:
