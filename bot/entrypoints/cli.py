@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -196,27 +197,26 @@ def serve(workers: WorkersOption = 1) -> None:
         from bot.adapters.prometheus_metrics import prepare_process_figures
 
         # The workers' counts go to files in a directory of this run's own, which the
-        # one answering GET /metrics adds up; the workers inherit its name.
+        # one answering GET /metrics adds up; the workers inherit its name. It goes
+        # when serve ends (or, after a crash, when the next serve starts).
         figures = prepare_process_figures(settings.state_dir, os.getpid())
+        atexit.register(shutil.rmtree, figures, ignore_errors=True)
         # uvicorn's own supervisor starts each worker from the factory's import path, and
         # a new one when a worker dies (not when one fails during start-up: it stops
         # then, since the others would fail the same way).
-        try:
-            uvicorn.run(
-                "bot.entrypoints.service_process:create",
-                factory=True,
-                workers=workers,
-                # Each worker is a fresh interpreter importing the whole service before it
-                # answers uvicorn's health pings; on a busy machine that takes longer than
-                # uvicorn's 5 s, and it would kill and restart the worker over and over.
-                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-                host=host,
-                port=port,
-                log_level=level.lower(),
-                access_log=False,
-            )
-        finally:
-            shutil.rmtree(figures, ignore_errors=True)
+        uvicorn.run(
+            "bot.entrypoints.service_process:create",
+            factory=True,
+            workers=workers,
+            # Each worker is a fresh interpreter importing the whole service before it
+            # answers uvicorn's health pings; on a busy machine that takes longer than
+            # uvicorn's 5 s, and it would kill and restart the worker over and over.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            host=host,
+            port=port,
+            log_level=level.lower(),
+            access_log=False,
+        )
         return
     application = create_app(
         lambda: build(settings, migrate=False),
