@@ -18,6 +18,7 @@ from bot.adapters.db_roles import migrate_database, triggers_only_warning
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
 from bot.adapters.intake import IntakeWriter
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
+from bot.adapters.prometheus_metrics import PrometheusMetrics
 from bot.adapters.routing_file import RoutingStore
 from bot.adapters.vault import Vault
 from bot.background import (
@@ -138,6 +139,12 @@ class Container:
     reconcile_scheduler: TimerScheduler | None = None
     _http: list[httpx.Client] = field(default_factory=list)
     chainer: AuditChainer | None = None
+    metrics: PrometheusMetrics | None = None  # what GET /metrics shows
+
+    @property
+    def http_clients(self) -> tuple[httpx.Client, ...]:
+        """The clients of every outside call (Rasa, Twilio, CRM, messenger), to trace."""
+        return tuple(self._http)
 
     @property
     def handoff_router(self) -> Router:
@@ -205,6 +212,8 @@ class Container:
             self.chainer.stop()
         for client in self._http:
             client.close()
+        if self.metrics is not None:
+            self.metrics.close()
         self.engine.dispose()
 
 
@@ -304,12 +313,13 @@ def build(
     vault = Vault(keyring(settings, clock.now()))
     sessions = make_session_factory(engine, vault)
     check_keys(sessions)
+    metrics = PrometheusMetrics(engine)
     clients: list[httpx.Client] = []
     if dialogue is None:
         rasa_http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
         clients.append(rasa_http)
         token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-        rasa = RasaClient(settings.rasa_url, token=token, http=rasa_http)
+        rasa = RasaClient(settings.rasa_url, token=token, http=rasa_http, metrics=metrics)
         dialogue = rasa
         understanding = understanding or rasa
     if sender is None:
@@ -368,7 +378,7 @@ def build(
         crm_scheduler = TimerScheduler(
             crm_pusher, interval_seconds=settings.gangway_crm_interval, work="crm"
         )
-    handover = Handover(RulesRouter(routing), events, settings.gangway_public_url)
+    handover = Handover(RulesRouter(routing), events, settings.gangway_public_url, metrics)
     screening = Screening(
         classifier=Classifier(flows, understanding, model or sensitivity_model(settings, flows)),
         flows=flows,
@@ -377,6 +387,7 @@ def build(
         templates=templates,
         handover=handover,
         max_chars=settings.gangway_max_inbound_chars,
+        metrics=metrics,
     )
     holding_after = timedelta(seconds=settings.gangway_holding_reply_after)
     processor = ConversationProcessor(
@@ -392,6 +403,7 @@ def build(
             lease=timedelta(seconds=settings.gangway_lease_seconds),
         ),
         owner=settings.instance_id,
+        metrics=metrics,
     )
     worker = Worker(
         sessions,
@@ -400,13 +412,20 @@ def build(
         concurrency=settings.gangway_workers,
         holding_after=holding_after,
     )
-    ingest = IngestDrain(sessions, clock, rate=settings.sender_rate, messages_arrived=worker.wake)
+    ingest = IngestDrain(
+        sessions,
+        clock,
+        rate=settings.sender_rate,
+        messages_arrived=worker.wake,
+        metrics=metrics,
+    )
     intake = IntakeWriter(engine, vault, clock.now, committed=ingest.wake)
     runner = TimerRunner(
         sessions,
         clock,
         timer_handlers(flows, invite_settings, handover),
         owner=settings.instance_id,
+        metrics=metrics,
     )
     scheduler = TimerScheduler(
         runner, interval_seconds=settings.gangway_timer_interval, work="timers"
@@ -440,4 +459,5 @@ def build(
         reconcile_scheduler(settings, sessions, clock, history),
         clients,
         chainer=AuditChainer(sessions, clock),
+        metrics=metrics,
     )

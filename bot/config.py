@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     gangway_sandbox_port: int = 8001
     # Token the Rasa custom actions present when they call gangway's API.
     gangway_service_token: SecretStr | None = None
+    # When set, GET /metrics asks for "Authorization: Bearer <this>"; unset, it is open
+    # (scraped from inside the network: keep it off the public proxy).
+    gangway_metrics_token: SecretStr | None = None
+    # OpenTelemetry traces (FastAPI, httpx, SQLAlchemy) go over OTLP/HTTP to this
+    # collector URL (e.g. http://otel-collector:4318); needs the `otel` extra.
+    otel_exporter_otlp_endpoint: str | None = None
     # A prospect waiting longer than this (seconds) gets one short "one moment" message.
     gangway_holding_reply_after: float = 20.0
     # A message Rasa could not answer, or a reply Twilio refused for now, is tried again

@@ -27,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from typing import Any
 
 import httpx
 
 from bot.service_layer.errors import PermanentError, TransientError
-from bot.service_layer.ports import BotReply
+from bot.service_layer.ports import BotReply, Metrics, NoMetrics
 from integrations.retrying import RETRY_AFTER_STATUSES, retry_after_seconds
 
 __all__ = ["RasaClient"]
@@ -119,7 +120,9 @@ class RasaClient:
         token: str | None = None,
         http: httpx.Client | None = None,
         timeout: float = 30.0,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
         self.base_urls = tuple(u.strip().rstrip("/") for u in base_url.split(",") if u.strip())
         if not self.base_urls:
             raise ValueError("RasaClient needs at least one URL")
@@ -135,14 +138,16 @@ class RasaClient:
         """Run one dialogue turn and return the bot's messages, in order."""
         what = "POST /webhooks/rest/webhook"
         body = {"sender": sender, "message": text, "metadata": metadata}
-        answer = self._call("POST", "/webhooks/rest/webhook", json=body, key=sender)
+        answer = self._call(
+            "POST", "/webhooks/rest/webhook", json=body, key=sender, timed="dialogue"
+        )
         if not isinstance(answer, list):
             raise _shape_error(what, answer)
         return [r for r in (_reply(item, what) for item in answer) if r is not None]
 
     def parse(self, text: str) -> dict[str, Any]:
         """NLU only: ``{"text", "intent": {"name", "confidence"}, "entities", ...}``."""
-        answer = self._call("POST", "/model/parse", json={"text": text})
+        answer = self._call("POST", "/model/parse", json={"text": text}, timed="nlu")
         if not (isinstance(answer, dict) and isinstance(answer.get("entities"), list)):
             raise _shape_error("POST /model/parse", answer)
         if not isinstance(answer.get("intent"), dict):
@@ -194,7 +199,26 @@ class RasaClient:
         if self._owns_http:
             self._http.close()
 
-    def _call(self, method: str, path: str, *, json: object = None, key: str | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        key: str | None = None,
+        timed: str | None = None,
+    ) -> Any:
+        """The answer to one request, from the sender's replica or the next; ``timed``
+        names the call in the request-time figures (failed requests are timed too)."""
+        if timed is None:
+            return self._call_replicas(method, path, json, key)
+        start = time.perf_counter()
+        try:
+            return self._call_replicas(method, path, json, key)
+        finally:
+            self._metrics.rasa_request(timed, time.perf_counter() - start)
+
+    def _call_replicas(self, method: str, path: str, json: object, key: str | None) -> Any:
         what = f"{method} {path}"  # never the full URL: it carries the token
         urls = _replica_order(self.base_urls, key)
         try:

@@ -21,6 +21,7 @@ from bot.entrypoints.routes import (
     console_oidc,
     figures,
     health,
+    metrics,
     nlg,
     qualification_api,
     secure_channel,
@@ -28,22 +29,31 @@ from bot.entrypoints.routes import (
     secure_chat_api,
     twilio_webhooks,
 )
+from bot.entrypoints.tracing import Tracing
 from bot.entrypoints.validation_errors import invalid_request
 
 __all__ = ["create_app"]
 
 
-def create_app(make_container: Callable[[], Container], *, api_docs: bool = True) -> FastAPI:
+def create_app(
+    make_container: Callable[[], Container],
+    *,
+    api_docs: bool = True,
+    tracing: Tracing | None = None,
+) -> FastAPI:
     """The app; `make_container` runs at startup (in the lifespan), not at import.
 
     ``api_docs`` False removes /docs, /redoc and /openapi.json: in production they only
     map the attack surface for a visitor (`Settings.api_docs_enabled` decides).
+    ``tracing`` traces the requests, and the container's queries and outside calls.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = make_container()
         app.state.container = container
+        if tracing is not None:
+            tracing.instrument_container(container)
         container.worker.start()
         for scheduler in container.background:
             scheduler.start()
@@ -51,6 +61,8 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
             yield
         finally:
             container.close()
+            if tracing is not None:
+                tracing.close()
 
     app = FastAPI(
         title="gangway",
@@ -80,6 +92,8 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
         )
 
     app.add_middleware(BodyLimitMiddleware, limits=body_limits)
+    if tracing is not None:
+        tracing.instrument_app(app)
     # Added last, so it runs first: a request refused for its size has an id too.
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, invalid_request)
@@ -97,4 +111,5 @@ def create_app(make_container: Callable[[], Container], *, api_docs: bool = True
     app.include_router(console_api.router)
     app.include_router(secure_chat_api.router)
     app.include_router(figures.router)
+    app.include_router(metrics.router)
     return app

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -192,6 +194,7 @@ def serve(workers: WorkersOption = 1) -> None:
 
     from bot.bootstrap import NO_TWILIO, build
     from bot.entrypoints.app import create_app
+    from bot.entrypoints.tracing import start_tracing
 
     settings = _settings_with_twilio(NO_TWILIO)
     refusal = one_process_only(settings, workers)
@@ -201,6 +204,13 @@ def serve(workers: WorkersOption = 1) -> None:
     _prepare_service(settings)
     host, port, level = settings.gangway_host, settings.gangway_port, settings.gangway_log_level
     if workers > 1:
+        from bot.adapters.prometheus_metrics import prepare_process_figures
+
+        # The workers' counts go to files in a directory of this run's own, which the
+        # one answering GET /metrics adds up; the workers inherit its name. It goes
+        # when serve ends (or, after a crash, when the next serve starts).
+        figures = prepare_process_figures(settings.state_dir, os.getpid())
+        atexit.register(shutil.rmtree, figures, ignore_errors=True)
         # uvicorn's own supervisor starts each worker from the factory's import path, and
         # a new one when a worker dies (not when one fails during start-up: it stops
         # then, since the others would fail the same way).
@@ -219,7 +229,9 @@ def serve(workers: WorkersOption = 1) -> None:
         )
         return
     application = create_app(
-        lambda: build(settings, migrate=False), api_docs=settings.api_docs_enabled
+        lambda: build(settings, migrate=False),
+        api_docs=settings.api_docs_enabled,
+        tracing=start_tracing(settings),
     )
     # No logging configuration of uvicorn's own: its lines (the access log too) go
     # through gangway's handler, in its format, with the request id (bot.entrypoints.logs).

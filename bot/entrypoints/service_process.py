@@ -35,7 +35,12 @@ def create() -> FastAPI:
     """The app of one worker process (uvicorn's factory)."""
     from bot.bootstrap import build
     from bot.entrypoints.app import create_app
+    from bot.entrypoints.tracing import start_tracing
 
     settings = process_settings(load_settings(), os.getpid())
     logging_of(settings)
-    return create_app(lambda: build(settings, migrate=False), api_docs=settings.api_docs_enabled)
+    return create_app(
+        lambda: build(settings, migrate=False),
+        api_docs=settings.api_docs_enabled,
+        tracing=start_tracing(settings),
+    )

@@ -115,8 +115,12 @@ def timer_handlers(
 
     def handoff_sla(s: Session, timer: Timer, now: datetime) -> None:
         handoff = s.get(Handoff, json.loads(timer.payload).get("handoff_id"))
-        if handoff is not None and handover is not None:
-            handoffs.escalate(s, handoff, now, handover.router, handover.events)
+        if (
+            handoff is not None
+            and handover is not None
+            and handoffs.escalate(s, handoff, now, handover.router, handover.events)
+        ):
+            handover.metrics.sla_breach()
 
     def consent_reminder(s: Session, timer: Timer, now: datetime) -> None:
         conv = s.get_one(Conversation, timer.conversation_id)

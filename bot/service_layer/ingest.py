@@ -50,7 +50,7 @@ from bot.domain.inbound import (
 )
 from bot.domain.sender_rate import SenderRate
 from bot.service_layer.log_context import unit_of_work
-from bot.service_layer.ports import Clock
+from bot.service_layer.ports import Clock, Metrics, NoMetrics
 from bot.service_layer.receiving import hold_rows, record_inbound, record_status
 
 __all__ = ["Batch", "IngestDrain", "ingest_batch"]
@@ -65,10 +65,13 @@ BATCH_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Batch:
-    """What one batch did: rows taken off the intake, and new inbound messages."""
+    """What one batch did: rows taken off the intake, new inbound messages, redelivered
+    ones, and the delivery statuses (with their error codes) that moved a message."""
 
     done: int
     new_messages: int
+    duplicates: int = 0
+    delivered: tuple[tuple[str, str], ...] = ()
 
 
 def ingest_batch(
@@ -97,11 +100,19 @@ def ingest_batch(
         provider_sids=[d.sid for _, d in readable if isinstance(d, StatusCallback)],
     )
     ingested: list[int] = []
-    new_messages = 0
+    new_messages = duplicates = 0
+    delivered: list[tuple[str, str]] = []
     for row, delivery in readable:
         try:
             with session.begin_nested():
-                new_messages += _record(session, row, delivery, rate)
+                recorded = _record(session, row, delivery, rate)
+            if isinstance(delivery, StatusCallback):
+                if recorded:
+                    delivered.append((delivery.status, delivery.error_code or ""))
+            elif recorded:
+                new_messages += 1
+            else:
+                duplicates += 1
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:
@@ -110,7 +121,7 @@ def ingest_batch(
         else:
             ingested.append(row.id)
     intake.forget(session, ingested)
-    return Batch(len(ingested) + failed, new_messages)
+    return Batch(len(ingested) + failed, new_messages, duplicates, tuple(delivered))
 
 
 def _read(seal: IntakeSeal, row: WebhookIntake) -> InboundMessage | StatusCallback:
@@ -127,18 +138,18 @@ def _record(
     row: WebhookIntake,
     delivery: InboundMessage | StatusCallback,
     rate: SenderRate | None,
-) -> int:
-    """Record one delivery at the time it arrived; 1 for a new inbound message."""
+) -> bool:
+    """Record one delivery at the time it arrived: True for a new inbound message, or
+    a status that moved an outbound message."""
     if isinstance(delivery, InboundMessage):
-        return int(record_inbound(session, delivery, row.received_at, rate=rate))
-    record_status(
+        return record_inbound(session, delivery, row.received_at, rate=rate)
+    return record_status(
         session,
         sid=delivery.sid,
         status=delivery.status,
         error_code=delivery.error_code,
         now=row.received_at,
     )
-    return 0
 
 
 def _set_aside(session: Session, row: WebhookIntake, exc: Exception, clock: Clock) -> None:
@@ -165,11 +176,13 @@ class IngestDrain:
         messages_arrived: Callable[[], None],
         poll_interval: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._rate = rate
         self._messages_arrived = messages_arrived
+        self._metrics = metrics or NoMetrics()
         self._poll = poll_interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -209,6 +222,7 @@ class IngestDrain:
         with self._running:
             while True:
                 batch = self._retrying(self._batch)
+                self._count(batch)
                 if batch.new_messages:
                     self._messages_arrived()
                 if not batch.done:
@@ -218,6 +232,13 @@ class IngestDrain:
     def _batch(self) -> Batch:
         with self._sessions.begin() as s:
             return ingest_batch(s, self._clock, rate=self._rate)
+
+    def _count(self, batch: Batch) -> None:
+        """Counted once the batch is committed (a rolled-back batch is taken again)."""
+        for _ in range(batch.duplicates):
+            self._metrics.inbound("duplicate")
+        for status, error_code in batch.delivered:
+            self._metrics.outbound(status, error_code)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -27,6 +27,8 @@ __all__ = [
     "MediaFetcher",
     "MessageHistory",
     "MessageSender",
+    "Metrics",
+    "NoMetrics",
     "ProviderMessage",
     "SensitivityScorer",
     "SentMessage",
@@ -173,3 +175,76 @@ class MessageHistory(Protocol):
     def lookup(self, sid: str) -> ProviderMessage | None:
         """The message with this sid, or None when the provider does not know it."""
         ...
+
+
+class Metrics(Protocol):
+    """What the service counts and times as it works (Prometheus in production; see
+    ``bot.adapters.prometheus_metrics``). Labels are small fixed vocabularies: never a
+    number, a body or a conversation id.
+
+    Figures that are facts in the database (backlogs, open handoffs, failed rows) are
+    not reported here: they are read from the database when the figures are asked for.
+
+    Work is counted where it is recorded, mostly inside its transaction: one that then
+    fails to commit (a lost connection, a deadlock) and is done again counts twice. For
+    monitoring that is close enough; the records themselves are exact.
+    """
+
+    def inbound(self, outcome: str) -> None:
+        """An inbound message's outcome: forwarded, withheld, opted_out, duplicate, failed."""
+        ...
+
+    def outbound(self, status: str, error_code: str) -> None:
+        """An outbound message reached ``status`` (the provider's), with its error code or ""."""
+        ...
+
+    def reply_latency(self, seconds: float) -> None:
+        """From a prospect's message reaching the webhook to the first message answering
+        it being handed to the provider."""
+        ...
+
+    def rasa_request(self, call: str, seconds: float) -> None:
+        """One request to Rasa: ``call`` is dialogue or nlu."""
+        ...
+
+    def classified(self, level: str) -> None: ...
+
+    def transition(self, step: str) -> None:
+        """A step of the protocol: the name of the chart event it recorded."""
+        ...
+
+    def timer_lag(self, seconds: float) -> None:
+        """How long after its due time a timer fired."""
+        ...
+
+    def sla_breach(self) -> None:
+        """A handoff went unclaimed past its SLA and was escalated."""
+        ...
+
+
+class NoMetrics:
+    """Counts nothing: for the tools and tests that do not look at the figures."""
+
+    def inbound(self, outcome: str) -> None:
+        pass
+
+    def outbound(self, status: str, error_code: str) -> None:
+        pass
+
+    def reply_latency(self, seconds: float) -> None:
+        pass
+
+    def rasa_request(self, call: str, seconds: float) -> None:
+        pass
+
+    def classified(self, level: str) -> None:
+        pass
+
+    def transition(self, step: str) -> None:
+        pass
+
+    def timer_lag(self, seconds: float) -> None:
+        pass
+
+    def sla_breach(self) -> None:
+        pass

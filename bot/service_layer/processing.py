@@ -58,6 +58,8 @@ from bot.service_layer.ports import (
     Clock,
     Dialogue,
     MessageSender,
+    Metrics,
+    NoMetrics,
 )
 from bot.service_layer.screening import Assessed, Screening, Unscreened
 from bot.service_layer.sending import OutboxSending, Send, Turn
@@ -122,9 +124,11 @@ class ConversationProcessor:
         policy: ProcessingPolicy | None = None,
         *,
         owner: str,
+        metrics: Metrics | None = None,
     ) -> None:
         """``owner`` names this process in the leases it takes (a restarted process with
         the same name takes its own back at once)."""
+        self._metrics = metrics or NoMetrics()
         self._sessions = sessions
         self._dialogue = dialogue
         self._clock = clock
@@ -139,6 +143,7 @@ class ConversationProcessor:
             screening.templates,
             retry_base=self._policy.retry_base_seconds,
             retry_cap=self._policy.retry_cap_seconds,
+            metrics=self._metrics,
         )
 
     def run(
@@ -400,6 +405,7 @@ class ConversationProcessor:
                     now=now,
                 )
                 log.error("inbox %s failed for good: %s", message.sid, redact(repr(exc)))
+                self._metrics.inbound("failed")
             return self._next(s, turn, now)
 
     def _maybe_hold(self, s: Session, conv: Conversation, msg: InboxMessage, now: datetime) -> bool:

@@ -72,6 +72,10 @@ class TimerScheduler:
         scheduler.start()
         self._scheduler = scheduler
 
+    def fire_due(self) -> int:
+        """Fire the due timers now, in the caller's thread (a test, a tool); how many."""
+        return self._runner.fire_due()
+
     def run_now(self) -> None:
         """Fire due timers at once (e.g. just after scheduling one due now)."""
         scheduler = self._scheduler

@@ -25,7 +25,7 @@ from bot.adapters import audit_log
 from bot.adapters.tables import Conversation, InboxMessage, MediaItem, MessageClassification
 from bot.adapters.vault import vault_of
 from bot.domain.commands import parse_command
-from bot.domain.conversation_chart import ConversationModel
+from bot.domain.conversation_chart import ConversationChart, ConversationModel
 from bot.domain.flows import Flow
 from bot.domain.follow_ups import PREVIOUS_MESSAGES, PREVIOUS_WITHIN
 from bot.domain.inbound_media import AnnouncedMedia, media_items
@@ -42,6 +42,8 @@ from bot.service_layer.ports import (
     FetchedMedia,
     FlowSource,
     MediaFetcher,
+    Metrics,
+    NoMetrics,
 )
 from bot.service_layer.transition import (
     Effects,
@@ -103,6 +105,7 @@ class Screening:
     # Longer texts are recorded but not screened: ``too_long`` says why they count as
     # sensitive, and they never reach Rasa (neither its NLU nor its dialogue).
     max_chars: int = 4096
+    metrics: Metrics = dataclasses.field(default_factory=NoMetrics)
 
     def previous(self, s: Session, msg: InboxMessage, body: str) -> tuple[Previous, ...]:
         """The messages before ``msg`` that ``assess`` judges it with (none for a text too
@@ -226,6 +229,8 @@ class Screening:
             msg.processed_at = now
             msg.last_error = None
             conv.holding_sent_at = None
+        self.metrics.classified(assessment.level.label)
+        self.metrics.inbound(_outcome(decision.forward, conv.state))
         return decision.forward
 
     def _fetch(self, url: str) -> FetchedMedia | IntegrationError | None:
@@ -238,6 +243,13 @@ class Screening:
         except PermanentError as exc:
             log.warning("an attachment could not be fetched: %s", redact(repr(exc)))
             return exc
+
+
+def _outcome(forwarded: bool, state: str | None) -> str:
+    """What came of a screened message, as ``Metrics.inbound`` counts it."""
+    if forwarded:
+        return "forwarded"
+    return "opted_out" if state == ConversationChart.opted_out.id else "withheld"
 
 
 def _previous(s: Session, msg: InboxMessage) -> list[Previous]:

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.sid_locks import lock_provider_sids
-from bot.adapters.tables import Conversation, OutboxMessage, StatusEvent
+from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, StatusEvent
 from bot.adapters.vault import vault_of
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.delivery import advance_status
@@ -35,7 +35,15 @@ from bot.domain.redaction import redact
 from bot.domain.retry import backoff_seconds
 from bot.service_layer.errors import IntegrationError, PermanentError, TransientError
 from bot.service_layer.outbox import outgoing
-from bot.service_layer.ports import Clock, ContentTemplates, FlowSource, MessageSender, SentMessage
+from bot.service_layer.ports import (
+    Clock,
+    ContentTemplates,
+    FlowSource,
+    MessageSender,
+    Metrics,
+    NoMetrics,
+    SentMessage,
+)
 from bot.service_layer.transition import CONSENT_KIND, OPT_OUT_KIND, consent_buttons
 
 __all__ = ["OutboxSending", "Send", "Turn", "reported_bodies"]
@@ -73,6 +81,8 @@ class Send:
     language: str | None
     unconfirmed: bool  # an earlier attempt may have gone out
     since: datetime
+    # When the inbound message this first answers reached the webhook (reply latency).
+    answers_received_at: datetime | None = None
 
 
 class OutboxSending:
@@ -89,6 +99,7 @@ class OutboxSending:
         *,
         retry_base: float,
         retry_cap: float,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._sender = sender
@@ -97,6 +108,7 @@ class OutboxSending:
         self._templates = templates
         self._retry_base = retry_base
         self._retry_cap = retry_cap
+        self._metrics = metrics or NoMetrics()
         self._template_sids: dict[str, str] = {}
 
     def prepare(
@@ -127,6 +139,7 @@ class OutboxSending:
             language=conv.language,
             unconfirmed=unconfirmed,
             since=row.first_attempt_at or now,
+            answers_received_at=_answers_received_at(s, row),
         )
         if not unconfirmed:
             _mark_sending(row, now)
@@ -165,6 +178,10 @@ class OutboxSending:
             return self._retry_later(turn, out_id, exc)
         except PermanentError as exc:
             return self._fail(turn, out_id, exc)
+        if job.answers_received_at is not None:
+            waited = self._clock.now() - job.answers_received_at
+            self._metrics.reply_latency(waited.total_seconds())
+        self._metrics.outbound(sent.status or "queued", "")
         return self._record_sent(turn, out_id, sent, reconciled=False, content_sid=content_sid)
 
     def _consent_template(self, language: str | None) -> str | None:
@@ -326,6 +343,7 @@ class OutboxSending:
                 content=_kept_content(s, row),
             )
             log.error("outbox %s failed for good: %s", out_id, redact(repr(exc)))
+            self._metrics.outbound("failed", row.error_code or "")
             return turn.then(s, now)
 
 
@@ -352,6 +370,21 @@ def _kept_content(s: Session, row: OutboxMessage) -> dict[str, object]:
         "to": vault.read(s, row.conversation_id, "to_number", row.to_number),
         "body": vault.read(s, row.conversation_id, "outbox_body", row.body),
     }
+
+
+def _answers_received_at(s: Session, row: OutboxMessage) -> datetime | None:
+    """When the inbound message that ``row`` is the first answer to was received, or None
+    for any other message (a later reply, a holding message, a timer's)."""
+    if row.inbox_id is None or row.kind == "holding":
+        return None
+    first = s.scalar(
+        select(func.min(OutboxMessage.id)).where(
+            OutboxMessage.inbox_id == row.inbox_id, OutboxMessage.kind != "holding"
+        )
+    )
+    if first != row.id:
+        return None
+    return s.get_one(InboxMessage, row.inbox_id).received_at
 
 
 def _mark_sending(row: OutboxMessage, now: datetime) -> None:

@@ -33,7 +33,7 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Timer
 from bot.domain.retry import backoff_seconds
 from bot.service_layer.log_context import unit_of_work, working_on
-from bot.service_layer.ports import Clock
+from bot.service_layer.ports import Clock, Metrics, NoMetrics
 
 __all__ = ["TimerHandler", "TimerRunner"]
 
@@ -65,6 +65,7 @@ class TimerRunner:
         retry_cap_seconds: float = 300.0,
         batch: int = 50,
         wait_for_conversation_lease: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -75,6 +76,7 @@ class TimerRunner:
         self._retry_cap = retry_cap_seconds
         self._batch = batch
         self._wait_for_conversation_lease = wait_for_conversation_lease
+        self._metrics = metrics or NoMetrics()
 
     def fire_due(self) -> int:
         """Fire the timers due now (up to one batch); returns how many fired."""
@@ -149,6 +151,7 @@ class TimerRunner:
             },
             now=now,
         )
+        self._metrics.timer_lag((now - timer.due_at).total_seconds())
         return _Outcome.FIRED
 
     def _postpone(self, s: Session, timer_id: int, until: datetime) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ from bot.domain.protocol import CONSENT_NO_ID, CONSENT_YES_ID
 from bot.service_layer import handoffs, secure_links, window_messages
 from bot.service_layer.handoffs import HandoffEvents, Router
 from bot.service_layer.outbox import link_placeholder, new_outbox_row
+from bot.service_layer.ports import Metrics, NoMetrics
 
 __all__ = [
     "CONSENT_KIND",
@@ -79,11 +80,13 @@ class InviteSettings:
 
 @dataclass(frozen=True)
 class Handover:
-    """How a conversation reaches people: the routing and who hears of each change."""
+    """How a conversation reaches people: the routing, who hears of each change, and
+    the figures that count each protocol step on the way."""
 
     router: Router
     events: HandoffEvents
     public_url: str
+    metrics: Metrics = field(default_factory=NoMetrics)
 
 
 def chart_model(conv: Conversation) -> ConversationModel:
@@ -126,6 +129,7 @@ class Effects:
         handover: Handover | None = None,
     ) -> None:
         self._handover = handover
+        self._metrics = handover.metrics if handover is not None else NoMetrics()
         # False when the bot itself tells the prospect (a request made through its action).
         self.announce_handoff = True
         self.human_request_text = ""
@@ -207,6 +211,7 @@ class Effects:
                 now=self._now,
             )
             HANDLERS[event.name](self, event.data)
+            self._metrics.transition(event.name)
 
     def _on_level_raised(self, data: dict[str, Any]) -> None:
         """Nothing beyond the audit record: the level is on the conversation already."""

@@ -150,3 +150,37 @@ class FakeMessageHistory:
     def lookup(self, sid: str) -> ListedMessage | None:
         self.lookups.append(sid)
         return next((m for m in self.messages if m.sid == sid), None)
+
+
+class RecordingMetrics:
+    """Keeps every figure reported through the ``Metrics`` port, in order."""
+
+    def __init__(self) -> None:
+        self.reported: list[tuple[str, tuple[object, ...]]] = []
+
+    def _keep(self, name: str, *args: object) -> None:
+        self.reported.append((name, args))
+
+    def inbound(self, outcome: str) -> None:
+        self._keep("inbound", outcome)
+
+    def outbound(self, status: str, error_code: str) -> None:
+        self._keep("outbound", status, error_code)
+
+    def reply_latency(self, seconds: float) -> None:
+        self._keep("reply_latency", seconds)
+
+    def rasa_request(self, call: str, seconds: float) -> None:
+        self._keep("rasa_request", call, seconds)
+
+    def classified(self, level: str) -> None:
+        self._keep("classified", level)
+
+    def transition(self, step: str) -> None:
+        self._keep("transition", step)
+
+    def timer_lag(self, seconds: float) -> None:
+        self._keep("timer_lag", seconds)
+
+    def sla_breach(self) -> None:
+        self._keep("sla_breach")

@@ -116,3 +116,21 @@ def test_a_worker_killed_with_sigkill_is_replaced_and_the_service_keeps_answerin
     wait_until(lambda: started(proc) == 3, 180, "the replacement to finish starting")
     assert _ready(readyz)
     assert f"Child process [{victim}] died" in proc.log_path.read_text(errors="replace")
+
+
+def test_the_workers_figures_are_added_up_in_a_directory_of_the_run_s_own(
+    two_workers: tuple[Proc, str], tmp_path: Path
+) -> None:
+    """Each worker writes its counts under var/metrics/<serve's pid>; whichever answers
+    GET /metrics shows one figure per series; the directory goes when serve stops."""
+    proc, readyz = two_workers
+    figures = tmp_path / "state" / "metrics" / str(proc.popen.pid)
+    files = {f"counter_{pid}.db" for pid in workers_of(proc.popen.pid)}
+    wait_until(lambda: files <= {p.name for p in figures.iterdir()}, 30, "both workers' files")
+    for _ in range(6):
+        page = httpx.get(readyz.replace("/readyz", "/metrics"), timeout=5).text
+        lines = page.splitlines()
+        assert lines.count("gangway_inbox_backlog 0.0") == 1
+        assert lines.count('gangway_inbound_messages_total{outcome="forwarded"} 0.0') == 1
+    proc.stop(grace=30)
+    assert not figures.exists()

@@ -11,6 +11,7 @@ import pytest
 from bot.service_layer.errors import PermanentError, TransientError
 from bot.service_layer.ports import BotReply
 from integrations.rasa import RasaClient
+from tests.fakes.ports import RecordingMetrics
 
 SENDER = "whatsapp:+447700900123"
 TOKEN = "rasa-token"
@@ -292,3 +293,24 @@ def test_wrongly_shaped_parse_answer_is_permanent() -> None:
     """A parse answer without intent and entities is a PermanentError."""
     with pytest.raises(PermanentError):
         rasa(answering(httpx.Response(200, json={"text": "hi"}))).parse("hi")
+
+
+def test_dialogue_turns_and_parses_are_timed_failed_ones_too() -> None:
+    """Each turn and parse shows in the Rasa request-time figures under its call; the
+    other calls (status, version, tracker: the tools', not the service's work) do not."""
+    metrics = RecordingMetrics()
+    http = httpx.Client(transport=httpx.MockTransport(FakeRasa()))
+    client = RasaClient("http://127.0.0.1:5005/", token=TOKEN, http=http, metrics=metrics)
+    client.send_message("c-0123", "hi")
+    client.parse("hi")
+    client.version()
+    down = RasaClient(
+        "http://127.0.0.1:5005/",
+        http=httpx.Client(transport=httpx.MockTransport(raising(httpx.ConnectError))),
+        metrics=metrics,
+    )
+    with pytest.raises(TransientError):
+        down.send_message("c-0123", "hi")
+    calls = [args[0] for name, args in metrics.reported if name == "rasa_request"]
+    assert calls == ["dialogue", "nlu", "dialogue"]
+    assert all(isinstance(args[1], float) and args[1] >= 0 for name, args in metrics.reported)
