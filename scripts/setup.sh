@@ -52,6 +52,10 @@ RASA_LOCK=locks/rasa.txt
 UV_LOCK=locks/uv.txt
 UV_INPUT=locks/uv.in
 TOOLS_VENV=var/tools
+# uv never downloads a Python of its own: each step names the interpreter to use, and
+# where uv would look for one (a lock for Python 3.10, say) it would otherwise spend
+# half a minute retrying on a machine that reaches only the package registry.
+export UV_PYTHON_DOWNLOADS=never
 # Rasa's lock is resolved for the machines that run it: Linux on x86_64 (developers, CI,
 # the container image). TensorFlow 2.12 comes in other packages elsewhere (macOS, ARM).
 RASA_PLATFORM=x86_64-manylinux_2_28
@@ -439,7 +443,7 @@ cmd_install() {
 compile_lock() {
     local out=$1
     shift
-    note "uv pip compile $* -o $out"
+    note "uv pip compile ${UPGRADE[*]:+${UPGRADE[*]} }$* -o $out"
     "$UV" pip compile --quiet --generate-hashes --custom-compile-command "make lock" \
         "${UPGRADE[@]}" "$@" -o "$out" ||
         die "uv could not lock $out (see its messages above)."
@@ -447,7 +451,7 @@ compile_lock() {
 
 UPGRADE=()
 cmd_lock() {
-    local start=$SECONDS
+    local start=$SECONDS service_python
     case ${1:-} in
         "") ;;
         --upgrade) UPGRADE=(--upgrade) ;;
@@ -459,9 +463,16 @@ cmd_lock() {
     compile_lock "$UV_LOCK" --universal "$UV_INPUT"
     # The dev lock first: the runtime lock is held to its versions, so the service runs
     # what the tests ran with.
-    compile_lock "$SERVICE_LOCK" --universal --python-version 3.11 pyproject.toml --extra dev
-    compile_lock "$RUNTIME_LOCK" --universal --python-version 3.11 pyproject.toml -c "$SERVICE_LOCK"
-    compile_lock "$RASA_LOCK" --python-version 3.10 --python-platform "$RASA_PLATFORM" "$RASA_REQUIREMENTS"
+    find_service_python
+    service_python=$PY_EXE
+    compile_lock "$SERVICE_LOCK" --python "$service_python" --universal --python-version 3.11 \
+        pyproject.toml --extra dev
+    compile_lock "$RUNTIME_LOCK" --python "$service_python" --universal --python-version 3.11 \
+        pyproject.toml -c "$SERVICE_LOCK"
+    # Rasa's own Python builds whatever Rasa needs from source (docopt's metadata).
+    find_rasa_python
+    compile_lock "$RASA_LOCK" --python "$PY_EXE" --python-version 3.10 \
+        --python-platform "$RASA_PLATFORM" "$RASA_REQUIREMENTS"
     if [ -x "$VENV/bin/python" ]; then
         check_locks
     fi
