@@ -366,7 +366,11 @@ install_lock() {
 ensure_venv() {
     local venv=$1 label=$2 want=$3 lock=$4 project=${5:-}
     local start=$SECONDS why inputs=("$lock")
-    [ -z "$project" ] || inputs+=("$project/pyproject.toml")
+    case $project in
+        "") ;;
+        .) inputs+=(pyproject.toml) ;;
+        *) inputs+=("$project/pyproject.toml") ;;
+    esac
 
     [ -f "$lock" ] || die "$lock is missing." "Run \`make lock\` to write it, and commit it."
     if probe "$venv/bin/python" "$want" venv; then
@@ -414,11 +418,9 @@ EOF2
 
 # The locks against pyproject.toml and bot/rasa/requirements.txt, with the service's
 # Python (bot.lockfiles needs tomllib and packaging, both there once it is installed).
+# It names each mismatch and `make lock` itself.
 check_locks() {
-    "$VENV/bin/python" -m bot.lockfiles check >/dev/null ||
-        die "the lock files under locks/ no longer match the requirements (see above)." \
-            "Run \`make lock\` to write them again from pyproject.toml and bot/rasa/requirements.txt," \
-            "commit locks/ with the change, and run this again."
+    "$VENV/bin/python" -m bot.lockfiles check >/dev/null || exit 1
 }
 
 cmd_service() {
@@ -443,18 +445,19 @@ cmd_install() {
 compile_lock() {
     local out=$1
     shift
-    note "uv pip compile ${UPGRADE[*]:+${UPGRADE[*]} }$* -o $out"
+    note "uv pip compile $UPGRADE$* -o $out"
+    # shellcheck disable=SC2086 # UPGRADE is one word or none
     "$UV" pip compile --quiet --generate-hashes --custom-compile-command "make lock" \
-        "${UPGRADE[@]}" "$@" -o "$out" ||
+        $UPGRADE "$@" -o "$out" ||
         die "uv could not lock $out (see its messages above)."
 }
 
-UPGRADE=()
+UPGRADE=
 cmd_lock() {
     local start=$SECONDS service_python
     case ${1:-} in
         "") ;;
-        --upgrade) UPGRADE=(--upgrade) ;;
+        --upgrade) UPGRADE="--upgrade " ;;
         *) die "scripts/setup.sh lock takes only --upgrade, not $1." ;;
     esac
     say "writing the lock files under locks/${UPGRADE:+ (every package at its newest allowed version)}"
@@ -508,14 +511,17 @@ cmd_model() {
         tmp=var/models/.training
         rm -rf "$tmp"
         mkdir -p "$tmp"
+        note "about a minute, more on a busy machine; Rasa logs each component as it starts and ends"
         note "rasa train --config bot/rasa/config.yml --domain bot/rasa/domain.yml --data ${data[*]} --out var/models --fixed-model-name $name"
         start=$SECONDS
         # Trained into a scratch folder and moved in place at the end, so an interrupted
         # run never leaves a half-written model that would count as trained.
         # No telemetry (it would try the network); Rasa's cache of trained components in
-        # var/ (makes a retrain after a small change fast); less TensorFlow/SQLAlchemy noise.
+        # var/ (makes a retrain after a small change fast); less TensorFlow/SQLAlchemy noise,
+        # and no libraries' deprecation warnings, so that the progress lines stand out.
         RASA_TELEMETRY_ENABLED=false RASA_CACHE_DIRECTORY="$ROOT/var/rasa-cache" \
             TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 \
+            PYTHONWARNINGS=ignore::DeprecationWarning \
             "$rasa" train --config bot/rasa/config.yml --domain bot/rasa/domain.yml \
             --data "${data[@]}" --out "$tmp" --fixed-model-name "$name" ||
             die "rasa train failed (see its messages above)."
