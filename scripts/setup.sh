@@ -517,11 +517,9 @@ cmd_model() {
         # Trained into a scratch folder and moved in place at the end, so an interrupted
         # run never leaves a half-written model that would count as trained.
         # No telemetry (it would try the network); Rasa's cache of trained components in
-        # var/ (makes a retrain after a small change fast); less TensorFlow/SQLAlchemy noise,
-        # and no libraries' deprecation warnings, so that the progress lines stand out.
+        # var/ (makes a retrain after a small change fast); less TensorFlow/SQLAlchemy noise.
         RASA_TELEMETRY_ENABLED=false RASA_CACHE_DIRECTORY="$ROOT/var/rasa-cache" \
             TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 \
-            PYTHONWARNINGS=ignore::DeprecationWarning \
             "$rasa" train --config bot/rasa/config.yml --domain bot/rasa/domain.yml \
             --data "${data[@]}" --out "$tmp" --fixed-model-name "$name" ||
             die "rasa train failed (see its messages above)."
