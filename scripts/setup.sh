@@ -604,7 +604,7 @@ cmd_clean() {
         if [ -e "$path" ]; then
             found=1
             case $path in
-                var) say "removing var/ (trained Rasa models, the Rasa cache, the local SQLite database)" ;;
+                var) say "removing var/ (trained Rasa models, the Rasa cache, the local SQLite database, var/tools/uv)" ;;
                 *) say "removing $path/ (virtual environment)" ;;
             esac
             rm -rf "$path"
