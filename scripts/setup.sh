@@ -257,7 +257,7 @@ installer_choice() {
         echo pip
     elif command -v uv >/dev/null 2>&1 && "$(command -v uv)" --version >/dev/null 2>&1; then
         echo path
-    elif [ -x "$TOOLS_VENV/bin/uv" ] && [ "$(tools_stamp)" = "$(cat "$TOOLS_VENV/$STAMP" 2>/dev/null || true)" ]; then
+    elif [ -x "$TOOLS_VENV/bin/uv" ] && cmp -s "$(tools_input)" "$TOOLS_VENV/$STAMP"; then
         echo tools
     else
         echo new
@@ -315,11 +315,10 @@ cmd_installer() {
     esac
 }
 
-# What var/tools' stamp holds when its uv was installed from the current locks/uv.txt.
-tools_stamp() {
-    local input=$UV_LOCK
-    [ -f "$input" ] || input=$UV_INPUT
-    sha256sum "$input" | cut -d' ' -f1
+# What var/tools' uv is installed from: locks/uv.txt, or locks/uv.in before the first
+# `make lock`. Its stamp is a copy of that file.
+tools_input() {
+    if [ -f "$UV_LOCK" ]; then echo "$UV_LOCK"; else echo "$UV_INPUT"; fi
 }
 
 # A small venv holding only uv, installed with pip from locks/uv.txt (hashes checked).
@@ -334,7 +333,7 @@ install_uv() {
         pip_install "$TOOLS_VENV" -r "$UV_INPUT" || return 1
     fi
     "$TOOLS_VENV/bin/uv" --version >/dev/null || return 1
-    tools_stamp >"$TOOLS_VENV/$STAMP"
+    cp "$(tools_input)" "$TOOLS_VENV/$STAMP"
 }
 
 # install_lock VENV LOCK [PROJECT]: makes VENV hold exactly what LOCK pins (uv pip sync;
