@@ -1,10 +1,10 @@
 # gangway: `make up` starts the whole stack on embedded defaults, `make test` runs the
 # whole test suite. Both install what is missing first (see scripts/setup.sh), and skip
 # what is already up to date: the environments are installed (from the lock files under
-# locks/, with uv when it can be had, else pip) only when a lock file changed, Rasa trains
-# only when bot/rasa/, data/ or locks/rasa.txt changed, the sensitivity model only when
-# data/sensitivity/ or its training code changed. `make lock` writes the lock files again
-# after a change to pyproject.toml or bot/rasa/requirements.txt.
+# locks/, with uv when it can be had, else pip) only when a lock file (or pyproject.toml)
+# changed, Rasa trains only when bot/rasa/, data/ or locks/rasa.txt changed, the
+# sensitivity model only when data/sensitivity/ or its training code changed. `make lock`
+# writes the lock files again after a change to pyproject.toml or bot/rasa/requirements.txt.
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
