@@ -1,8 +1,10 @@
 # gangway: `make up` starts the whole stack on embedded defaults, `make test` runs the
 # whole test suite. Both install what is missing first (see scripts/setup.sh), and skip
-# what is already up to date: pip runs only when pyproject.toml or
-# bot/rasa/requirements.txt changed, Rasa trains only when bot/rasa/ or data/ changed, the
-# sensitivity model only when data/sensitivity/ or its training code changed.
+# what is already up to date: the environments are installed (from the lock files under
+# locks/, with uv when it can be had, else pip) only when a lock file (or pyproject.toml)
+# changed, Rasa trains only when bot/rasa/, data/ or locks/rasa.txt changed, the
+# sensitivity model only when data/sensitivity/ or its training code changed. `make lock`
+# writes the lock files again after a change to pyproject.toml or bot/rasa/requirements.txt.
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -12,16 +14,22 @@ PYTEST_ARGS ?=
 # Processes for the unit, integration and fuzz tests (each gets its own PostgreSQL test
 # database); the end-to-end tests run after them in one process, sharing one Rasa server.
 TEST_WORKERS ?= 2
+# `make lock UPGRADE=1` moves every pin to the newest version the requirements allow;
+# plain `make lock` keeps the pins that still fit.
+UPGRADE ?=
+# When this `make` started: each step's banner shows the time since (scripts/setup.sh).
+export SETUP_STARTED := $(shell date +%s)
 
 # The steps depend on each other's results: never run them in parallel.
 .NOTPARALLEL:
 .DEFAULT_GOAL := help
-.PHONY: help install service-env rasa-env model up test lint chromium graphviz clean
+.PHONY: help install service-env rasa-env lock model up test lint chromium graphviz clean
 
 help:
 	@echo "make up       install everything, train the Rasa model if needed, start the stack"
 	@echo "make test     install everything, train if needed, then ruff, mypy and pytest"
-	@echo "make install  the two virtual environments: .venv (service) and .venv-rasa (Rasa)"
+	@echo "make install  the two virtual environments: .venv (service) and .venv-rasa (Rasa), from locks/"
+	@echo "make lock     write locks/ again after editing pyproject.toml or bot/rasa/requirements.txt"
 	@echo "make model    train the Rasa and sensitivity models into var/models/ if their data changed"
 	@echo "make graphviz Debian's graphviz, which draws the statechart (gangway flows diagram)"
 	@echo "make lint     ruff check . and mypy"
@@ -34,6 +42,9 @@ service-env:
 
 rasa-env:
 	@$(SETUP) rasa
+
+lock:
+	@$(SETUP) lock $(if $(filter-out 0 no false,$(UPGRADE)),--upgrade)
 
 model: install
 	@$(SETUP) model

@@ -16,7 +16,9 @@ fingerprint: where the trackers live is not part of the model. The Rasa containe
 
 The fingerprint covers everything that changes the trained model: the Rasa project files
 under bot/rasa/ (config, domain, endpoints, and requirements.txt, because it pins the Rasa
-release that trains and loads the model) and the training data under data/. Rasa test
+release that trains and loads the model), locks/rasa.txt (it pins the rest of what trains:
+TensorFlow, scikit-learn, NumPy; another release of one of them may train another model,
+or one the installed Rasa cannot load) and the training data under data/. Rasa test
 stories under data/tests/ are not training data, and data/sensitivity/ trains gangway's
 own sensitivity model (bot.adapters.model_files): both are left out, so editing them never
 triggers a Rasa retrain.
@@ -49,6 +51,7 @@ MODELS_DIR = Path("var") / "models"
 MODEL_PREFIX = "gangway-"
 YAML_SUFFIXES = (".yml", ".yaml")
 RASA_REQUIREMENTS = "requirements.txt"
+RASA_LOCK = Path("locks") / "rasa.txt"
 ENDPOINTS = RASA_DIR / "endpoints.yml"
 
 # What Rasa replicas need besides bot/rasa/endpoints.yml: one tracker store and one lock
@@ -97,6 +100,8 @@ def _model_inputs(root: Path) -> list[Path]:
     requirements = rasa_dir / RASA_REQUIREMENTS
     if requirements.is_file():
         inputs.append(requirements)
+    if (root / RASA_LOCK).is_file():
+        inputs.append(root / RASA_LOCK)
     inputs.extend(training_data_paths(root))
     return inputs
 

@@ -3,8 +3,14 @@
 # each step can also be run on its own from anywhere in the repository:
 #
 #   scripts/setup.sh install      both virtual environments (service, then Rasa)
-#   scripts/setup.sh service      .venv:      Python >= 3.11, pip install -e ".[dev]"
-#   scripts/setup.sh rasa         .venv-rasa: Python 3.10,   pip install -r bot/rasa/requirements.txt
+#   scripts/setup.sh service      .venv:      Python >= 3.11, locks/service-dev.txt, then
+#                                 the project itself (editable, without dependencies)
+#   scripts/setup.sh rasa         .venv-rasa: Python 3.10,   locks/rasa.txt
+#   scripts/setup.sh lock [--upgrade]
+#                                 write locks/ again with uv from pyproject.toml and
+#                                 bot/rasa/requirements.txt; keeps every pin it can unless
+#                                 --upgrade
+#   scripts/setup.sh installer    print what the installs would use (uv or pip), and why
 #   scripts/setup.sh model        train the Rasa model, only when bot/rasa/ or data/ changed,
 #                                 and the sensitivity model, only when data/sensitivity/ or
 #                                 its training code changed
@@ -13,9 +19,19 @@
 #   scripts/setup.sh rasa-python  print the Python 3.10 that .venv-rasa would be made with
 #   scripts/setup.sh clean        remove var/, .venv and .venv-rasa
 #
-# pip runs only when its inputs changed: each venv keeps a stamp file holding a hash of
-# pyproject.toml (resp. bot/rasa/requirements.txt) and of its Python version. Downloads
-# are cached by pip itself (~/.cache/pip).
+# Both environments are installed from the lock files under locks/, which pin every
+# package with its hashes (`--require-hashes`), so every install gets the same files. The
+# installer is uv when it can be had: uv on PATH, else the one in var/tools/, else one
+# installed there first from locks/uv.txt (a few seconds; it then installs Rasa's
+# environment several times faster than pip). INSTALLER=pip (environment or .env) uses
+# pip instead, and so does a failed uv install, with a warning. `python -m bot.lockfiles
+# check` then makes sure the locks still pin what pyproject.toml and
+# bot/rasa/requirements.txt ask for, and stops with "run `make lock`" when they do not.
+#
+# An install runs only when its inputs changed: each venv keeps a stamp file holding a
+# hash of its lock file (the service's: and of pyproject.toml, for the project's own
+# entry points) and of its Python version. Downloads are cached by uv (~/.cache/uv)
+# or pip (~/.cache/pip).
 #
 # Python 3.10 for Rasa is looked for, in this order: $RASA_PYTHON (from the environment
 # or a RASA_PYTHON=... line in .env), python3.10 on PATH, pyenv's installed 3.10.x
@@ -29,11 +45,33 @@ ROOT=$(pwd -P)
 VENV=.venv
 RASA_VENV=.venv-rasa
 RASA_REQUIREMENTS=bot/rasa/requirements.txt
+# What each environment is installed from; written by `make lock`.
+SERVICE_LOCK=locks/service-dev.txt
+RUNTIME_LOCK=locks/service.txt
+RASA_LOCK=locks/rasa.txt
+UV_LOCK=locks/uv.txt
+UV_INPUT=locks/uv.in
+TOOLS_VENV=var/tools
+# uv never downloads a Python of its own: each step names the interpreter to use, and
+# where uv would look for one (a lock for Python 3.10, say) it would otherwise spend
+# half a minute retrying on a machine that reaches only the package registry.
+export UV_PYTHON_DOWNLOADS=never
+# Rasa's lock is resolved for the machines that run it: Linux on x86_64 (developers, CI,
+# the container image). TensorFlow 2.12 comes in other packages elsewhere (macOS, ARM).
+RASA_PLATFORM=x86_64-manylinux_2_28
 STAMP=.gangway-install-stamp
 # Bump to make every developer's next `make` reinstall both environments.
 SETUP_VERSION=1
 
-say() { printf '==> %s\n' "$*"; }
+# Each step's banner shows the time since `make` started (the Makefile exports
+# SETUP_STARTED), so a long install or training shows where it is.
+say() {
+    if [ -n "${SETUP_STARTED:-}" ]; then
+        printf '==> [%s] %s\n' "$(duration $(($(date +%s) - SETUP_STARTED)))" "$*"
+    else
+        printf '==> %s\n' "$*"
+    fi
+}
 note() { printf '    %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die() {
@@ -189,7 +227,8 @@ find_rasa_python() {
 }
 
 # pip, without this machine's hundreds of "Location ... is ignored" lines. Real warnings
-# and errors stay visible, and pip's exit status is kept (pipefail).
+# and errors stay visible, and so do pip's lines per package (Collecting, Downloading,
+# Installing); pip's exit status is kept (pipefail).
 pip_install() {
     local venv=$1
     shift
@@ -197,21 +236,148 @@ pip_install() {
         awk '!/^WARNING: Location .* is ignored/ { print; fflush() }'
 }
 
-# ensure_venv DIR LABEL WANT INPUT PIP-ARGS...: makes DIR with a Python matching WANT
-# ("3.10" or "3.11+") unless it has a working one, then pip installs PIP-ARGS unless
-# the stamp says INPUT and the Python version are unchanged since the last install.
-ensure_venv() {
-    local venv=$1 label=$2 want=$3 input=$4
-    shift 4
-    local start=$SECONDS why
+# The installer setting: INSTALLER from the environment, else from .env; "auto" if unset.
+installer_setting() {
+    local value=${INSTALLER:-}
+    [ -n "$value" ] || value=$(dotenv_value INSTALLER)
+    case ${value:-auto} in
+        auto | uv | pip) printf '%s\n' "${value:-auto}" ;;
+        *) die "INSTALLER=$value is not an installer." "Use INSTALLER=uv or INSTALLER=pip, or leave it unset (uv when it can be had, else pip)." ;;
+    esac
+}
 
-    [ -f "$input" ] || die "$input is missing."
+# Which installer an install would use, without installing anything: "pip"
+# (INSTALLER=pip, unless $1 is "lock": only uv writes the locks), "path" (uv on PATH),
+# "tools" (var/tools' uv, installed from the current locks/uv.txt) or "new" (uv to be
+# installed into var/tools first).
+installer_choice() {
+    local setting
+    setting=$(installer_setting) || exit 1
+    if [ "$setting" = pip ] && [ "${1:-}" != lock ]; then
+        echo pip
+    elif command -v uv >/dev/null 2>&1 && "$(command -v uv)" --version >/dev/null 2>&1; then
+        echo path
+    elif [ -x "$TOOLS_VENV/bin/uv" ] && cmp -s "$(tools_input)" "$TOOLS_VENV/$STAMP"; then
+        echo tools
+    else
+        echo new
+    fi
+}
+
+# Sets UV to the uv to install with, or to nothing for pip; $1 as for installer_choice.
+UV=
+find_uv() {
+    local need=${1:-} choice start=$SECONDS exe=$PY_EXE version=$PY_VERSION ok=0
+    choice=$(installer_choice "$need") || exit 1
+    UV=
+    case $choice in
+        pip)
+            note "installer: pip (INSTALLER=pip)"
+            return 0
+            ;;
+        path)
+            UV=$(command -v uv)
+            note "installer: $("$UV" --version) ($UV, on PATH)"
+            return 0
+            ;;
+        tools)
+            UV=$ROOT/$TOOLS_VENV/bin/uv
+            note "installer: $("$UV" --version) ($TOOLS_VENV/bin/uv)"
+            return 0
+            ;;
+    esac
+    say "installing uv into $TOOLS_VENV (used by every install after this one)"
+    install_uv || ok=$?
+    # Finding a Python for var/tools must not change the one the caller is installing.
+    PY_EXE=$exe
+    PY_VERSION=$version
+    if [ $ok = 0 ]; then
+        UV=$ROOT/$TOOLS_VENV/bin/uv
+        note "installer: $("$UV" --version) ($TOOLS_VENV/bin/uv, installed in $(duration $((SECONDS - start))))"
+        return 0
+    fi
+    if [ "$need" = lock ] || [ "$(installer_setting)" = uv ]; then
+        die "uv could not be installed into $TOOLS_VENV (see pip's messages above)." \
+            "Install uv yourself so that it is on PATH (\`pip install -r $UV_INPUT\`), then run this again."
+    fi
+    warn "uv could not be installed (see above): installing with pip instead, which is slower."
+}
+
+# What `make install` would install with, without installing anything.
+cmd_installer() {
+    local choice
+    choice=$(installer_choice) || exit 1
+    case $choice in
+        pip) echo "pip (INSTALLER=pip)" ;;
+        path) echo "uv on PATH ($(command -v uv))" ;;
+        tools) echo "uv in $TOOLS_VENV" ;;
+        new) echo "uv, installed into $TOOLS_VENV first (pip if that fails)" ;;
+    esac
+}
+
+# What var/tools' uv is installed from: locks/uv.txt, or locks/uv.in before the first
+# `make lock`. Its stamp is a copy of that file.
+tools_input() {
+    if [ -f "$UV_LOCK" ]; then echo "$UV_LOCK"; else echo "$UV_INPUT"; fi
+}
+
+# A small venv holding only uv, installed with pip from locks/uv.txt (hashes checked).
+install_uv() {
+    find_service_python
+    rm -rf "$TOOLS_VENV"
+    mkdir -p "$(dirname "$TOOLS_VENV")"
+    "$PY_EXE" -m venv "$TOOLS_VENV" || return 1
+    if [ -f "$UV_LOCK" ]; then
+        pip_install "$TOOLS_VENV" --require-hashes -r "$UV_LOCK" || return 1
+    else
+        pip_install "$TOOLS_VENV" -r "$UV_INPUT" || return 1
+    fi
+    "$TOOLS_VENV/bin/uv" --version >/dev/null || return 1
+    cp "$(tools_input)" "$TOOLS_VENV/$STAMP"
+}
+
+# install_lock VENV LOCK [PROJECT]: makes VENV hold exactly what LOCK pins (uv pip sync;
+# pip installs them, and removes nothing), hashes checked, then PROJECT (the service:
+# ".") editable without its dependencies, which the lock already holds.
+install_lock() {
+    local venv=$1 lock=$2 project=${3:-}
+    if [ -n "$UV" ]; then
+        note "uv pip sync --require-hashes $lock (Python $PY_VERSION)"
+        "$UV" pip sync --python "$venv/bin/python" --require-hashes "$lock" || return 1
+        if [ -n "$project" ]; then
+            note "uv pip install --no-deps -e $project"
+            "$UV" pip install --python "$venv/bin/python" --no-deps -e "$project" || return 1
+        fi
+    else
+        note "pip install --require-hashes -r $lock (Python $PY_VERSION)"
+        pip_install "$venv" --require-hashes -r "$lock" || return 1
+        if [ -n "$project" ]; then
+            note "pip install --no-deps -e $project"
+            pip_install "$venv" --no-deps -e "$project" || return 1
+        fi
+    fi
+}
+
+# ensure_venv DIR LABEL WANT LOCK [PROJECT]: makes DIR with a Python matching WANT
+# ("3.10" or "3.11+") unless it has a working one, then installs LOCK (and PROJECT, see
+# install_lock) unless the stamp says they and the Python version are unchanged since
+# the last install.
+ensure_venv() {
+    local venv=$1 label=$2 want=$3 lock=$4 project=${5:-}
+    local start=$SECONDS why inputs=("$lock")
+    case $project in
+        "") ;;
+        .) inputs+=(pyproject.toml) ;;
+        *) inputs+=("$project/pyproject.toml") ;;
+    esac
+
+    [ -f "$lock" ] || die "$lock is missing." "Run \`make lock\` to write it, and commit it."
     if probe "$venv/bin/python" "$want" venv; then
-        if [ "$(venv_stamp "$venv" "$input")" = "$(cat "$venv/$STAMP" 2>/dev/null || true)" ]; then
-            say "$label environment ($venv) up to date: $input and Python $PY_VERSION unchanged (pip skipped)"
+        if [ "$(venv_stamp "$venv" "${inputs[@]}")" = "$(cat "$venv/$STAMP" 2>/dev/null || true)" ]; then
+            say "$label environment ($venv) up to date: ${inputs[*]} and Python $PY_VERSION unchanged (install skipped)"
             return 0
         fi
-        say "installing $label environment ($venv): $input or Python changed since the last install"
+        say "installing $label environment ($venv): ${inputs[*]} or Python changed since the last install"
     elif [ -e "$venv" ]; then
         why=$PY_WHY
         say "installing $label environment ($venv)"
@@ -229,30 +395,40 @@ ensure_venv() {
     fi
 
     rm -f "$venv/$STAMP"
-    note "pip install $* (Python $PY_VERSION)"
-    pip_install "$venv" "$@" || die "pip could not install the $label environment ($venv)." \
-        "See pip's messages above; fix the cause, then run \`make install\` again."
-    venv_stamp "$venv" "$input" >"$venv/$STAMP"
+    find_uv
+    install_lock "$venv" "$lock" "$project" || die "the $label environment ($venv) could not be installed from $lock." \
+        "See the installer's messages above; fix the cause, then run \`make install\` again."
+    venv_stamp "$venv" "${inputs[@]}" >"$venv/$STAMP"
     say "$label environment ready in $(duration $((SECONDS - start)))"
 }
 
-# What the stamp of an up-to-date venv holds: a hash of the requirement input, and the
-# venv's Python version (PY_VERSION, set by probe) and the set-up version.
+# What the stamp of an up-to-date venv holds: a hash of each input file, and the venv's
+# Python version (PY_VERSION, set by probe) and the set-up version.
 venv_stamp() {
-    "$1/bin/python" - "$2" "$PY_VERSION" "$SETUP_VERSION" <<'EOF'
+    "$1/bin/python" - "$PY_VERSION" "$SETUP_VERSION" "${@:2}" <<'EOF2'
 import hashlib, sys
-path, version, setup = sys.argv[1:]
-with open(path, "rb") as f:
-    print(hashlib.sha256(f.read()).hexdigest(), path, "python-" + version, "setup-" + setup)
-EOF
+version, setup, *paths = sys.argv[1:]
+for path in paths:
+    with open(path, "rb") as f:
+        print(hashlib.sha256(f.read()).hexdigest(), path)
+print("python-" + version, "setup-" + setup)
+EOF2
+}
+
+# The locks against pyproject.toml and bot/rasa/requirements.txt, with the service's
+# Python (bot.lockfiles needs tomllib and packaging, both there once it is installed).
+# It names each mismatch and `make lock` itself.
+check_locks() {
+    "$VENV/bin/python" -m bot.lockfiles check >/dev/null || exit 1
 }
 
 cmd_service() {
-    ensure_venv "$VENV" service 3.11+ pyproject.toml -e ".[dev]"
+    ensure_venv "$VENV" service 3.11+ "$SERVICE_LOCK" .
+    check_locks
 }
 
 cmd_rasa() {
-    ensure_venv "$RASA_VENV" Rasa 3.10 "$RASA_REQUIREMENTS" -r "$RASA_REQUIREMENTS"
+    ensure_venv "$RASA_VENV" Rasa 3.10 "$RASA_LOCK"
 }
 
 cmd_install() {
@@ -260,6 +436,50 @@ cmd_install() {
     cmd_service
     cmd_rasa
     say "both environments installed ($(duration $((SECONDS - start))))"
+}
+
+# uv pip compile LOCK-ARGS...: one lock file, with every package's hashes. The pins of
+# the lock being replaced are kept where they still fit (uv reads it first), so adding
+# one dependency changes only what it brings, unless --upgrade.
+compile_lock() {
+    local out=$1
+    shift
+    note "uv pip compile $UPGRADE$* -o $out"
+    # shellcheck disable=SC2086 # UPGRADE is one word or none
+    "$UV" pip compile --quiet --generate-hashes --custom-compile-command "make lock" \
+        $UPGRADE "$@" -o "$out" ||
+        die "uv could not lock $out (see its messages above)."
+}
+
+UPGRADE=
+cmd_lock() {
+    local start=$SECONDS service_python
+    case ${1:-} in
+        "") ;;
+        --upgrade) UPGRADE="--upgrade " ;;
+        *) die "scripts/setup.sh lock takes only --upgrade, not $1." ;;
+    esac
+    say "writing the lock files under locks/${UPGRADE:+ (every package at its newest allowed version)}"
+    find_uv lock
+    mkdir -p locks
+    compile_lock "$UV_LOCK" --universal "$UV_INPUT"
+    # The dev lock first: the runtime lock is held to its versions, so the service runs
+    # what the tests ran with.
+    find_service_python
+    service_python=$PY_EXE
+    compile_lock "$SERVICE_LOCK" --python "$service_python" --universal --python-version 3.11 \
+        pyproject.toml --extra dev
+    compile_lock "$RUNTIME_LOCK" --python "$service_python" --universal --python-version 3.11 \
+        pyproject.toml -c "$SERVICE_LOCK"
+    # Rasa's own Python builds whatever Rasa needs from source (docopt's metadata).
+    find_rasa_python
+    compile_lock "$RASA_LOCK" --python "$PY_EXE" --python-version 3.10 \
+        --python-platform "$RASA_PLATFORM" "$RASA_REQUIREMENTS"
+    if [ -x "$VENV/bin/python" ]; then
+        check_locks
+    fi
+    say "locks written in $(duration $((SECONDS - start))): $UV_LOCK $SERVICE_LOCK $RUNTIME_LOCK $RASA_LOCK"
+    note "\`make install\` installs them; commit locks/ with the change that needed it."
 }
 
 cmd_rasa_python() {
@@ -290,6 +510,7 @@ cmd_model() {
         tmp=var/models/.training
         rm -rf "$tmp"
         mkdir -p "$tmp"
+        note "about a minute, more on a busy machine; Rasa logs each component as it starts and ends"
         note "rasa train --config bot/rasa/config.yml --domain bot/rasa/domain.yml --data ${data[*]} --out var/models --fixed-model-name $name"
         start=$SECONDS
         # Trained into a scratch folder and moved in place at the end, so an interrupted
@@ -382,7 +603,7 @@ cmd_clean() {
         if [ -e "$path" ]; then
             found=1
             case $path in
-                var) say "removing var/ (trained Rasa models, the Rasa cache, the local SQLite database)" ;;
+                var) say "removing var/ (trained Rasa models, the Rasa cache, the local SQLite database, var/tools/uv)" ;;
                 *) say "removing $path/ (virtual environment)" ;;
             esac
             rm -rf "$path"
@@ -399,6 +620,8 @@ case ${1:-} in
     install) cmd_install ;;
     service) cmd_service ;;
     rasa) cmd_rasa ;;
+    lock) cmd_lock "${@:2}" ;;
+    installer) cmd_installer ;;
     model) cmd_model ;;
     chromium) cmd_chromium ;;
     graphviz) cmd_graphviz ;;

@@ -20,6 +20,8 @@ def project(tmp_path: Path) -> Path:
         "bot/rasa/config.yml": "recipe: default.v1\nlanguage: en\n",
         "bot/rasa/domain.yml": 'version: "3.1"\nintents:\n  - greet\n',
         "bot/rasa/requirements.txt": "rasa==3.6.21\nrasa-sdk==3.6.2\n",
+        "locks/rasa.txt": "rasa==3.6.21\ntensorflow==2.12.0\n",
+        "locks/service.txt": "fastapi==0.115.0\n",
         "data/nlu.yml": 'version: "3.1"\nnlu:\n  - intent: greet\n    examples: |\n      - hi\n',
         "data/rules.yml": 'version: "3.1"\nrules: []\n',
         "data/tests/test_stories.yml": 'version: "3.1"\nstories: []\n',
@@ -86,6 +88,21 @@ def test_fingerprint_changes_when_the_pinned_rasa_release_changes(project: Path)
     before = fingerprint(project)
     (project / "bot/rasa/requirements.txt").write_text("rasa==3.6.20\nrasa-sdk==3.6.2\n")
     assert fingerprint(project) != before
+
+
+def test_fingerprint_changes_when_the_rasa_lock_changes(project: Path) -> None:
+    """locks/rasa.txt pins the TensorFlow that trains the model, so another one retrains."""
+    before = fingerprint(project)
+    (project / "locks/rasa.txt").write_text("rasa==3.6.21\ntensorflow==2.12.1\n")
+    assert fingerprint(project) != before
+
+
+def test_fingerprint_ignores_the_service_lock(project: Path) -> None:
+    """The service's own lock files install gangway, not Rasa: no retrain for them."""
+    before = fingerprint(project)
+    (project / "locks/service.txt").write_text("fastapi==0.116.0\n")
+    (project / "locks/service-dev.txt").write_text("fastapi==0.116.0\npytest==9.0\n")
+    assert fingerprint(project) == before
 
 
 def test_fingerprint_ignores_rasa_test_stories(project: Path) -> None:
