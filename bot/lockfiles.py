@@ -127,9 +127,23 @@ def read_requirements(path: Path) -> list[Requirement]:
 
 def _pyproject_requirements(root: Path) -> tuple[list[Requirement], list[Requirement]]:
     project = tomllib.loads((root / PYPROJECT).read_text(encoding="utf-8"))["project"]
+    extras = project.get("optional-dependencies", {})
     runtime = [Requirement(r) for r in project.get("dependencies", [])]
-    dev = [Requirement(r) for r in project.get("optional-dependencies", {}).get("dev", [])]
-    return runtime, dev
+    return runtime, _expanded(project["name"], extras, "dev")
+
+
+def _expanded(project: str, extras: dict[str, list[str]], extra: str) -> list[Requirement]:
+    """The requirements of ``extra``, with the project's own other extras it names
+    (``gangway[otel]``) replaced by their requirements."""
+    found: list[Requirement] = []
+    for text in extras.get(extra, []):
+        requirement = Requirement(text)
+        if requirement.name != project:
+            found.append(requirement)
+            continue
+        for other in sorted(requirement.extras):
+            found.extend(_expanded(project, extras, other))
+    return found
 
 
 def _unpinned(requirements: Iterable[Requirement], pins: list[Pin], lock: Path) -> list[str]:

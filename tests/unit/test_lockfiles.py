@@ -22,12 +22,19 @@ NOT_LOCKED = {"pip", "setuptools", "wheel", "gangway"}
 
 
 def pyproject_requirements() -> list[Requirement]:
+    """The dependencies and the dev extra, the project's own extras it names expanded."""
     import tomllib
 
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    return [
-        Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]
-    ]
+    extras = project["optional-dependencies"]
+    found = [Requirement(r) for r in project["dependencies"]]
+    for text in extras["dev"]:
+        requirement = Requirement(text)
+        if requirement.name == project["name"]:
+            found += [Requirement(r) for extra in requirement.extras for r in extras[extra]]
+        else:
+            found.append(requirement)
+    return found
 
 
 def test_the_locks_are_there() -> None:
@@ -298,3 +305,14 @@ def test_an_unknown_installer_is_refused_with_a_plain_message(tmp_path: Path) ->
     assert done.returncode == 1
     assert done.stdout == ""
     assert "INSTALLER=conda is not an installer" in done.stderr
+
+
+def test_an_extra_the_dev_extra_takes_in_is_checked_too(project: Path) -> None:
+    """``demo[otel]`` in the dev extra stands for the otel extra's requirements: pinned
+    in the dev lock they pass, and missing there they are named."""
+    with_otel = PYPROJECT.replace('dev = ["pytest>=8"]', 'dev = ["pytest>=8", "demo[otel]"]')
+    (project / "pyproject.toml").write_text(with_otel + 'otel = ["opentelemetry-sdk>=1.20"]\n')
+    assert check(project) == ["locks/service-dev.txt: opentelemetry-sdk>=1.20 is not pinned"]
+    otel = ("opentelemetry-sdk", "1.45.2", ["demo (pyproject.toml)"])
+    (project / "locks/service-dev.txt").write_text(lock_text(*DEV, otel))
+    assert check(project) == []
