@@ -171,9 +171,7 @@ def test_what_the_images_copy_is_in_the_build_context(dockerfile: Path) -> None:
     assert sources
     for source in sources:
         assert not _dockerignored(source, patterns), f"{source} is in .dockerignore"
-        # locks/ is generated, not written by hand: it is checked where it is made.
-        if not source.startswith("locks/"):
-            assert (REPO / source).exists(), f"{source} does not exist"
+        assert (REPO / source).exists(), f"{source} does not exist"
 
 
 def test_the_dockerignore_reading_above_can_say_no() -> None:
