@@ -17,6 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# Flow versions and their approval live apart too.
+from bot.adapters.flow_version_tables import FlowVersion
+
 # Webhook deliveries waiting to be ingested live apart too.
 from bot.adapters.intake_tables import WebhookIntake
 
@@ -51,6 +54,7 @@ __all__ = [
     "Conversation",
     "CrmDelivery",
     "DataKey",
+    "FlowVersion",
     "Handoff",
     "HumanRequest",
     "InboxMessage",
@@ -102,6 +106,10 @@ class Conversation(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     # When its data key was destroyed (erasure or retention): its sealed fields are gone.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The flow version (flow_versions.id) and A/B variant (None: the base flow)
+    # it was assigned at its first turn.
+    flow_version_id: Mapped[int | None] = mapped_column(Integer)
+    variant: Mapped[str | None] = mapped_column(String(64))
 
 
 class InboxMessage(Base):
@@ -119,6 +127,10 @@ class InboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The flow version (flow_versions.id) and A/B variant (None: the base flow)
+    # this turn ran under.
+    flow_version_id: Mapped[int | None] = mapped_column(Integer)
+    variant: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxMessage(Base):
@@ -212,6 +224,10 @@ class Consent(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"))
     decision_message_sid: Mapped[str | None] = mapped_column(String(64))
+    # The flow version (flow_versions.id) and A/B variant (None: the base flow)
+    # whose terms were shown.
+    flow_version_id: Mapped[int | None] = mapped_column(Integer)
+    variant: Mapped[str | None] = mapped_column(String(64))
 
 
 class Invite(Base):
