@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from bot.adapters.flow_files import FLOWS_DIR
+from bot.adapters.flow_files import FLOWS_DIR, load_flow
 from bot.adapters.flow_test_files import FlowTestFileError, read_test_file
+from bot.adapters.yaml_files import FlowFileError
 from bot.domain.flow_tests import FlowTest, FlowTestFile, Observed, check_step
 from bot.domain.flows import Flow
 from bot.entrypoints.flow_test_stack import RasaEndpoints, StackError, local_stack
@@ -169,6 +170,11 @@ def run_flow_tests(
     for flow_file in by_flow:
         if not flow_file.is_file():
             print(f"{flow_file}: no such flow file (named by `flow:`)", file=out)
+            return EXIT_UNUSABLE
+        try:
+            load_flow(flow_file)
+        except FlowFileError as exc:  # the service would not start on it
+            print(f"{exc}\nthe flow cannot be used: nothing was run", file=out)
             return EXIT_UNUSABLE
     results: list[TestResult] = []
     names: list[str] = []

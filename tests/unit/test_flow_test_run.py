@@ -100,7 +100,8 @@ def run(tmp_path: Path, text: str, flow: Flow) -> tuple[int, str, dict[str, obje
         clock=lambda: datetime(2026, 12, 3, 14, 0, tzinfo=UTC),
         stack=serve,
     )
-    return code, out.getvalue(), json.loads(results.read_text()), stack
+    written = json.loads(results.read_text()) if results.exists() else {}
+    return code, out.getvalue(), written, stack
 
 
 TESTS = """\
@@ -239,3 +240,17 @@ def test_simulate_prints_replies_buttons_and_a_status_line_without_echoing_value
     assert "state invite_sent" in shown
     # What the prospect typed is theirs; the status line never repeats a found value.
     assert shown.count("C01X00T47") == 0
+
+
+def test_a_flow_that_cannot_be_used_stops_the_run_before_it_starts(
+    tmp_path: Path, flow: Flow
+) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        Path(flow.source).read_text().replace("transition_at: identity", "transtion_at: identity")
+    )
+    code, output, _, stack = run(tmp_path, "flow: broken.yml\n" + TESTS, flow)
+    assert code == 2
+    assert "did you mean `transition_at`?" in output
+    assert output.endswith("the flow cannot be used: nothing was run\n")
+    assert stack.variants == []  # no test was played
