@@ -22,7 +22,8 @@ from bot.adapters.flow_test_files import FlowTestFileError, read_test_file
 from bot.adapters.yaml_files import FlowFileError
 from bot.domain.flow_tests import FlowTest, FlowTestFile, Observed, check_step
 from bot.domain.flows import Flow
-from bot.entrypoints.flow_test_stack import RasaEndpoints, StackError, local_stack
+from bot.entrypoints.flow_test_rasa import RasaEndpoints, StackError
+from bot.entrypoints.flow_test_stack import local_stack
 
 __all__ = ["TestResult", "flow_file_for", "report", "results_document", "run_flow_tests"]
 

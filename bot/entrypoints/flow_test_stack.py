@@ -4,26 +4,23 @@
 (the app on a real loopback port, a temporary SQLite database, the flow file asked for)
 and the sandbox's Twilio-compatible API on another loopback port, so a prospect's
 message takes the path a WhatsApp message takes: a signed webhook, gangway, Rasa, the
-replies sent through the Twilio client. Rasa and its action server are started from
-`.venv-rasa` with the trained model, as `gangway up` starts them, unless one already
-running is given (its URL, token, and the port where it expects gangway).
+replies sent through the Twilio client. Rasa is given (bot.entrypoints.flow_test_rasa
+starts one): gangway listens where its action server and wording (NLG) expect it.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import secrets
-import signal
-import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import uvicorn
@@ -46,124 +43,19 @@ from bot.config import load_settings
 from bot.domain.flow_tests import Observed
 from bot.domain.flows import Flow
 from bot.entrypoints.app import create_app
+from bot.entrypoints.flow_test_rasa import RasaEndpoints, StackError, free_port
+from bot.entrypoints.logs import log_handler
 from bot.entrypoints.loopback import local_only
-from bot.entrypoints.supervisor import (
-    REPO_ROOT,
-    action_server_argv,
-    child_environments,
-    rasa_has_model,
-    rasa_server_argv,
-)
 from bot.sandbox.app import SandboxConfig
 from bot.sandbox.app import create_app as create_sandbox
 from bot.sandbox.server import ServerThread
 from bot.service_layer.receiving import conversation_for
 
-__all__ = ["LocalStack", "Prospect", "RasaEndpoints", "StackError", "flow_version", "started_rasa"]
+__all__ = ["LocalStack", "Prospect", "flow_version", "local_stack"]
 
 BUSINESS = "whatsapp:+12025550100"
 # Invented prospects: the UK's range reserved for drama, +44 7700 900000-900999.
 PROSPECTS = "whatsapp:+447700900{:03d}"
-
-
-class StackError(RuntimeError):
-    """Rasa, the action server or gangway could not be started or reached."""
-
-
-@dataclass(frozen=True)
-class RasaEndpoints:
-    url: str
-    token: str  # Rasa's --auth-token
-    action_url: str
-    service_port: int  # where Rasa's wording (NLG) and the action server expect gangway
-    service_token: str  # what the action server shows gangway
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float, what: str,
-          ready: Callable[[httpx.Response], bool]) -> None:  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StackError(f"{what} exited with {proc.returncode} while starting")
-        try:
-            if ready(httpx.get(url, timeout=2.0)):
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.3)
-    raise StackError(f"{what} was not ready after {timeout:.0f}s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-@contextmanager
-def started_rasa(model: Path, logs: Path, timeout: float = 300.0) -> Iterator[RasaEndpoints]:
-    """Rasa (the trained ``model``) and the action server, as `gangway up` runs them,
-    on free loopback ports; their output goes to ``logs``; both stopped after."""
-    if not model.exists():
-        raise StackError(f"no trained Rasa model at {model}: run `make model`")
-    rasa_port, action_port, service_port = free_port(), free_port(), free_port()
-    token, rasa_token, action_secret = (secrets.token_urlsafe(16) for _ in range(3))
-    envs = child_environments(
-        os.environ,
-        {
-            "GANGWAY_ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
-            "GANGWAY_URL": f"http://127.0.0.1:{service_port}",
-            "GANGWAY_NLG_URL": f"http://127.0.0.1:{service_port}/nlg",
-            "GANGWAY_SERVICE_TOKEN": token,
-            "GANGWAY_ACTION_SECRET": action_secret,
-        },
-    )
-    procs: list[subprocess.Popen[bytes]] = []
-    outputs: list[IO[bytes]] = []
-
-    def start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        out = (logs / f"{name}.log").open("ab")
-        outputs.append(out)
-        try:
-            proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-        except OSError as exc:
-            raise StackError(f"cannot start {name}: {exc} (run `make install`)") from exc
-        procs.append(proc)
-        return proc
-
-    try:
-        actions = start("actions", action_server_argv(action_port), envs["actions"])
-        rasa = start(
-            "rasa",
-            rasa_server_argv(model, host="127.0.0.1", port=rasa_port, token=rasa_token),
-            envs["rasa"],
-        )
-        _wait(f"http://127.0.0.1:{action_port}/health", actions, timeout, "the action server",
-              lambda r: r.status_code == 200)  # fmt: skip
-        _wait(f"http://127.0.0.1:{rasa_port}/status?token={rasa_token}", rasa, timeout, "Rasa",
-              rasa_has_model)  # fmt: skip
-        yield RasaEndpoints(
-            f"http://127.0.0.1:{rasa_port}", rasa_token, f"http://127.0.0.1:{action_port}",
-            service_port, token,
-        )  # fmt: skip
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
-        for out in outputs:
-            out.close()
 
 
 def flow_version(session: Session, flow: Flow) -> str:
@@ -322,10 +214,29 @@ class Prospect:
 
 
 @contextmanager
-def local_stack(rasa: RasaEndpoints, flow_file: Path) -> Iterator[LocalStack]:
+def _logged_to(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    with path.open("a", encoding="utf-8") as stream:
+        handler = log_handler("json", "flow-test", stream=stream)
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+
+
+@contextmanager
+def local_stack(
+    rasa: RasaEndpoints, flow_file: Path, logs: Path | None = None
+) -> Iterator[LocalStack]:
     """The sandbox and gangway (serving ``flow_file``, on a new SQLite database) where
-    ``rasa`` expects gangway; both stopped after."""
-    with tempfile.TemporaryDirectory(prefix="gangway-flow-test-") as tmp:
+    ``rasa`` expects gangway; both stopped after. Their warnings and errors go to
+    gangway.log in ``logs`` (default: the temporary folder), not amid the report."""
+    with (
+        tempfile.TemporaryDirectory(prefix="gangway-flow-test-") as tmp,
+        _logged_to((logs or Path(tmp)) / "gangway.log"),
+    ):
         where = Path(tmp)
         database_url = f"sqlite:///{where / 'gangway.db'}"
         engine = make_engine(database_url)
@@ -346,7 +257,6 @@ def local_stack(rasa: RasaEndpoints, flow_file: Path) -> Iterator[LocalStack]:
             "GANGWAY_SANDBOX_PORT": str(sandbox_port),
             "GANGWAY_STATE_DIR": str(where),
             "GANGWAY_INVITE_SECRET": secrets.token_hex(32),
-            "GANGWAY_TIMER_INTERVAL": "0.1",
             "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
             "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
             "TWILIO_WHATSAPP_FROM": BUSINESS,
@@ -365,6 +275,8 @@ def local_stack(rasa: RasaEndpoints, flow_file: Path) -> Iterator[LocalStack]:
                         auth_token=settings.twilio_auth_token.get_secret_value(),
                         webhook_url=webhook_path(settings, INBOUND_PATH),
                         business_number=BUSINESS,
+                        # Delivery reports at once: none left in flight when the run ends.
+                        status_delay_seconds=0.0,
                     )
                 )
             ),
@@ -393,6 +305,7 @@ def local_stack(rasa: RasaEndpoints, flow_file: Path) -> Iterator[LocalStack]:
             yield LocalStack(container, sandbox.url, http)
         finally:
             http.close()
+            # The sandbox first: its delivery reports must not go to a gangway gone.
+            sandbox.stop()
             server.should_exit = True
             thread.join(timeout=20)
-            sandbox.stop()

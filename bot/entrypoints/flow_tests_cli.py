@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
@@ -20,7 +21,8 @@ import typer
 from bot.config import load_settings
 
 if TYPE_CHECKING:  # the stack's modules load when a command runs, not at import
-    from bot.entrypoints.flow_test_stack import Prospect, RasaEndpoints
+    from bot.entrypoints.flow_test_rasa import RasaEndpoints
+    from bot.entrypoints.flow_test_stack import Prospect
 
 __all__ = ["flows_test", "simulate"]
 
@@ -42,6 +44,11 @@ ServiceToken = Annotated[
 ]
 
 
+def _logs() -> Path:
+    """Where the private stack's parts write their logs."""
+    return load_settings().state_dir / "flow-tests" / "log"
+
+
 def _rasa(
     url: str | None,
     token: str | None,
@@ -50,7 +57,7 @@ def _rasa(
     service_token: str | None,
 ) -> Callable[[], AbstractContextManager[RasaEndpoints]]:
     """How to get Rasa: the running one given, all its parts named, or a new one."""
-    from bot.entrypoints.flow_test_stack import RasaEndpoints, started_rasa
+    from bot.entrypoints.flow_test_rasa import RasaEndpoints, started_rasa
     from bot.entrypoints.supervisor import rasa_model_path
 
     if url is not None:
@@ -78,8 +85,7 @@ def _rasa(
 
     @contextmanager
     def started() -> Iterator[RasaEndpoints]:
-        settings = load_settings()
-        logs = settings.state_dir / "flow-tests" / "log"
+        logs = _logs()
         logs.mkdir(parents=True, exist_ok=True)
         with started_rasa(rasa_model_path(os.environ), logs) as endpoints:
             yield endpoints
@@ -102,6 +108,7 @@ def flows_test(
     failure. Exit 0 all passed, 1 some failed, 2 a file is invalid or the bot did not start."""
     from bot.adapters.flow_test_files import TESTS_DIR, test_files
     from bot.entrypoints.flow_test_run import run_flow_tests
+    from bot.entrypoints.flow_test_stack import local_stack
 
     chosen = test_files(files or [TESTS_DIR])
     absent = [path for path in chosen if not path.is_file()]
@@ -118,6 +125,7 @@ def flows_test(
         in_force=settings.gangway_flow,
         results_path=settings.flow_test_results,
         out=sys.stdout,
+        stack=partial(local_stack, logs=_logs()),
     )
     raise typer.Exit(code)
 
@@ -141,7 +149,8 @@ def simulate(
     """Chat with the bot as a prospect; after each message: the replies, then the level,
     the state, what was found (never what you typed) and the flow version. End with an
     empty line or Ctrl-D."""
-    from bot.entrypoints.flow_test_stack import StackError, local_stack
+    from bot.entrypoints.flow_test_rasa import StackError
+    from bot.entrypoints.flow_test_stack import local_stack
 
     flow_file = flow or load_settings().gangway_flow
     if not flow_file.is_file():
@@ -150,7 +159,7 @@ def simulate(
     rasa = _rasa(rasa_url, rasa_token, action_server_url, gangway_port, service_token)
     typer.echo("starting the bot (Rasa takes a minute) ...")
     try:
-        with rasa() as endpoints, local_stack(endpoints, flow_file) as stack:
+        with rasa() as endpoints, local_stack(endpoints, flow_file, _logs()) as stack:
             prospect = stack.prospect(variant, lang)
             typer.echo(
                 f"flow {stack.flow.name} {prospect.version()}"

@@ -19,8 +19,8 @@ import pytest
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH, load_flow
 from bot.domain.flow_tests import Observed, Step, check_step
 from bot.domain.flows import Flow
+from bot.entrypoints.flow_test_rasa import RasaEndpoints
 from bot.entrypoints.flow_test_run import run_flow_tests
-from bot.entrypoints.flow_test_stack import RasaEndpoints
 from bot.entrypoints.flow_tests_cli import chat
 
 TERMS = Observed(
