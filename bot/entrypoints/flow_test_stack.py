@@ -30,14 +30,7 @@ from sqlalchemy.orm import Session
 from bot.adapters.db import make_engine
 from bot.adapters.flow_version_tables import FlowVersion
 from bot.adapters.migrate import upgrade
-from bot.adapters.tables import (
-    Conversation,
-    InboxMessage,
-    MessageClassification,
-    OutboxMessage,
-    Timer,
-)
-from bot.adapters.vault import vault_of
+from bot.adapters.tables import InboxMessage, MessageClassification
 from bot.bootstrap import INBOUND_PATH, Container, build, webhook_path
 from bot.config import load_settings
 from bot.domain.flow_tests import Observed
@@ -50,6 +43,7 @@ from bot.sandbox.app import SandboxConfig
 from bot.sandbox.app import create_app as create_sandbox
 from bot.sandbox.server import ServerThread
 from bot.service_layer.receiving import conversation_for
+from bot.service_layer.settled import conversation_of, settled
 
 __all__ = ["LocalStack", "Prospect", "flow_version", "local_stack"]
 
@@ -153,42 +147,13 @@ class Prospect:
         self._seen += len(got)
         return self._observed(sid, got)
 
-    def _conversation(self, s: Session) -> Conversation | None:
-        lookup = vault_of(s).lookup(self.number)
-        return s.execute(
-            select(Conversation).where(Conversation.number_hmac == lookup)
-        ).scalar_one_or_none()
-
     def _settled(self, sid: str) -> bool:
-        """The message is answered, due timers fired, nothing is left to send."""
         with self.stack.container.sessions() as s:
-            conv = self._conversation(s)
-            if conv is None:
-                return False
-            status = s.execute(
-                select(InboxMessage.status).where(InboxMessage.message_sid == sid)
-            ).scalar_one_or_none()
-            if status in (None, "pending"):
-                return False
-            now = self.stack.container.clock.now()
-            due = s.execute(
-                select(Timer.id).where(
-                    Timer.conversation_id == conv.id,
-                    Timer.status == "pending",
-                    Timer.due_at <= now,
-                )
-            ).first()
-            unsent = s.execute(
-                select(OutboxMessage.id).where(
-                    OutboxMessage.conversation_id == conv.id,
-                    OutboxMessage.status.in_(("pending", "sending")),
-                )
-            ).first()
-            return due is None and unsent is None
+            return settled(s, self.number, sid, self.stack.container.clock.now())
 
     def _observed(self, sid: str, got: list[dict[str, Any]]) -> Observed:
         with self.stack.container.sessions() as s:
-            conv = self._conversation(s)
+            conv = conversation_of(s, self.number)
             assert conv is not None  # settled only once it exists
             evidence = s.execute(
                 select(MessageClassification.evidence)
