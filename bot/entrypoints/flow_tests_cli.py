@@ -149,12 +149,22 @@ def simulate(
     """Chat with the bot as a prospect; after each message: the replies, then the level,
     the state, what was found (never what you typed) and the flow version. End with an
     empty line or Ctrl-D."""
+    from bot.adapters.flow_files import load_flow
+    from bot.adapters.yaml_files import FlowFileError
     from bot.entrypoints.flow_test_rasa import StackError
     from bot.entrypoints.flow_test_stack import local_stack
 
     flow_file = flow or load_settings().gangway_flow
     if not flow_file.is_file():
         typer.echo(f"{flow_file}: no such flow file", err=True)
+        raise typer.Exit(2)
+    try:
+        languages = load_flow(flow_file).languages
+    except FlowFileError as exc:
+        typer.echo(f"{exc}\nthe flow cannot be used (`gangway flows validate`)", err=True)
+        raise typer.Exit(2) from exc
+    if lang is not None and lang not in languages:
+        typer.echo(f"--lang {lang}: the flow speaks {', '.join(languages)}", err=True)
         raise typer.Exit(2)
     rasa = _rasa(rasa_url, rasa_token, action_server_url, gangway_port, service_token)
     typer.echo("starting the bot (Rasa takes a minute) ...")

@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH, load_flow
 from bot.domain.flow_tests import Observed, Step, check_step
 from bot.domain.flows import Flow
+from bot.entrypoints.cli import app
 from bot.entrypoints.flow_test_rasa import RasaEndpoints
 from bot.entrypoints.flow_test_run import run_flow_tests
 from bot.entrypoints.flow_tests_cli import chat
@@ -254,3 +256,17 @@ def test_a_flow_that_cannot_be_used_stops_the_run_before_it_starts(
     assert "did you mean `transition_at`?" in output
     assert output.endswith("the flow cannot be used: nothing was run\n")
     assert stack.variants == []  # no test was played
+
+
+def test_simulate_refuses_a_language_the_flow_does_not_speak() -> None:
+    result = CliRunner().invoke(app, ["simulate", "--lang", "it"])
+    assert result.exit_code == 2
+    assert "--lang it: the flow speaks en, de, fr, es" in result.output
+
+
+def test_simulate_refuses_a_flow_that_cannot_be_used(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("flow: broken\nlanguages: [en]\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["simulate", "--flow", str(broken)])
+    assert result.exit_code == 2
+    assert f"{broken}" in result.output and "the flow cannot be used" in result.output
