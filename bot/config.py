@@ -227,6 +227,9 @@ class Settings(BaseSettings):
     # Local state of `gangway up`: logs of each part and stack.json (how local tools
     # reach the running stack). Default: var/ in the repository.
     gangway_state_dir: Path | None = None
+    # Where `gangway flows test` writes its last results (the marketing page reads them).
+    # Default: flow-tests/results.json in the state directory.
+    gangway_flow_test_results: Path | None = None
 
     @field_validator("gangway_sender_rate")
     @classmethod
@@ -243,6 +246,10 @@ class Settings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.gangway_state_dir or REPO_ROOT / "var"
+
+    @property
+    def flow_test_results(self) -> Path:
+        return self.gangway_flow_test_results or self.state_dir / "flow-tests" / "results.json"
 
     @property
     def migration_database_url(self) -> str | None:

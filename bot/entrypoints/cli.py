@@ -15,6 +15,7 @@ from bot.config import MissingConfiguration, Settings, load_settings
 from bot.entrypoints.classify_cli import classify
 from bot.entrypoints.eval_cli import eval_
 from bot.entrypoints.failed_work_cli import crm_app, inbox_app, intake_app, outbox_app
+from bot.entrypoints.flow_tests_cli import flows_test, simulate
 from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
 from bot.entrypoints.reconcile_cli import reconcile
@@ -35,6 +36,8 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(flows_app, name="flows")
+flows_app.command("test")(flows_test)
+app.command("simulate")(simulate)
 app.add_typer(users_app, name="users")
 app.add_typer(model_app, name="model")
 app.add_typer(hold_app, name="hold")

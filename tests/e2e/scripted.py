@@ -45,16 +45,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import uvicorn
 import yaml
-from sqlalchemy import select
 
-from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, Timer
-from bot.adapters.vault import vault_of
+from bot.adapters.tables import Conversation
 from bot.bootstrap import Container, build
 from bot.config import load_settings
 from bot.domain.flows import Flow, parse_duration
 from bot.entrypoints.app import create_app
 from bot.entrypoints.logs import log_handler
 from bot.service_layer.qualification import qualification_of
+from bot.service_layer.settled import conversation_of, settled
 from bot.service_layer.wording import response_text
 from tests.e2e.processes import Proc, free_port, wait_until
 from tests.fakes.clock import FakeClock
@@ -102,42 +101,15 @@ class LiveStack:
 
     def conversation(self, number: str) -> Conversation | None:
         with self.sessions() as s:
-            conv = s.execute(
-                select(Conversation).where(Conversation.number_hmac == vault_of(s).lookup(number))
-            ).scalar_one_or_none()
+            conv = conversation_of(s, number)
             if conv is not None:
                 s.expunge(conv)
             return conv
 
     def settled(self, number: str, sid: str | None) -> bool:
         """The message (if any) is answered, due timers fired, nothing left to send."""
-        now = self.clock.now()
         with self.sessions() as s:
-            conv = s.execute(
-                select(Conversation).where(Conversation.number_hmac == vault_of(s).lookup(number))
-            ).scalar_one_or_none()
-            if conv is None:
-                return False
-            if sid is not None:
-                status = s.execute(
-                    select(InboxMessage.status).where(InboxMessage.message_sid == sid)
-                ).scalar_one_or_none()
-                if status in (None, "pending"):
-                    return False
-            due = s.execute(
-                select(Timer.id).where(
-                    Timer.conversation_id == conv.id,
-                    Timer.status == "pending",
-                    Timer.due_at <= now,
-                )
-            ).first()
-            unsent = s.execute(
-                select(OutboxMessage.id).where(
-                    OutboxMessage.conversation_id == conv.id,
-                    OutboxMessage.status.in_(("pending", "sending")),
-                )
-            ).first()
-            return due is None and unsent is None
+            return settled(s, number, sid, self.clock.now())
 
 
 @dataclass
