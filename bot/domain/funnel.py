@@ -203,6 +203,17 @@ class Funnel:
             "unanswered": {"count": unanswered, "percent": share(unanswered)},
         }
 
+    def note(self, stage: str) -> str:
+        """What a table shows beside ``stage``'s count: how many were lost since the
+        stage before ("-3 (37.5%)"), or for declined its share of terms offered."""
+        if stage == BRANCH:
+            share = self.branch()["declined"]["percent"]
+            return f"{share}% of offered" if share is not None else ""
+        drop = next((d for d in self.drop_off() if d["to"] == stage), None)
+        if drop is None or drop["percent"] is None:
+            return ""
+        return f"-{drop['lost']} ({drop['percent']}%)"
+
     def times(self) -> dict[str, dict[str, Any]]:
         """p50/p90/p95 in seconds, and how many conversations each is taken over."""
         out: dict[str, dict[str, Any]] = {}

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -32,15 +31,14 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.adapters.flow_files import FlowFileError, load_flow
-from bot.adapters.funnel_chart import funnel_png
 from bot.config import MissingConfiguration, load_settings
-from bot.domain.funnel import BRANCH, STAGES, Funnel, in_words
+from bot.domain.funnel import STAGES, in_words
 from bot.records_setup import open_records
 from bot.service_layer import funnel as funnel_service
-from bot.service_layer.funnel import GROUPINGS, Grouping, Period, Report
+from bot.service_layer.funnel import GROUPINGS, Grouping, Period, Report, parse_moment
 from bot.service_layer.ports import SystemClock
 
-__all__ = ["parse_moment", "report_app"]
+__all__ = ["report_app"]
 
 report_app = typer.Typer(help="Reports for those who tune the flows.", no_args_is_help=True)
 _clock = SystemClock()
@@ -52,30 +50,6 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def parse_moment(value: str, option: str) -> datetime:
-    """An ISO 8601 date or time; UTC when it names no offset. ValueError says why not."""
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(
-            f"{option} {value!r} is not an ISO 8601 date or time (e.g. 2026-11-01 "
-            "or 2026-11-01T09:00:00Z)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _cell(funnel: Funnel, stage: str) -> tuple[str, str]:
-    """A stage's count and, beside it, its drop-off from the stage before."""
-    count = funnel.counts[stage]
-    if stage == BRANCH:
-        share = funnel.branch()["declined"]["percent"]
-        return str(count), f"{share}% of offered" if share is not None else ""
-    drop = next((d for d in funnel.drop_off() if d["to"] == stage), None)
-    if drop is None or drop["percent"] is None:
-        return str(count), ""
-    return str(count), f"-{drop['lost']} ({drop['percent']}%)"
-
-
 def _table(found: Report) -> str:
     funnels = {"all": found.total, **found.groups}
     header = ["STAGE"]
@@ -85,7 +59,7 @@ def _table(found: Report) -> str:
     for stage in STAGES:
         row = [stage]
         for funnel in funnels.values():
-            row += list(_cell(funnel, stage))
+            row += [str(funnel.counts[stage]), funnel.note(stage)]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -112,14 +86,6 @@ def _csv(found: Report) -> str:
             percent = drop["percent"] if drop and drop["percent"] is not None else ""
             writer.writerow([name, stage, funnel.counts[stage], lost, percent])
     return out.getvalue()
-
-
-def chart_of(found: Report) -> bytes:
-    """The report's PNG: a bar chart per group (the whole funnel when not grouped)."""
-    funnels = found.groups or {"all": found.total}
-    flow = f" · flow {found.flow}" if found.flow else ""
-    title = f"Funnel · conversations started {found.period.words()}{flow}"
-    return funnel_png({n: f.counts for n, f in funnels.items()}, STAGES, title=title)
 
 
 @report_app.command("funnel")
@@ -169,7 +135,7 @@ def funnel(
         engine.dispose()
     if output == "png":
         assert out is not None
-        out.write_bytes(chart_of(found))
+        out.write_bytes(funnel_service.chart(found))
         typer.echo(f"wrote {out}")
         return
     text = {

@@ -10,13 +10,14 @@ exclusive); what happened to them after ``until`` is not counted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from bot.adapters.flow_version_tables import FlowVersion
+from bot.adapters.funnel_chart import funnel_png
 from bot.adapters.tables import Consent, Conversation, Handoff, Invite
 from bot.domain.funnel import STAGES, Funnel, HandoffFacts, Journey, funnel_of, grouped
 from bot.domain.levels import Level
@@ -26,7 +27,9 @@ __all__ = [
     "Grouping",
     "Period",
     "Report",
+    "chart",
     "journeys",
+    "parse_moment",
     "report",
     "report_dict",
 ]
@@ -179,6 +182,26 @@ def report(
     found = journeys(session, period, threshold, flow=flow, by=by)
     groups = grouped(found, period.until) if by is not None else {}
     return Report(period, flow, by, funnel_of(found, period.until), groups)
+
+
+def parse_moment(value: str, option: str) -> datetime:
+    """An ISO 8601 date or time; UTC when it names no offset. ValueError says why not."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{option} {value!r} is not an ISO 8601 date or time (e.g. 2026-11-01 "
+            "or 2026-11-01T09:00:00Z)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def chart(found: Report) -> bytes:
+    """The report as a PNG: a bar chart per group (the whole funnel when not grouped)."""
+    funnels = found.groups or {"all": found.total}
+    flow = f" · flow {found.flow}" if found.flow else ""
+    title = f"Funnel · conversations started {found.period.words()}{flow}"
+    return funnel_png({n: f.counts for n, f in funnels.items()}, STAGES, title=title)
 
 
 def _iso(moment: datetime | None) -> str | None:

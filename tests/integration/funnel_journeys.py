@@ -39,7 +39,7 @@ OUTCOMES: tuple[Outcome, ...] = (
     "claimed",
     "person",
 )
-ADVISOR_ID = 1
+ADVISOR = "ada.advisor@example.com"
 # Minutes between the steps: the funnel's times follow from them.
 ANSWER_AFTER = 1
 OPEN_AFTER = 10
@@ -51,11 +51,10 @@ def funnel_stack(sessions: SessionFactory, clock: FakeClock) -> Stack:
     handover = Handover(RulesRouter(RoutingStore()), NoHandoffEvents(), PUBLIC)
     stack = Stack(sessions, clock, handover)
     with stack.sessions.begin() as s:
-        if s.get(User, ADVISOR_ID) is None:
+        if s.scalar(select(User.id).where(User.email == ADVISOR)) is None:
             s.add(
                 User(
-                    id=ADVISOR_ID,
-                    email="advisor@example.com",
+                    email=ADVISOR,
                     display_name="Ada Advisor",
                     role="advisor",
                     password_hash="x",
@@ -136,8 +135,12 @@ def take(stack: Stack, prospect: Prospect) -> None:
         return
     stack.clock.advance(CLAIM_AFTER * 60)
     with stack.sessions.begin() as s:
-        handoff_id = s.execute(
-            select(Handoff.id).where(Handoff.conversation_id == stack.conversation_id)
+        handoff = s.execute(
+            select(Handoff).where(Handoff.conversation_id == stack.conversation_id)
         ).scalar_one()
-        advisor = handoffs.actor_of(s.get_one(User, ADVISOR_ID), RoutingStore().current())
+        handoff_id = handoff.id
+        # Whoever the routing gave it to claims it; nobody: the advisor for everything.
+        mine = User.id == handoff.assigned_to if handoff.assigned_to else User.email == ADVISOR
+        user = s.execute(select(User).where(mine)).scalar_one()
+        advisor = handoffs.actor_of(user, RoutingStore().current())
         handoffs.claim(s, advisor, handoff_id, stack.clock.now(), NoHandoffEvents())
