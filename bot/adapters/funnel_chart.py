@@ -35,19 +35,20 @@ def funnel_png(
     names = list(groups) or ["all"]
     figure = Figure(figsize=(max(6.0, _PANEL_WIDTH * len(names)), _HEIGHT), dpi=dpi)
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(names), sharey=True, squeeze=False)[0]
-    for ax, name in zip(axes, names, strict=True):
+    axes = figure.subplots(1, len(names), squeeze=False)[0]
+    # One scale for every group, so that bars compare across panels.
+    top = max((n for g in groups.values() for n in g.values()), default=0) or 1
+    for i, (ax, name) in enumerate(zip(axes, names, strict=True)):
         counts = [groups.get(name, {}).get(stage, 0) for stage in stages]
         started = counts[0] if counts else 0
         colours = [_BRANCH_COLOUR if stage == branch else _PATH_COLOUR for stage in stages]
         positions = range(len(stages))
         bars = ax.barh(positions, counts, color=colours)
-        top = max(counts, default=0) or 1
         ax.set_xlim(0, top * 1.35)
         ax.invert_yaxis()
         ax.set_title(name, fontsize=11)
         ax.set_xlabel("conversations")
-        ax.set_yticks(list(positions), [s.replace("_", " ") for s in stages])
+        ax.set_yticks(list(positions), [s.replace("_", " ") for s in stages] if i == 0 else [])
         for bar, n in zip(bars, counts, strict=True):
             share = f" ({100 * n / started:.0f}%)" if started else ""
             ax.text(

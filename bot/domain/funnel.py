@@ -205,13 +205,15 @@ class Funnel:
 
     def note(self, stage: str) -> str:
         """What a table shows beside ``stage``'s count: how many were lost since the
-        stage before ("-3 (37.5%)"), or for declined its share of terms offered."""
+        stage before ("-3 (37.5%)", "no drop"), or for declined its share of terms offered."""
         if stage == BRANCH:
             share = self.branch()["declined"]["percent"]
             return f"{share}% of offered" if share is not None else ""
         drop = next((d for d in self.drop_off() if d["to"] == stage), None)
         if drop is None or drop["percent"] is None:
             return ""
+        if drop["lost"] == 0:
+            return "no drop"
         return f"-{drop['lost']} ({drop['percent']}%)"
 
     def times(self) -> dict[str, dict[str, Any]]:

@@ -40,7 +40,7 @@ OUTCOMES: tuple[Outcome, ...] = (
     "person",
 )
 ADVISOR = "ada.advisor@example.com"
-# Minutes between the steps: the funnel's times follow from them.
+# Minutes between the steps unless a prospect says otherwise: the funnel's times.
 ANSWER_AFTER = 1
 OPEN_AFTER = 10
 CLAIM_AFTER = 5
@@ -77,6 +77,10 @@ class Prospect:
     variant: str | None = None
     flow_version_id: int | None = None
     first_words: str = "Hello, what accounts do you offer?"
+    # Minutes to answer the terms, to open the link once sent, for an advisor to claim.
+    answer_after: float = ANSWER_AFTER
+    open_after: float = OPEN_AFTER
+    claim_after: float = CLAIM_AFTER
 
     @property
     def number(self) -> str:
@@ -111,14 +115,14 @@ def take(stack: Stack, prospect: Prospect) -> None:
     stack.say(PASSPORT)
     if outcome == "offered":
         return
-    stack.clock.advance(ANSWER_AFTER * 60)
+    stack.clock.advance(prospect.answer_after * 60)
     if outcome == "declined":
         stack.say("no")
         return
     [message] = stack.say("yes")
     if outcome == "invited":
         return
-    stack.clock.advance(OPEN_AFTER * 60)
+    stack.clock.advance(prospect.open_after * 60)
     token = _link(message).rsplit("/", 1)[1]
     with stack.sessions.begin() as s:
         used = invites.redeem_invite(s, token=token, secret=SECRET, now=stack.clock.now())
@@ -133,7 +137,7 @@ def take(stack: Stack, prospect: Prospect) -> None:
         )
     if outcome == "handed_off":
         return
-    stack.clock.advance(CLAIM_AFTER * 60)
+    stack.clock.advance(prospect.claim_after * 60)
     with stack.sessions.begin() as s:
         handoff = s.execute(
             select(Handoff).where(Handoff.conversation_id == stack.conversation_id)
