@@ -115,9 +115,6 @@ class Settings(BaseSettings):
     gangway_log_format: Literal["text", "json"] = "text"
     # The flow in force (see flows/README.md); re-read when the file changes.
     gangway_flow: Path = REPO_ROOT / "flows" / "default.yml"
-    # The latest `gangway flows test` run, which the console's figures page shows.
-    # Unset: the state directory's flow-tests/results.json.
-    gangway_flow_test_results: Path | None = None
     # The trained sensitivity model, loaded at start. Unset: the one `make model` trains
     # from data/sensitivity/ (var/models/sensitivity-<fingerprint>.json.gz).
     gangway_sensitivity_model: Path | None = None
@@ -230,6 +227,9 @@ class Settings(BaseSettings):
     # Local state of `gangway up`: logs of each part and stack.json (how local tools
     # reach the running stack). Default: var/ in the repository.
     gangway_state_dir: Path | None = None
+    # Where `gangway flows test` writes its last results (the marketing page reads them).
+    # Default: flow-tests/results.json in the state directory.
+    gangway_flow_test_results: Path | None = None
 
     @field_validator("gangway_sender_rate")
     @classmethod
@@ -248,13 +248,13 @@ class Settings(BaseSettings):
         return self.gangway_state_dir or REPO_ROOT / "var"
 
     @property
+    def flow_test_results(self) -> Path:
+        return self.gangway_flow_test_results or self.state_dir / "flow-tests" / "results.json"
+
+    @property
     def migration_database_url(self) -> str | None:
         url = self.gangway_migration_database_url
         return url.get_secret_value() if url else None
-
-    @property
-    def flow_test_results(self) -> Path:
-        return self.gangway_flow_test_results or self.state_dir / "flow-tests" / "results.json"
 
     @property
     def audit_checkpoints(self) -> Path:
