@@ -20,6 +20,7 @@ from bot.entrypoints.flows_cli import flows_app
 from bot.entrypoints.model_cli import model_app
 from bot.entrypoints.reconcile_cli import reconcile
 from bot.entrypoints.records_cli import erase, export, hold_app, keys_app, retention_app
+from bot.entrypoints.report_cli import report_app
 from bot.entrypoints.service_process import logging_of
 from bot.entrypoints.users_cli import users_app
 
@@ -47,6 +48,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(crm_app, name="crm")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(intake_app, name="intake")
+app.add_typer(report_app, name="report")
 app.command("classify")(classify)
 app.command("eval")(eval_)
 app.command("erase")(erase)

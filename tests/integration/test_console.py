@@ -32,7 +32,7 @@ from bot.adapters.tables import (
     OutboxMessage,
 )
 from bot.config import Settings, load_settings
-from bot.entrypoints.routes import console, console_api
+from bot.entrypoints.routes import console, console_api, console_figures
 from bot.service_layer import handoffs
 from bot.service_layer.handoffs import Route
 from tests.audit_helpers import chained
@@ -89,6 +89,7 @@ def make_container(
 def make_app(container: Any) -> FastAPI:
     app = FastAPI()
     app.include_router(console.router)
+    app.include_router(console_figures.router)
     app.include_router(console_api.router)
     app.state.container = container
     return app

@@ -12,7 +12,8 @@ the data are the JSON API's models (``console_api``).
 
 Access follows ``bot.domain.access``: a handoff the person may not read is a 404, one
 they may read but not change is a 403, and the buttons shown are the actions it allows.
-Marketing, who reads no conversation, lands on the figures page instead of the queue.
+Marketing, who reads no conversation, lands on the figures page (``console_figures``)
+instead of the queue.
 Compliance alone gets the handoff page's link to the conversation's evidence bundle, a
 plain GET download (a link cannot carry a CSRF token; a forged one only saves the bundle
 on the signed-in person's own machine, and is recorded in the audit log like any
@@ -57,7 +58,6 @@ from bot.entrypoints.routes.console_api import (
     evidence_response,
     handoffs_out,
 )
-from bot.entrypoints.routes.figures import figures_of
 from bot.entrypoints.routes.path_params import ConversationId, RowId
 from bot.entrypoints.routes.secure_chat import file_response
 from bot.service_layer import (
@@ -394,16 +394,6 @@ def _listing(request: Request, viewer: Viewer) -> HandoffsOut:
     container = container_of(request)
     now = container.clock.now()
     return handoffs_out(handoff_views.queue_of(container.sessions, viewer.actor, now), now)
-
-
-@router.get("/figures", response_class=HTMLResponse)
-def figures_page(request: Request, viewer: PageViewer) -> HTMLResponse:
-    """Counts and the versions in force, never a conversation (``routes/figures.py``)."""
-    try:
-        found = figures_of(request, viewer.actor)
-    except HandoffError as exc:
-        return _page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
-    return _page(request, "figures.html", viewer=viewer, figures=found)
 
 
 # -- one handoff ------------------------------------------------------------------------
