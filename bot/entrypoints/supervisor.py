@@ -153,11 +153,13 @@ def rasa_server_argv(
     model: Path, *, host: str, port: int, token: str, endpoints: Path = ENDPOINTS
 ) -> list[str]:
     """The Rasa server with its HTTP API on, requiring ``token`` (``?token=``), serving
-    `model` (run from the repository root). Rasa takes the token only on its command line."""
+    `model` (run from the repository root). Rasa takes the token only on its command line,
+    as ``--auth-token=TOKEN`` in one word: a token starting with "-" (one made token in 64)
+    would otherwise be taken for an option, and Rasa would exit with a usage error."""
     if not token:
         raise ValueError("Rasa's HTTP API must not run without an auth token")
     return [
-        str(RASA_BIN), "run", "--enable-api", "--auth-token", token, "--model", str(model),
+        str(RASA_BIN), "run", "--enable-api", f"--auth-token={token}", "--model", str(model),
         "--endpoints", str(endpoints), "--credentials", "bot/rasa/credentials.yml",
         "--interface", host, "--port", str(port),
     ]  # fmt: skip

@@ -122,7 +122,7 @@ def test_run_values_take_precedence_over_the_environment() -> None:
 def test_rasa_never_starts_without_an_auth_token() -> None:
     """Rasa's HTTP API is always started with --auth-token; an empty token is refused."""
     argv = rasa_server_argv(Path("model.tar.gz"), host="127.0.0.1", port=5005, token="t0k3n")
-    assert argv[argv.index("--auth-token") + 1] == "t0k3n"
+    assert "--auth-token=t0k3n" in argv
     with pytest.raises(ValueError):
         rasa_server_argv(Path("model.tar.gz"), host="127.0.0.1", port=5005, token="")
 
