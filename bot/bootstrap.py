@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.db_roles import migrate_database, triggers_only_warning
-from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
+from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError
+from bot.adapters.flow_version_store import VersionedFlowStore
 from bot.adapters.intake import IntakeWriter
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.prometheus_metrics import PrometheusMetrics
@@ -125,7 +126,7 @@ class Container:
     sender: MessageSender
     processor: ConversationProcessor
     worker: Worker
-    flows: FlowStore
+    flows: VersionedFlowStore
     invite_secret: bytes
     scheduler: TimerScheduler
     handover: Handover
@@ -269,7 +270,7 @@ def _crm_pusher(
     )
 
 
-def sensitivity_model(settings: Settings, flows: FlowStore) -> SensitivityScorer | None:
+def sensitivity_model(settings: Settings, flows: VersionedFlowStore) -> SensitivityScorer | None:
     """The trained sensitivity model: GANGWAY_SENSITIVITY_MODEL, else the one `make model`
     trains from the current data. Without one, the service refuses to start when the flow
     gives the model a say (``min_score``), rather than quietly catching less."""
@@ -355,7 +356,13 @@ def build(
     if understanding is None:
         raise MissingConfiguration("a dialogue was given without an understanding (NLU)")
     try:
-        flows = FlowStore(settings.gangway_flow, DEFAULT_DOMAIN_PATH)
+        flows = VersionedFlowStore(
+            sessions,
+            settings.gangway_flow,
+            DEFAULT_DOMAIN_PATH,
+            poll_seconds=settings.gangway_flow_poll_seconds,
+            now=clock.now,
+        )
     except (FlowFileError, OSError) as exc:
         problem = f"the flow {settings.gangway_flow} cannot be used:\n{exc}"
         raise MissingConfiguration(problem) from exc

@@ -1,0 +1,131 @@
+"""The flow in force: the live flow version's content, not the file.
+
+The service still watches its flow file: a changed file that is valid is proposed as a
+new version (``bot.adapters.flow_versions``), which goes live at once only under the
+live version's ``governance: none``; an invalid one is logged with its file:line errors
+and never proposed. Every process looks up the live version's id at most every
+``poll_seconds``, so a version approved anywhere (the console, the command line, another
+process) is in force everywhere within seconds, without a restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.adapters import flow_versions
+from bot.adapters.db import SessionFactory
+from bot.adapters.flow_files import load_flow
+from bot.adapters.yaml_files import FlowError, FlowFileError
+from bot.domain.flow_variants import effective
+from bot.domain.flows import Flow
+
+__all__ = ["VersionedFlowStore"]
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class VersionedFlowStore:
+    """A ``FlowSource`` over the ``flow_versions`` table, fed by the flow file.
+
+    On a database with no version of the file's flow, the file is installed as version
+    1, live. The file must be valid when the store starts (FlowFileError otherwise).
+    """
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        path: Path,
+        domain_path: Path | None = None,
+        *,
+        poll_seconds: float = 2.0,
+        now: Callable[[], datetime] = _utc_now,
+        ticks: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path, self.domain_path = path, domain_path
+        self._sessions, self._poll, self._now, self._ticks = sessions, poll_seconds, now, ticks
+        self._lock = threading.Lock()
+        self._loaded: dict[int, Flow] = {}
+        self.errors: list[FlowError] = []
+        data = path.read_bytes()
+        file_flow = load_flow(path, domain_path, data)
+        self.name = file_flow.name
+        with sessions.begin() as s:
+            flow_versions.install(s, self.name, data.decode(), path.name, self._now())
+        self._stamp = self._file_stamp()
+        self._offer(data)
+        self._checked = ticks()
+        self._flow = self._refresh()
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def _offer(self, data: bytes) -> None:
+        """Propose the file's content when it is valid and new; log its errors if not."""
+        try:
+            load_flow(self.path, self.domain_path, data)
+        except FlowFileError as exc:
+            self.errors = exc.errors
+            log.error("flow %s not proposed; it has errors:\n%s", self.path, exc)
+            return
+        self.errors = []
+        content = data.decode()
+        with self._sessions.begin() as s:
+            seen = {(v.sha256, v.status) for v in flow_versions.history(s, self.name)}
+            sha = flow_versions.sha256_of(content)
+            if {(sha, "live"), (sha, "pending"), (sha, "rejected")} & seen:
+                return  # once per content: a rejected one is proposed again only by hand
+            version, _ = flow_versions.propose(
+                s, self.name, content, self.path.name, f"file {self.path.name}", self._now()
+            )
+            log.info("flow %s: version %s is %s", self.name, version.seq, version.status)
+
+    def _refresh(self) -> Flow:
+        with self._sessions.begin() as s:
+            version = flow_versions.live(s, self.name)
+            if version is None:
+                raise FlowFileError([FlowError(str(self.path), None, "no live flow version")])
+            if version.id not in self._loaded:
+                flow = load_flow(Path(version.source), self.domain_path, version.content.encode())
+                self._loaded = {version.id: _versioned(flow, version.id)}
+                log.info("flow %s: version %s is in force", self.name, version.seq)
+            return self._loaded[version.id]
+
+    def current(self) -> Flow:
+        """The live version's flow (the base flow, without a variant)."""
+        with self._lock:
+            if self._ticks() - self._checked >= self._poll:
+                self._checked = self._ticks()
+                stamp = self._file_stamp()
+                if stamp != self._stamp and stamp is not None:
+                    self._stamp = stamp
+                    try:
+                        self._offer(self.path.read_bytes())
+                    except OSError as exc:
+                        log.error("flow %s cannot be read: %s", self.path, exc)
+                try:
+                    self._flow = self._refresh()
+                except FlowFileError as exc:  # a live content that no longer loads
+                    log.error("flow %s: keeping the flow in force:\n%s", self.name, exc)
+            return self._flow
+
+    def for_conversation(self, conversation_id: str, variant: str | None) -> Flow:
+        """The flow a conversation assigned ``variant`` runs now (see ``effective``)."""
+        return effective(self.current(), variant)
+
+
+def _versioned(flow: Flow, version_id: int) -> Flow:
+    return dataclasses.replace(flow, version=version_id)
