@@ -138,6 +138,7 @@ class Container:
     retention_scheduler: TimerScheduler | None = None
     checkpoint_scheduler: TimerScheduler | None = None
     reconcile_scheduler: TimerScheduler | None = None
+    flow_scheduler: TimerScheduler | None = None  # proposes file changes, takes approvals
     _http: list[httpx.Client] = field(default_factory=list)
     chainer: AuditChainer | None = None
     metrics: PrometheusMetrics | None = None  # what GET /metrics shows
@@ -193,6 +194,7 @@ class Container:
             self.retention_scheduler,
             self.checkpoint_scheduler,
             self.reconcile_scheduler,
+            self.flow_scheduler,
         ]
         chainer = [] if self.chainer is None else [self.chainer]
         return [
@@ -360,7 +362,6 @@ def build(
             sessions,
             settings.gangway_flow,
             DEFAULT_DOMAIN_PATH,
-            poll_seconds=settings.gangway_flow_poll_seconds,
             now=clock.now,
         )
     except (FlowFileError, OSError) as exc:
@@ -464,6 +465,7 @@ def build(
         retention_scheduler(settings, sessions, clock, flows, engine, events),
         checkpoint_scheduler(settings, sessions, clock),
         reconcile_scheduler(settings, sessions, clock, history),
+        TimerScheduler(flows, interval_seconds=settings.gangway_flow_poll_seconds, work="flow"),
         clients,
         chainer=AuditChainer(sessions, clock),
         metrics=metrics,

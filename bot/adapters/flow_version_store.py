@@ -3,9 +3,12 @@
 The service still watches its flow file: a changed file that is valid is proposed as a
 new version (``bot.adapters.flow_versions``), which goes live at once only under the
 live version's ``governance: none``; an invalid one is logged with its file:line errors
-and never proposed. Every process looks up the live version's id at most every
-``poll_seconds``, so a version approved anywhere (the console, the command line, another
-process) is in force everywhere within seconds, without a restart.
+and never proposed. ``refresh`` does that and looks up the live version; the service
+runs it every few seconds in a background job (GANGWAY_FLOW_POLL_SECONDS), so a version
+approved anywhere (the console, the command line, another process) is in force
+everywhere within seconds, without a restart. ``current`` itself never touches the
+database: it is asked inside the callers' transactions, and a transaction of its own
+there would wait on theirs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,12 +49,10 @@ class VersionedFlowStore:
         path: Path,
         domain_path: Path | None = None,
         *,
-        poll_seconds: float = 2.0,
         now: Callable[[], datetime] = _utc_now,
-        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path, self.domain_path = path, domain_path
-        self._sessions, self._poll, self._now, self._ticks = sessions, poll_seconds, now, ticks
+        self._sessions, self._now = sessions, now
         self._lock = threading.Lock()
         self._loaded: dict[int, Flow] = {}
         self.errors: list[FlowError] = []
@@ -63,8 +63,7 @@ class VersionedFlowStore:
             flow_versions.install(s, self.name, data.decode(), path.name, self._now())
         self._stamp = self._file_stamp()
         self._offer(data)
-        self._checked = ticks()
-        self._flow = self._refresh()
+        self._flow = self._load_live()
 
     def _file_stamp(self) -> tuple[int, int] | None:
         try:
@@ -93,7 +92,7 @@ class VersionedFlowStore:
             )
             log.info("flow %s: version %s is %s", self.name, version.seq, version.status)
 
-    def _refresh(self) -> Flow:
+    def _load_live(self) -> Flow:
         with self._sessions.begin() as s:
             version = flow_versions.live(s, self.name)
             if version is None:
@@ -104,23 +103,31 @@ class VersionedFlowStore:
                 log.info("flow %s: version %s is in force", self.name, version.seq)
             return self._loaded[version.id]
 
-    def current(self) -> Flow:
-        """The live version's flow (the base flow, without a variant)."""
+    def refresh(self) -> bool:
+        """Propose the file if it changed, then take the live version; True when a
+        different version came in force. Outside any transaction of the caller's."""
         with self._lock:
-            if self._ticks() - self._checked >= self._poll:
-                self._checked = self._ticks()
-                stamp = self._file_stamp()
-                if stamp != self._stamp and stamp is not None:
-                    self._stamp = stamp
-                    try:
-                        self._offer(self.path.read_bytes())
-                    except OSError as exc:
-                        log.error("flow %s cannot be read: %s", self.path, exc)
+            stamp = self._file_stamp()
+            if stamp != self._stamp and stamp is not None:
+                self._stamp = stamp
                 try:
-                    self._flow = self._refresh()
-                except FlowFileError as exc:  # a live content that no longer loads
-                    log.error("flow %s: keeping the flow in force:\n%s", self.name, exc)
-            return self._flow
+                    self._offer(self.path.read_bytes())
+                except OSError as exc:
+                    log.error("flow %s cannot be read: %s", self.path, exc)
+            before = self._flow.version
+            try:
+                self._flow = self._load_live()
+            except FlowFileError as exc:  # a live content that no longer loads
+                log.error("flow %s: keeping the flow in force:\n%s", self.name, exc)
+            return self._flow.version != before
+
+    def fire_due(self) -> int:
+        """The background job's beat (``TimerScheduler``): ``refresh``."""
+        return int(self.refresh())
+
+    def current(self) -> Flow:
+        """The live version's flow as last refreshed (the base flow, without a variant)."""
+        return self._flow
 
     def for_conversation(self, conversation_id: str, variant: str | None) -> Flow:
         """The flow a conversation assigned ``variant`` runs now (see ``effective``)."""
