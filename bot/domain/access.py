@@ -50,11 +50,13 @@ __all__ = [
     "Role",
     "allowed",
     "can",
+    "can_approve_flow_changes",
     "can_export_evidence",
     "can_handle_failed_work",
     "can_manage_users",
     "can_read",
     "can_see_figures",
+    "can_see_flow_changes",
     "queues_of",
     "reads_conversations",
     "refusal",
@@ -236,3 +238,15 @@ def can_see_figures(actor: Actor) -> bool:
     """Aggregate counts and flow versions: marketing, and those who oversee (supervisors,
     compliance). Advisors work on handoffs, not on the funnel; admins manage accounts."""
     return actor.role in (Role.MARKETING, Role.SUPERVISOR, Role.COMPLIANCE)
+
+
+def can_see_flow_changes(actor: Actor) -> bool:
+    """The pending flow changes and their diffs: compliance, who decides on them, and
+    marketing, who proposed them (read-only)."""
+    return actor.role in (Role.COMPLIANCE, Role.MARKETING)
+
+
+def can_approve_flow_changes(actor: Actor) -> bool:
+    """Approve or reject a flow change: compliance alone (what prospects are told about
+    terms and consent is theirs to allow)."""
+    return actor.role is Role.COMPLIANCE
