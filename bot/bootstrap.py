@@ -12,6 +12,7 @@ from typing import Protocol
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.db_roles import migrate_database, triggers_only_warning
@@ -21,6 +22,7 @@ from bot.adapters.intake import IntakeWriter
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.prometheus_metrics import PrometheusMetrics
 from bot.adapters.routing_file import RoutingStore
+from bot.adapters.tables import Conversation
 from bot.adapters.vault import Vault
 from bot.background import (
     checkpoint_scheduler,
@@ -29,6 +31,7 @@ from bot.background import (
     retention_scheduler,
 )
 from bot.config import NO_TWILIO, MissingConfiguration, Settings
+from bot.domain.flows import Flow
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.records_setup import check_keys, keyring
 from bot.service_layer.audit_chainer import AuditChainer
@@ -162,7 +165,7 @@ class Container:
             invite_activated(
                 s,
                 conversation_id,
-                self.flows.current(),
+                self._flow_of(s, conversation_id),
                 self.clock.now(),
                 self._invite_settings(),
                 self.handover,
@@ -175,11 +178,16 @@ class Container:
                 s,
                 conversation_id,
                 text,
-                self.flows.current(),
+                self._flow_of(s, conversation_id),
                 self.clock.now(),
                 self._invite_settings(),
                 self.handover,
             )
+
+    def _flow_of(self, s: Session, conversation_id: str) -> Flow:
+        """The flow the conversation runs (its A/B variant's, while that runs)."""
+        conv = s.get(Conversation, conversation_id)
+        return self.flows.for_conversation(conversation_id, conv.variant if conv else None)
 
     def _invite_settings(self) -> InviteSettings:
         return InviteSettings(self.invite_secret, self.settings.gangway_public_url)
