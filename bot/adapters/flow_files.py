@@ -372,7 +372,7 @@ def _flow(
     )
     retention = _retention(r, top.get("retention"))
     governance, base_weight, variants = flow_variant_files.variant_settings(
-        r, top, languages, flow_args[3]
+        r, top, languages, flow_args[3], flow_args[2]
     )
     if any(e.severity == "error" for e in r.errors) or None in (name, default, at, confidence):
         return None

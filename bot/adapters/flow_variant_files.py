@@ -15,7 +15,15 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from bot.adapters import flow_levels
 from bot.adapters.yaml_files import Reader
-from bot.domain.flows import BODY_LIMIT, TEXT_RULES, Variant, parse_duration, placeholders
+from bot.domain.flows import (
+    BODY_LIMIT,
+    TEXT_RULES,
+    Timers,
+    Variant,
+    format_duration,
+    parse_duration,
+    placeholders,
+)
 from bot.domain.levels import Level
 
 __all__ = ["GOVERNANCE", "VARIANT_KEYS", "variant_settings"]
@@ -126,9 +134,11 @@ def variant_settings(
     top: dict[str, Node],
     languages: Sequence[str],
     responses: Collection[str],
+    timers: Timers | None = None,
 ) -> tuple[str, float | None, tuple[Variant, ...]]:
     """The flow's governance, its base weight and its variants (``responses``: the names
-    the base flow words, the only ones a variant may word differently)."""
+    the base flow words, the only ones a variant may word differently; ``timers``: the
+    base flow's, which a variant's timers must still fit)."""
     governance = "required"
     if "governance" in top:
         text = r.string(top["governance"], "governance")
@@ -152,6 +162,18 @@ def variant_settings(
             if any(v.name == variant.name for v in variants):
                 r.error(item, f"`variants`: `{variant.name}` is named twice; name each once")
                 continue
+            reminder, expiry = (
+                variant.timers.get(name, getattr(timers, name, None))
+                for name in ("invite_reminder", "invite_expiry")
+            )
+            if reminder is not None and expiry is not None and reminder >= expiry:
+                r.error(
+                    item,
+                    f"`variants.{variant.name}`: its invite_reminder "
+                    f"({format_duration(reminder)}) must be shorter than its invite_expiry "
+                    f"({format_duration(expiry)}), or the reminder would come after the link "
+                    "has expired",
+                )
             variants.append(variant)
     if isinstance(top.get("base_weight"), ScalarNode) and not variants:
         r.error(top["base_weight"], "`base_weight` is only used with `variants`; remove it")

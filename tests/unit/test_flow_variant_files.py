@@ -3,11 +3,18 @@ mistake reported as file:line in plain words."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
-from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH, load_flow, validate_file
+from bot.adapters.flow_files import (
+    DEFAULT_DOMAIN_PATH,
+    DEFAULT_FLOW_PATH,
+    load_flow,
+    validate_file,
+    validate_files,
+)
 from bot.domain.levels import Level
 
 VARIANTS = """
@@ -96,6 +103,11 @@ def test_variants_are_read(tmp_path: Path) -> None:
             "named twice",
         ),
         (VARIANTS.replace("5m", "soon"), "soon", "is not a duration"),
+        (
+            VARIANTS.replace("consent_reminder: 5m", "invite_reminder: 2d"),
+            "- name: short-invite",
+            "must be shorter than its invite_expiry (1d)",
+        ),
     ],
 )
 def test_variant_mistakes_name_their_line(
@@ -113,3 +125,12 @@ def test_governance_must_be_required_or_none(tmp_path: Path) -> None:
     [error] = [e for e in validate_file(path) if e.severity == "error"]
     assert error.line == line_of(path, "governance: optional")
     assert "write `required`" in error.message
+
+
+def test_gangway_flows_validate_checks_variants(tmp_path: Path) -> None:
+    good, bad = write(tmp_path, VARIANTS), tmp_path / "bad.yml"
+    bad.write_text(good.read_text(encoding="utf-8").replace("weight: 40", "weight: -1"))
+    out = io.StringIO()
+    assert validate_files([good], out, DEFAULT_DOMAIN_PATH) == 0
+    assert validate_files([bad], out, DEFAULT_DOMAIN_PATH) == 1
+    assert f"bad.yml:{line_of(bad, 'weight: -1')}: `variants.short-invite.weight`" in out.getvalue()
