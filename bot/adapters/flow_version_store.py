@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.adapters import flow_versions
 from bot.adapters.db import SessionFactory
 from bot.adapters.flow_files import load_flow
@@ -59,8 +61,11 @@ class VersionedFlowStore:
         data = path.read_bytes()
         file_flow = load_flow(path, domain_path, data)
         self.name = file_flow.name
-        with sessions.begin() as s:
-            flow_versions.install(s, self.name, data.decode(), path.name, self._now())
+        try:
+            with sessions.begin() as s:
+                flow_versions.install(s, self.name, data.decode(), path.name, self._now())
+        except IntegrityError:  # another process installed it at the same moment
+            log.info("flow %s: installed by another process", self.name)
         self._stamp = self._file_stamp()
         self._offer(data)
         self._flow = self._load_live()
@@ -75,28 +80,39 @@ class VersionedFlowStore:
     def _offer(self, data: bytes) -> None:
         """Propose the file's content when it is valid and new; log its errors if not."""
         try:
-            load_flow(self.path, self.domain_path, data)
+            name = load_flow(self.path, self.domain_path, data).name
         except FlowFileError as exc:
             self.errors = exc.errors
             log.error("flow %s not proposed; it has errors:\n%s", self.path, exc)
             return
         self.errors = []
         content = data.decode()
+        try:
+            self._propose(name, content)
+        except IntegrityError:  # another process proposed it at the same moment
+            log.info("flow %s: the file was proposed by another process", self.name)
+
+    def _propose(self, name: str, content: str) -> None:
+        """As a version of the flow the content names (a renamed flow is another flow)."""
         with self._sessions.begin() as s:
-            seen = {(v.sha256, v.status) for v in flow_versions.history(s, self.name)}
+            seen = {(v.sha256, v.status) for v in flow_versions.history(s, name)}
             sha = flow_versions.sha256_of(content)
             if {(sha, "live"), (sha, "pending"), (sha, "rejected")} & seen:
                 return  # once per content: a rejected one is proposed again only by hand
             version, _ = flow_versions.propose(
-                s, self.name, content, self.path.name, f"file {self.path.name}", self._now()
+                s, name, content, self.path.name, f"file {self.path.name}", self._now()
             )
-            log.info("flow %s: version %s is %s", self.name, version.seq, version.status)
+            log.info("flow %s: version %s is %s", name, version.seq, version.status)
 
     def _load_live(self) -> Flow:
         with self._sessions.begin() as s:
             version = flow_versions.live(s, self.name)
             if version is None:
-                raise FlowFileError([FlowError(str(self.path), None, "no live flow version")])
+                message = (
+                    f"no version of the flow {self.name!r} is live; approve one "
+                    "(gangway flows pending, gangway flows approve VERSION)"
+                )
+                raise FlowFileError([FlowError(str(self.path), None, message)])
             if version.id not in self._loaded:
                 flow = load_flow(Path(version.source), self.domain_path, version.content.encode())
                 self._loaded = {version.id: _versioned(flow, version.id)}
