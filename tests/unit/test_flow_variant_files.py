@@ -134,3 +134,11 @@ def test_gangway_flows_validate_checks_variants(tmp_path: Path) -> None:
     assert validate_files([good], out, DEFAULT_DOMAIN_PATH) == 0
     assert validate_files([bad], out, DEFAULT_DOMAIN_PATH) == 1
     assert f"bad.yml:{line_of(bad, 'weight: -1')}: `variants.short-invite.weight`" in out.getvalue()
+
+
+def test_the_example_ab_test_is_the_shipped_flow_plus_a_valid_variant() -> None:
+    example = DEFAULT_FLOW_PATH.parent / "examples" / "ab-invite-wording.yml"
+    assert DEFAULT_FLOW_PATH.read_text(encoding="utf-8") in example.read_text(encoding="utf-8")
+    flow = load_flow(example, DEFAULT_DOMAIN_PATH)
+    [variant] = flow.variants
+    assert variant.name == "short-invite" and set(variant.texts) == {"consent_question", "invite"}
