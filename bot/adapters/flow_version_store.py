@@ -130,12 +130,12 @@ class VersionedFlowStore:
                     self._offer(self.path.read_bytes())
                 except OSError as exc:
                     log.error("flow %s cannot be read: %s", self.path, exc)
-            before = self._flow.version
+            before = self._flow.version_id
             try:
                 self._flow = self._load_live()
             except FlowFileError as exc:  # a live content that no longer loads
                 log.error("flow %s: keeping the flow in force:\n%s", self.name, exc)
-            return self._flow.version != before
+            return self._flow.version_id != before
 
     def fire_due(self) -> int:
         """The background job's beat (``TimerScheduler``): ``refresh``."""
@@ -151,4 +151,4 @@ class VersionedFlowStore:
 
 
 def _versioned(flow: Flow, version_id: int) -> Flow:
-    return dataclasses.replace(flow, version=version_id)
+    return dataclasses.replace(flow, version_id=version_id)

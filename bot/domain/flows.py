@@ -300,7 +300,7 @@ class Flow:
     base_weight: float | None = None
     # The flow version (flow_versions.id) this flow was loaded from (None: read from a
     # file), and the variant applied to it (None: the base flow).
-    version: int | None = None
+    version_id: int | None = None
     variant: str | None = None
     _answers: Mapping[str, bool] = field(init=False, repr=False, compare=False)
 

@@ -29,7 +29,7 @@ def start_turn(flows: FlowSource, conv: Conversation, msg: InboxMessage) -> Flow
         base = flows.current()
         if conv.variant is None:
             conv.variant = assign(base, conv.id)
-        conv.flow_version_id = base.version
+        conv.flow_version_id = base.version_id
     flow = flow_of(flows, conv)
-    msg.flow_version_id, msg.variant = flow.version, flow.variant
+    msg.flow_version_id, msg.variant = flow.version_id, flow.variant
     return flow

@@ -116,7 +116,7 @@ class FlowSource(Protocol):
     def for_conversation(self, conversation_id: str, variant: str | None) -> Flow:
         """The flow a conversation assigned ``variant`` (its recorded one; None: the base
         flow) runs now: the variant's overlay while the variant runs, else the base flow.
-        The result's ``version`` and ``variant`` name what it is."""
+        The result's ``version_id`` and ``variant`` name what it is."""
         ...
 
 

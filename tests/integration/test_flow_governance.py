@@ -65,7 +65,7 @@ def test_a_fresh_database_installs_the_file_as_version_1(
 ) -> None:
     flows = store(sessions, flow_file, clock)
     assert versions(sessions) == [(1, "live", "installation")]
-    assert flows.current().version is not None
+    assert flows.current().version_id is not None
     [installed] = audit(sessions)
     assert installed["kind"] == "flow_installed" and installed["seq"] == 1
     assert installed["sha256"] == flow_governance.flow_versions.sha256_of(SHIPPED)

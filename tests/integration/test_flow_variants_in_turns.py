@@ -89,7 +89,7 @@ def test_assignment_is_stable_recorded_and_split_by_weight(
     with stack.sessions.begin() as s:
         conversations = list(s.scalars(select(Conversation)))
         recorded = {c.id: (c.flow_version_id, c.variant) for c in conversations}
-    assert {version for version, _ in recorded.values()} == {live.version}
+    assert {version for version, _ in recorded.values()} == {live.version_id}
     assert all(variant == assign(live, cid) for cid, (_, variant) in recorded.items())
     counts = Counter(variant for _, variant in recorded.values())
     assert set(counts) == {None, "b"} and 36 <= counts["b"] <= 84
@@ -104,7 +104,7 @@ def test_a_consent_records_the_version_and_variant_whose_terms_were_shown(
     [offer] = stack.say(PASSPORT)
     assert ASK["en"] in offer
     [consent] = stack.rows(Consent)
-    assert (consent.flow_version_id, consent.variant) == (flows.current().version, "b")
+    assert (consent.flow_version_id, consent.variant) == (flows.current().version_id, "b")
     wording = wording_of(stack.sessions, flows, stack.conversation_id, "utter_greet")
     assert wording.text == "Variant B says hello (en)."
 
@@ -114,14 +114,14 @@ def test_a_stopped_variant_goes_on_with_the_base_flow(
 ) -> None:
     preset(stack, "whatsapp:+447700900502", "b")
     stack.say("hi")
-    first = flows.current().version
+    first = flows.current().version_id
     flow_file.write_text(
         SHIPPED + VARIANT.replace("weight: 50", "weight: 50\n    stopped: true"), encoding="utf-8"
     )
     flows.fire_due()  # the service's beat notices the file: a pending version
     flow_governance.approve(stack.sessions, "2", "carla (compliance)", None, clock.now())
     flows.fire_due()  # and takes the approved one
-    second = flows.current().version
+    second = flows.current().version_id
     assert second != first
 
     [offer] = stack.say(PASSPORT)
