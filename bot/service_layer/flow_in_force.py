@@ -9,12 +9,14 @@ stopped), and records on its inbox message the version and variant it ran under.
 
 from __future__ import annotations
 
-from bot.adapters.tables import Conversation, InboxMessage
-from bot.domain.flow_variants import assign
+from sqlalchemy.orm import Session
+
+from bot.adapters.tables import Conversation, Handoff, InboxMessage
+from bot.domain.flow_variants import assign, effective
 from bot.domain.flows import Flow
 from bot.service_layer.ports import FlowSource
 
-__all__ = ["flow_of", "start_turn"]
+__all__ = ["flow_of", "handoff_flow", "start_turn"]
 
 
 def flow_of(flows: FlowSource, conv: Conversation) -> Flow:
@@ -33,3 +35,11 @@ def start_turn(flows: FlowSource, conv: Conversation, msg: InboxMessage) -> Flow
     flow = flow_of(flows, conv)
     msg.flow_version_id, msg.variant = flow.version_id, flow.variant
     return flow
+
+
+def handoff_flow(s: Session, handoff_id: int, flow: Flow) -> Flow:
+    """``flow`` (the base flow in force) as the conversation of the handoff runs it: its
+    variant's, while that runs. An unknown handoff gets ``flow`` (the caller refuses it)."""
+    handoff = s.get(Handoff, handoff_id)
+    conv = s.get(Conversation, handoff.conversation_id) if handoff is not None else None
+    return effective(flow, conv.variant) if conv is not None else flow

@@ -16,9 +16,11 @@ from bot.adapters.flow_version_store import VersionedFlowStore
 from bot.adapters.tables import Consent, Conversation, InboxMessage
 from bot.domain.flow_variants import assign
 from bot.service_layer import flow_governance
+from bot.service_layer.flow_in_force import handoff_flow
 from bot.service_layer.receiving import conversation_for
 from bot.service_layer.wording import wording_of
 from tests.fakes.clock import FakeClock
+from tests.integration.test_console import add_handoff, make_container
 from tests.integration.test_protocol import PASSPORT, Stack
 
 ASK = {
@@ -133,3 +135,16 @@ def test_a_stopped_variant_goes_on_with_the_base_flow(
     assert (consent.flow_version_id, consent.variant) == (second, None)
     wording = wording_of(stack.sessions, flows, stack.conversation_id, "utter_greet")
     assert wording.text == flows.current().response("utter_greet", "en")
+
+
+def test_an_advisors_messages_use_the_conversations_variant(
+    sessions: SessionFactory, clock: FakeClock, flows: VersionedFlowStore
+) -> None:
+    container = make_container(sessions, clock)
+    on_b, on_base = add_handoff(container, 1), add_handoff(container, 2)
+    with sessions.begin() as s:
+        s.get_one(Conversation, "conv-1").variant = "b"
+    base = flows.current()
+    with sessions.begin() as s:
+        assert handoff_flow(s, on_b, base).text("consent_question", "fr") == ASK["fr"]
+        assert handoff_flow(s, on_base, base) is base
