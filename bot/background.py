@@ -10,11 +10,10 @@ from sqlalchemy import Engine
 
 from bot.adapters.audit_checkpoints import CheckpointWriter
 from bot.adapters.db import SessionFactory
-from bot.adapters.flow_files import FlowStore
 from bot.config import NO_TWILIO, MissingConfiguration, Settings
 from bot.records_setup import scrubber
 from bot.service_layer.handoffs import HandoffEvents
-from bot.service_layer.ports import Clock, MessageHistory
+from bot.service_layer.ports import Clock, FlowSource, MessageHistory
 from bot.service_layer.reconciliation import Reconciler, ScheduledReconciliation
 from bot.service_layer.retention import RetentionRunner
 from bot.service_layer.scheduler import TimerScheduler
@@ -83,7 +82,7 @@ def retention_scheduler(
     settings: Settings,
     sessions: SessionFactory,
     clock: Clock,
-    flows: FlowStore,
+    flows: FlowSource,
     engine: Engine,
     events: HandoffEvents,
 ) -> TimerScheduler | None:

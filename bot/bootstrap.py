@@ -12,14 +12,17 @@ from typing import Protocol
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from bot.adapters.db import SessionFactory, make_engine, make_session_factory
 from bot.adapters.db_roles import migrate_database, triggers_only_warning
-from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError, FlowStore
+from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, FlowFileError
+from bot.adapters.flow_version_store import VersionedFlowStore
 from bot.adapters.intake import IntakeWriter
 from bot.adapters.model_files import ModelFileError, load_model, model_in_use
 from bot.adapters.prometheus_metrics import PrometheusMetrics
 from bot.adapters.routing_file import RoutingStore
+from bot.adapters.tables import Conversation
 from bot.adapters.vault import Vault
 from bot.background import (
     checkpoint_scheduler,
@@ -28,6 +31,7 @@ from bot.background import (
     retention_scheduler,
 )
 from bot.config import NO_TWILIO, MissingConfiguration, Settings
+from bot.domain.flows import Flow
 from bot.domain.invite_tokens import MIN_SECRET_BYTES
 from bot.records_setup import check_keys, keyring
 from bot.service_layer.audit_chainer import AuditChainer
@@ -125,7 +129,7 @@ class Container:
     sender: MessageSender
     processor: ConversationProcessor
     worker: Worker
-    flows: FlowStore
+    flows: VersionedFlowStore
     invite_secret: bytes
     scheduler: TimerScheduler
     handover: Handover
@@ -137,6 +141,7 @@ class Container:
     retention_scheduler: TimerScheduler | None = None
     checkpoint_scheduler: TimerScheduler | None = None
     reconcile_scheduler: TimerScheduler | None = None
+    flow_scheduler: TimerScheduler | None = None  # proposes file changes, takes approvals
     _http: list[httpx.Client] = field(default_factory=list)
     chainer: AuditChainer | None = None
     metrics: PrometheusMetrics | None = None  # what GET /metrics shows
@@ -160,7 +165,7 @@ class Container:
             invite_activated(
                 s,
                 conversation_id,
-                self.flows.current(),
+                self._flow_of(s, conversation_id),
                 self.clock.now(),
                 self._invite_settings(),
                 self.handover,
@@ -173,11 +178,16 @@ class Container:
                 s,
                 conversation_id,
                 text,
-                self.flows.current(),
+                self._flow_of(s, conversation_id),
                 self.clock.now(),
                 self._invite_settings(),
                 self.handover,
             )
+
+    def _flow_of(self, s: Session, conversation_id: str) -> Flow:
+        """The flow the conversation runs (its A/B variant's, while that runs)."""
+        conv = s.get(Conversation, conversation_id)
+        return self.flows.for_conversation(conversation_id, conv.variant if conv else None)
 
     def _invite_settings(self) -> InviteSettings:
         return InviteSettings(self.invite_secret, self.settings.gangway_public_url)
@@ -192,6 +202,7 @@ class Container:
             self.retention_scheduler,
             self.checkpoint_scheduler,
             self.reconcile_scheduler,
+            self.flow_scheduler,
         ]
         chainer = [] if self.chainer is None else [self.chainer]
         return [
@@ -269,7 +280,7 @@ def _crm_pusher(
     )
 
 
-def sensitivity_model(settings: Settings, flows: FlowStore) -> SensitivityScorer | None:
+def sensitivity_model(settings: Settings, flows: VersionedFlowStore) -> SensitivityScorer | None:
     """The trained sensitivity model: GANGWAY_SENSITIVITY_MODEL, else the one `make model`
     trains from the current data. Without one, the service refuses to start when the flow
     gives the model a say (``min_score``), rather than quietly catching less."""
@@ -355,7 +366,12 @@ def build(
     if understanding is None:
         raise MissingConfiguration("a dialogue was given without an understanding (NLU)")
     try:
-        flows = FlowStore(settings.gangway_flow, DEFAULT_DOMAIN_PATH)
+        flows = VersionedFlowStore(
+            sessions,
+            settings.gangway_flow,
+            DEFAULT_DOMAIN_PATH,
+            now=clock.now,
+        )
     except (FlowFileError, OSError) as exc:
         problem = f"the flow {settings.gangway_flow} cannot be used:\n{exc}"
         raise MissingConfiguration(problem) from exc
@@ -457,6 +473,7 @@ def build(
         retention_scheduler(settings, sessions, clock, flows, engine, events),
         checkpoint_scheduler(settings, sessions, clock),
         reconcile_scheduler(settings, sessions, clock, history),
+        TimerScheduler(flows, interval_seconds=settings.gangway_flow_poll_seconds, work="flow"),
         clients,
         chainer=AuditChainer(sessions, clock),
         metrics=metrics,

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     gangway_log_format: Literal["text", "json"] = "text"
     # The flow in force (see flows/README.md); re-read when the file changes.
     gangway_flow: Path = REPO_ROOT / "flows" / "default.yml"
+    # How often (seconds) each process looks for a newly live flow version and a changed
+    # flow file.
+    gangway_flow_poll_seconds: float = Field(default=2.0, gt=0)
     # The trained sensitivity model, loaded at start. Unset: the one `make model` trains
     # from data/sensitivity/ (var/models/sensitivity-<fingerprint>.json.gz).
     gangway_sensitivity_model: Path | None = None

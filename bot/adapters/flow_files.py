@@ -25,7 +25,7 @@ from typing import TextIO
 import yaml
 from yaml.nodes import Node
 
-from bot.adapters import flow_levels, flow_qualification, flow_templates
+from bot.adapters import flow_levels, flow_qualification, flow_templates, flow_variant_files
 from bot.adapters.flow_levels import known_detectors
 from bot.adapters.yaml_files import (
     FlowError,
@@ -36,6 +36,7 @@ from bot.adapters.yaml_files import (
     hint,
 )
 from bot.config import REPO_ROOT
+from bot.domain.flow_variants import effective
 from bot.domain.flows import (
     BODY_LIMIT,
     CONSENT_PROMPT_LIMIT,
@@ -85,6 +86,9 @@ _TOP = (
     "responses",
     "retention",
     "qualification",
+    "governance",
+    "base_weight",
+    "variants",
 )
 _RETENTION = ("transcripts", "media", "declined")
 _TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
@@ -315,7 +319,8 @@ def _flow(
     digest: str,
     products: Collection[str] | None = None,
 ) -> Flow | None:
-    optional = ("nlu", "levels", "media", "retention", "templates", "qualification")
+    optional: tuple[str, ...] = ("nlu", "levels", "media", "retention", "templates")
+    optional += ("qualification", "governance", "base_weight", "variants")
     required = [key for key in _TOP if key not in optional]
     top = r.mapping(root, "the file", _TOP, required)
     if top is None:
@@ -366,6 +371,9 @@ def _flow(
         ),
     )
     retention = _retention(r, top.get("retention"))
+    governance, base_weight, variants = flow_variant_files.variant_settings(
+        r, top, languages, flow_args[3], flow_args[2]
+    )
     if any(e.severity == "error" for e in r.errors) or None in (name, default, at, confidence):
         return None
     rules, media, timers, responses, templates = flow_args
@@ -386,11 +394,17 @@ def _flow(
         retention,
         templates,
         qualification,
+        governance,
+        variants,
+        base_weight,
     )
 
 
 def _check(
-    path: Path, domain_path: Path | None, products: Collection[str] | None = None
+    path: Path,
+    domain_path: Path | None,
+    products: Collection[str] | None = None,
+    data: bytes | None = None,
 ) -> tuple[Flow | None, list[FlowError]]:
     r = Reader(str(path))
     domain: set[str] | None = None
@@ -401,7 +415,7 @@ def _check(
             r.errors.append(
                 FlowError(str(domain_path), None, f"cannot read the Rasa domain: {exc}")
             )
-    composed = compose(path, r, "the file is empty; start from flows/default.yml")
+    composed = compose(path, r, "the file is empty; start from flows/default.yml", data)
     if composed is None:
         return None, r.errors
     root, data = composed
@@ -414,12 +428,13 @@ def validate_file(path: Path, domain_path: Path | None = None) -> list[FlowError
     return _check(path, domain_path)[1]
 
 
-def load_flow(path: Path, domain_path: Path | None = None) -> Flow:
-    """The flow in ``path``; FlowFileError listing every error if it has any.
+def load_flow(path: Path, domain_path: Path | None = None, data: bytes | None = None) -> Flow:
+    """The flow in ``path`` (or in ``data``, a version's content, named ``path``);
+    FlowFileError listing every error if it has any.
 
     With ``domain_path`` every response of that Rasa domain must have a wording.
     """
-    flow, problems = _check(path, domain_path)
+    flow, problems = _check(path, domain_path, None, data)
     errors = [p for p in problems if p.severity == "error"]
     if flow is None or errors:
         raise FlowFileError(errors or [FlowError(str(path), None, "the flow cannot be used")])
@@ -473,3 +488,7 @@ class FlowStore(Reloading[Flow]):
     ) -> None:
         self.path, self.domain_path = path, domain_path
         super().__init__("flow", (path, domain_path), lambda: load(path, domain_path))
+
+    def for_conversation(self, conversation_id: str, variant: str | None) -> Flow:
+        """The flow a conversation assigned ``variant`` runs (``flow_variants.effective``)."""
+        return effective(self.current(), variant)

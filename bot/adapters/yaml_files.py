@@ -181,11 +181,14 @@ class Reader:
         return {lang: value for lang, value in entries.items() if lang in languages}
 
 
-def compose(path: Path, r: Reader, empty: str) -> tuple[Node, bytes] | None:
-    """The file's YAML root node and its bytes; None, with the reason recorded in ``r``,
-    when it cannot be read, is too big, is not UTF-8, is not YAML or is empty."""
+def compose(
+    path: Path, r: Reader, empty: str, data: bytes | None = None
+) -> tuple[Node, bytes] | None:
+    """The file's YAML root node and its bytes (``data``, when given, instead of the
+    file's); None, with the reason recorded in ``r``, when it cannot be read, is too big,
+    is not UTF-8, is not YAML or is empty."""
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
         if len(data) > MAX_FILE_BYTES:
             r.error(None, f"the file is larger than {MAX_FILE_BYTES} bytes; is it the right one?")
             return None

@@ -11,14 +11,16 @@ have given them anyway:
     supervisor  reads their team's handoffs, those escalated to them, and unowned ones
                 waiting in their team's queues (the fallback queue too for the escalation
                 team); licences play no part, supervisors oversee.
-    compliance  reads everything, changes nothing; alone downloads a conversation's
+    compliance  reads everything, changes no handoff; alone downloads a conversation's
                 evidence bundle (its whole record, opened: the others work on a
-                handoff and have the transcript on screen, not a copy to take away)
+                handoff and have the transcript on screen, not a copy to take away),
+                and alone approves or rejects a changed flow
     admin       manages users and routing, and retries failed work (by ids, times and
                 errors); reads no conversation (least privilege: an administrator of
                 accounts has no need to read prospects' chats)
     marketing   sees aggregate figures and the versions of the flow and routing rules in
-                force; reads no conversation, phone number, summary or evidence
+                force, and the pending flow changes (read-only); reads no conversation,
+                phone number, summary or evidence
 
 Changing a handoff needs more than reading it. Replying (on WhatsApp, with the
 follow-up template, or in the secure chat, files included) needs having claimed it,
@@ -50,11 +52,13 @@ __all__ = [
     "Role",
     "allowed",
     "can",
+    "can_approve_flow_changes",
     "can_export_evidence",
     "can_handle_failed_work",
     "can_manage_users",
     "can_read",
     "can_see_figures",
+    "can_see_flow_changes",
     "queues_of",
     "reads_conversations",
     "refusal",
@@ -236,3 +240,15 @@ def can_see_figures(actor: Actor) -> bool:
     """Aggregate counts and flow versions: marketing, and those who oversee (supervisors,
     compliance). Advisors work on handoffs, not on the funnel; admins manage accounts."""
     return actor.role in (Role.MARKETING, Role.SUPERVISOR, Role.COMPLIANCE)
+
+
+def can_see_flow_changes(actor: Actor) -> bool:
+    """The pending flow changes and their diffs: compliance, who decides on them, and
+    marketing, who proposed them (read-only)."""
+    return actor.role in (Role.COMPLIANCE, Role.MARKETING)
+
+
+def can_approve_flow_changes(actor: Actor) -> bool:
+    """Approve or reject a flow change: compliance alone (what prospects are told about
+    terms and consent is theirs to allow)."""
+    return actor.role is Role.COMPLIANCE

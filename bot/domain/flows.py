@@ -37,6 +37,7 @@ __all__ = [
     "Protocol",
     "TextRule",
     "Timers",
+    "Variant",
     "fold",
     "format_duration",
     "normalise_answer",
@@ -256,6 +257,22 @@ class Timers:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """An A/B variant of a flow (``variants:``): its share of new conversations and what
+    it words or times differently; anything it does not name is the base flow's. A
+    stopped variant gets no new conversation, and its conversations go on with the base
+    flow (``bot.domain.flow_variants``)."""
+
+    name: str
+    weight: float
+    stopped: bool = False
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    responses: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    transition_at: Level | None = None
+    timers: Mapping[str, timedelta] = field(default_factory=dict)  # Timers field -> value
+
+
+@dataclass(frozen=True)
 class Flow:
     name: str
     languages: tuple[str, ...]
@@ -275,6 +292,16 @@ class Flow:
     templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # The questions that qualify a prospect (bot.domain.qualification); None: none asked.
     qualification: Qualification | None = None
+    # Whether a changed file waits for compliance's approval ("required") or goes live
+    # at once ("none"); the live version's setting decides, never the proposed one's.
+    governance: str = "required"
+    # A/B variants, and the base flow's own weight among them (None: the mean of theirs).
+    variants: tuple[Variant, ...] = ()
+    base_weight: float | None = None
+    # The flow version (flow_versions.id) this flow was loaded from (None: read from a
+    # file), and the variant applied to it (None: the base flow).
+    version_id: int | None = None
+    variant: str | None = None
     _answers: Mapping[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

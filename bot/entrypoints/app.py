@@ -19,6 +19,7 @@ from bot.entrypoints.routes import (
     console_api,
     console_failed_work,
     console_figures,
+    console_flow_changes,
     console_oidc,
     figures,
     health,
@@ -109,6 +110,7 @@ def create_app(
     app.include_router(console.router)
     app.include_router(console_failed_work.router)
     app.include_router(console_figures.router)
+    app.include_router(console_flow_changes.router)
     app.include_router(console_oidc.router)
     app.include_router(console_api.router)
     app.include_router(secure_chat_api.router)

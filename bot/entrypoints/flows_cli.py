@@ -15,12 +15,16 @@ from typing import Annotated
 
 import typer
 
+from bot.entrypoints import flow_versions_cli
+
 __all__ = ["flows_app"]
 
 flows_app = typer.Typer(
     help="Marketing's flow files (flows/*.yml): check them, draw the statechart.",
     no_args_is_help=True,
 )
+# propose, pending, approve, reject, versions: governed flow changes.
+flow_versions_cli.register(flows_app)
 
 
 def _flow_files(paths: list[Path]) -> list[Path]:

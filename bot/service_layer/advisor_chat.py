@@ -10,6 +10,7 @@ from bot.adapters.db import SessionFactory
 from bot.domain.access import Actor
 from bot.domain.flows import Flow
 from bot.service_layer import secure_chat
+from bot.service_layer.flow_in_force import handoff_flow
 from bot.service_layer.secure_chat import AdvisorChat, Attachment, MessageView, Upload
 from bot.service_layer.transition import InviteSettings
 
@@ -36,7 +37,7 @@ def write(
     saying why when they may not)."""
     with sessions.begin() as s:
         return secure_chat.post_advisor_message(
-            s, actor, handoff_id, text, upload, now, flow, links
+            s, actor, handoff_id, text, upload, now, handoff_flow(s, handoff_id, flow), links
         )
 
 

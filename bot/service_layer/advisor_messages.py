@@ -11,6 +11,7 @@ from bot.adapters.db import SessionFactory
 from bot.domain.access import Actor
 from bot.domain.flows import Flow
 from bot.service_layer import handoffs, window_messages
+from bot.service_layer.flow_in_force import handoff_flow
 from bot.service_layer.outbox import shown_body
 
 __all__ = ["Queued", "follow_up", "reply"]
@@ -31,7 +32,8 @@ def reply(
 ) -> Queued:
     """The advisor's WhatsApp reply (a ``HandoffError`` saying why when it may not go)."""
     with sessions.begin() as s:
-        row = handoffs.reply(s, actor, handoff_id, text, now, flow.transition_at)
+        at = handoff_flow(s, handoff_id, flow).transition_at
+        row = handoffs.reply(s, actor, handoff_id, text, now, at)
         return Queued(row.id, row.conversation_id, row.status, text.strip())
 
 
@@ -40,5 +42,7 @@ def follow_up(
 ) -> Queued:
     """The flow's approved follow-up template, asking the prospect to write again."""
     with sessions.begin() as s:
-        row = window_messages.send_follow_up(s, actor, handoff_id, flow, now)
+        row = window_messages.send_follow_up(
+            s, actor, handoff_id, handoff_flow(s, handoff_id, flow), now
+        )
         return Queued(row.id, row.conversation_id, row.status, shown_body(s, row))

@@ -17,6 +17,7 @@ from bot.domain.conversation_chart import ConversationChart, try_send
 from bot.domain.flows import Flow
 from bot.service_layer import handoffs
 from bot.service_layer.conversation_status import UnknownConversation
+from bot.service_layer.flow_in_force import flow_of
 from bot.service_layer.ports import FlowSource
 from bot.service_layer.timers import TimerHandler
 from bot.service_layer.transition import (
@@ -106,12 +107,12 @@ def timer_handlers(
     """The handlers for the protocol's timers; each acts only if still relevant."""
 
     def effects(s: Session, conv: Conversation, now: datetime) -> Effects:
-        return Effects(s, conv, flows.current(), now, invite_settings, handover=handover)
+        return Effects(s, conv, flow_of(flows, conv), now, invite_settings, handover=handover)
 
     def activation_backstop(s: Session, timer: Timer, now: datetime) -> None:
         conv = s.get_one(Conversation, timer.conversation_id)
         if conv.state == ConversationChart.invite_sent.id:  # the hand-off did not happen
-            invite_activated(s, conv.id, flows.current(), now, invite_settings, handover)
+            invite_activated(s, conv.id, flow_of(flows, conv), now, invite_settings, handover)
 
     def handoff_sla(s: Session, timer: Timer, now: datetime) -> None:
         handoff = s.get(Handoff, json.loads(timer.payload).get("handoff_id"))

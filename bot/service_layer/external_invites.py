@@ -29,6 +29,7 @@ from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Invite
 from bot.domain.redaction import redact
 from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.flow_in_force import flow_of
 from bot.service_layer.ports import Clock, ExternalInvite, FlowSource
 from bot.service_layer.transition import Effects, Handover, InviteSettings
 
@@ -131,7 +132,12 @@ class ExternalInviteIssuer:
                 now=now,
             )
             effects = Effects(
-                s, conv, self._flows.current(), now, self._invite_settings, handover=self._handover
+                s,
+                conv,
+                flow_of(self._flows, conv),
+                now,
+                self._invite_settings,
+                handover=self._handover,
             )
             effects.deliver_invite(invite.id, made.link, made.expires_at)
         return 1
@@ -156,7 +162,12 @@ class ExternalInviteIssuer:
                 now=now,
             )
             effects = Effects(
-                s, conv, self._flows.current(), now, self._invite_settings, handover=self._handover
+                s,
+                conv,
+                flow_of(self._flows, conv),
+                now,
+                self._invite_settings,
+                handover=self._handover,
             )
             effects.open_handoff("invite_failed")
         log.error("invite %s: the secure messenger refused it: %s", invite_id, redact(repr(exc)))

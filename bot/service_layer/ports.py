@@ -106,9 +106,18 @@ class SensitivityScorer(Protocol):
 
 
 class FlowSource(Protocol):
-    """The flow in force now (``flows/*.yml``, re-read when the file changes)."""
+    """The flow in force now: the live flow version (``bot.adapters.flow_version_store``)
+    or, for tools without a database, the flow file itself."""
 
-    def current(self) -> Flow: ...
+    def current(self) -> Flow:
+        """The base flow, without a variant."""
+        ...
+
+    def for_conversation(self, conversation_id: str, variant: str | None) -> Flow:
+        """The flow a conversation assigned ``variant`` (its recorded one; None: the base
+        flow) runs now: the variant's overlay while the variant runs, else the base flow.
+        The result's ``version_id`` and ``variant`` name what it is."""
+        ...
 
 
 class MessageSender(Protocol):

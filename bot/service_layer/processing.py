@@ -52,6 +52,7 @@ from bot.domain.delivery import UNSENT_STATUSES
 from bot.domain.redaction import redact
 from bot.domain.retry import backoff_seconds
 from bot.service_layer.errors import PermanentError, TransientError
+from bot.service_layer.flow_in_force import flow_of, start_turn
 from bot.service_layer.outbox import new_outbox_row
 from bot.service_layer.ports import (
     BotReply,
@@ -279,6 +280,7 @@ class ConversationProcessor:
             language=conv.language,
             chart=chart_model(conv),
             previous=() if forwarded else self._screening.previous(s, msg, body),
+            flow=start_turn(self._screening.flows, conv, msg),
         )
         return _Answer(message, forwarded)
 
@@ -416,7 +418,7 @@ class ConversationProcessor:
             return False
         conv.holding_sent_at = now
         # The flow's wording, in the prospect's language.
-        text = self._screening.flows.current().text("holding", conv.language)
+        text = flow_of(self._screening.flows, conv).text("holding", conv.language)
         new_outbox_row(s, conv, kind="holding", body=text, now=now, inbox_id=msg.id)
         audit_log.append(
             s,

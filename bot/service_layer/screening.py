@@ -72,6 +72,9 @@ class Unscreened:
     language: str | None
     chart: ConversationModel
     previous: tuple[Previous, ...]
+    # The flow this turn runs (the conversation's version and variant); None: the base
+    # flow in force.
+    flow: Flow | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class Screening:
         params = json.loads(message.params_json)
         items = tuple(media_items(params))
         fetched = tuple(self._fetch(item.url) if item.url else None for item in items)
-        flow = self.flows.current()
+        flow = message.flow or self.flows.current()
         body = message.body
         unscreened = len(body) > self.max_chars
         if unscreened:

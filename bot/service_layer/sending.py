@@ -31,6 +31,7 @@ from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, Statu
 from bot.adapters.vault import vault_of
 from bot.domain.conversation_chart import ConversationChart
 from bot.domain.delivery import advance_status
+from bot.domain.flow_variants import effective
 from bot.domain.redaction import redact
 from bot.domain.retry import backoff_seconds
 from bot.service_layer.errors import IntegrationError, PermanentError, TransientError
@@ -83,6 +84,8 @@ class Send:
     since: datetime
     # When the inbound message this first answers reached the webhook (reply latency).
     answers_received_at: datetime | None = None
+    # The conversation's variant, whose consent buttons the quick-reply template shows.
+    variant: str | None = None
 
 
 class OutboxSending:
@@ -138,6 +141,7 @@ class OutboxSending:
             queued_sid=row.content_sid,
             language=conv.language,
             unconfirmed=unconfirmed,
+            variant=conv.variant,
             since=row.first_attempt_at or now,
             answers_received_at=_answers_received_at(s, row),
         )
@@ -146,7 +150,9 @@ class OutboxSending:
         return send
 
     def send(self, job: Send, turn: Turn[T]) -> T:
-        content_sid = self._consent_template(job.language) if job.template else job.queued_sid
+        content_sid = (
+            self._consent_template(job.language, job.variant) if job.template else job.queued_sid
+        )
         out_id = job.out_id
         if job.unconfirmed:
             try:
@@ -184,13 +190,13 @@ class OutboxSending:
         self._metrics.outbound(sent.status or "queued", "")
         return self._record_sent(turn, out_id, sent, reconciled=False, content_sid=content_sid)
 
-    def _consent_template(self, language: str | None) -> str | None:
+    def _consent_template(self, language: str | None, variant: str | None = None) -> str | None:
         """The quick-reply template for the consent buttons in ``language``, or None to
         send the plain-text rendering (no template port, or the provider refused)."""
         templates = self._templates
         if templates is None:
             return None
-        flow = self._flows.current()
+        flow = effective(self._flows.current(), variant)
         lang = language or flow.default_language
         buttons = consent_buttons(flow, lang)
         wording = hashlib.sha256(json.dumps(buttons).encode()).hexdigest()[:12]

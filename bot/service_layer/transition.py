@@ -229,6 +229,8 @@ class Effects:
             offered_at=self._now,
             trigger_inbox_id=self._inbox_id,
             decision="pending",
+            flow_version_id=self._flow.version_id,
+            variant=self._flow.variant,
         )
         self._s.add(consent)
         self._s.flush()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation
 from bot.domain.flows import Flow
+from bot.service_layer.flow_in_force import flow_of
 from bot.service_layer.ports import FlowSource
 from bot.service_layer.qualification import number_country, qualification_of
 
@@ -32,9 +33,10 @@ class Wording:
 def wording_of(
     sessions: SessionFactory, flows: FlowSource, conversation_id: str, name: str
 ) -> Wording:
-    """Response ``name`` for the conversation, from the flow in force now."""
-    flow = flows.current()
+    """Response ``name`` for the conversation, from the flow it runs now (its variant's)."""
     with sessions.begin() as s:
+        conv = s.get(Conversation, conversation_id)
+        flow = flows.current() if conv is None else flow_of(flows, conv)
         return Wording(response_text(s, flow, conversation_id, name), flow.source)
 
 

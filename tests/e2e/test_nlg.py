@@ -13,7 +13,9 @@ import pytest
 
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH, load_flow
 from bot.adapters.tables import Conversation
+from bot.service_layer import flow_governance
 from tests.e2e.conftest import Rasa, Stack
+from tests.e2e.processes import wait_until
 from tests.fakes.prospects import add_prospect
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +71,8 @@ def test_rasa_uses_the_default_language_for_an_unknown_sender(stack: Stack, rasa
 def test_a_wording_edit_reaches_rasa_without_retraining(
     stack: Stack, rasa: Rasa, tmp_path: Path
 ) -> None:
-    """Marketing edits the German greeting; the running Rasa sends the new text at once."""
+    """Marketing edits the German greeting; once compliance approves it, the running Rasa
+    sends the new text, without a restart or retraining."""
     flow_file = tmp_path / "flow.yml"
     shutil.copy(DEFAULT_FLOW_PATH, flow_file)
     assert stack.service is not None
@@ -83,4 +86,22 @@ def test_a_wording_edit_reaches_rasa_without_retraining(
     edited = "Guten Tag! Hier schreibt der Assistent der Example Bank. Worum geht es heute?"
     flow_file.write_text(flow_file.read_text(encoding="utf-8").replace(german, edited))
 
-    assert talk_to_rasa(rasa, "nlg-e2e-edit", "hallo")[0].get("text") == edited
+    # The service proposes the saved file; it is not in force until compliance approves.
+    sessions = stack.sessions()
+    try:
+        wait_until(
+            lambda: bool(flow_governance.pending_changes(sessions)), 30, "the edit is pending"
+        )
+        assert talk_to_rasa(rasa, "nlg-e2e-edit", "hallo")[0].get("text") == german
+        [change] = flow_governance.pending_changes(sessions)
+        flow_governance.approve(
+            sessions, change.version.ref, "clara (compliance)", None, datetime.now(UTC)
+        )
+    finally:
+        sessions.kw["bind"].dispose()
+    wait_until(
+        lambda: talk_to_rasa(rasa, "nlg-e2e-edit", "hallo")[0].get("text") == edited,
+        30,
+        "the approved wording reaches Rasa",
+        interval=0.5,
+    )

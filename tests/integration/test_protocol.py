@@ -34,7 +34,7 @@ from bot.domain.inbound import parse_inbound
 from bot.service_layer.classification import Classifier
 from bot.service_layer.conversation_events import timer_handlers
 from bot.service_layer.errors import PermanentError, TransientError
-from bot.service_layer.ports import FetchedMedia
+from bot.service_layer.ports import FetchedMedia, FlowSource
 from bot.service_layer.processing import ConversationProcessor
 from bot.service_layer.receiving import record_inbound
 from bot.service_layer.screening import Screening
@@ -84,9 +84,10 @@ class Stack:
         *,
         flow: Path = DEFAULT_FLOW_PATH,
         model: FakeModel | None = None,
+        flows: FlowSource | None = None,
     ) -> None:
         self.sessions, self.clock = sessions, clock
-        self.flows = FlowStore(flow, DEFAULT_DOMAIN_PATH)
+        self.flows = flows or FlowStore(flow, DEFAULT_DOMAIN_PATH)
         self.nlu = FakeUnderstanding()
         self.model = model or FakeModel()
         self.dialogue = FakeDialogue()

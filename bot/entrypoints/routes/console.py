@@ -45,6 +45,7 @@ from bot.domain.access import (
     can_export_evidence,
     can_handle_failed_work,
     can_see_figures,
+    can_see_flow_changes,
 )
 from bot.domain.client_address import client_address
 from bot.domain.qualification_display import in_plain_words
@@ -230,6 +231,10 @@ class Viewer:
     @property
     def handles_failed_work(self) -> bool:
         return can_handle_failed_work(self.actor)
+
+    @property
+    def sees_flow_changes(self) -> bool:
+        return can_see_flow_changes(self.actor)
 
 
 def _viewer(request: Request, *, touch: bool = True) -> Viewer | None:

@@ -11,11 +11,12 @@ and sends the endpoint's ``token`` as the query parameter ``?token=``. It accept
 ``{"text": ..., "buttons"?: [...]}``; a status of 400 or more makes that one response
 fail (Rasa logs it and the dialogue goes on without the message).
 
-- The wording is ``flow.response(name, language)`` of the flow in force now (FlowStore
-  re-reads an edited file), in ``Conversation.language`` of the conversation whose id is
-  the tracker's ``sender_id``; an unknown sender (``rasa shell``, a story test) or a
-  conversation whose language is not known yet gets the flow's default language. So a
-  wording change goes live at the next message, with no retraining and no restart.
+- The wording is ``flow.response(name, language)`` of the flow the conversation whose
+  id is the tracker's ``sender_id`` runs now (the live flow version, its A/B variant's
+  wording while that runs), in its ``Conversation.language``; an unknown sender (``rasa
+  shell``, a story test) or a conversation whose language is not known yet gets the
+  base flow's default language. So an approved wording change goes live at the next
+  message, with no retraining and no restart.
 - The qualification questions (``utter_ask_<slot>``) and texts
   (``utter_qualification_required|changed|done``) come from the flow's
   ``qualification`` section, filled from the conversation: {number_country} (the
