@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters import audit_log
-from bot.adapters.db import SessionFactory
-from bot.config import MissingConfiguration, load_settings
-from bot.records_setup import open_records
+from bot.entrypoints.records_cli_session import records
 from bot.service_layer import failed_work
 from bot.service_layer.failed_work import FailedItem, FailedWorkError, Kind, Operator
 from bot.service_layer.ports import SystemClock
@@ -39,31 +33,6 @@ _clock = SystemClock()
 class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
-
-
-@contextmanager
-def _records() -> Iterator[SessionFactory]:
-    try:
-        engine, sessions = open_records(load_settings(), _clock.now())
-    except MissingConfiguration as exc:
-        raise _fail(str(exc), 2) from exc
-    except SQLAlchemyError as exc:
-        raise _fail(f"the database could not be used: {exc}", 2) from exc
-    try:
-        yield sessions
-        # The retry's record joins the chain now rather than wait for the service.
-        audit_log.chain_all(sessions, _clock.now)
-    except FailedWorkError as exc:
-        raise _fail(str(exc), 1) from exc
-    except SQLAlchemyError as exc:
-        raise _fail(f"the database could not be used: {exc}", 2) from exc
-    finally:
-        engine.dispose()
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _when(value: datetime | None) -> str:
@@ -131,7 +100,7 @@ def _kind_app(kind: Kind, help_text: str, noun: str, nouns: str) -> typer.Typer:
     ) -> None:
         """The newest rows first: ids, conversation, times (UTC), tries and the error
         (never a message's text or a number)."""
-        with _records() as sessions:
+        with records(_clock, FailedWorkError) as sessions:
             found = failed_work.items(sessions, kind, _clock.now(), failed_only=failed, limit=limit)
         if output is Format.JSON:
             typer.echo(json.dumps([_as_json(i) for i in found], indent=2))
@@ -150,7 +119,7 @@ def _kind_app(kind: Kind, help_text: str, noun: str, nouns: str) -> typer.Typer:
     ) -> None:
         """Make one failed row due again: the running service does the work."""
         operator = Operator(name=(by or "").strip() or getpass.getuser())
-        with _records() as sessions:
+        with records(_clock, FailedWorkError) as sessions:
             item = failed_work.retry(sessions, kind, item_id, _clock.now(), operator)
         typer.echo(f"{noun} {item.id} is {item.status} again; the service takes it from here")
 

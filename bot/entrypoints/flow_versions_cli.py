@@ -13,20 +13,14 @@ stderr; 2 the database or the keys could not be used, or the file does not exist
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters import audit_log
-from bot.adapters.db import SessionFactory
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH
-from bot.config import MissingConfiguration, load_settings
-from bot.records_setup import open_records
+from bot.entrypoints.records_cli_session import fail, records
 from bot.service_layer import flow_governance
 from bot.service_layer.flow_governance import FlowFileError, FlowVersionError, VersionRow
 from bot.service_layer.ports import SystemClock
@@ -34,31 +28,6 @@ from bot.service_layer.ports import SystemClock
 __all__ = ["register"]
 
 _clock = SystemClock()
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _records() -> Iterator[SessionFactory]:
-    try:
-        engine, sessions = open_records(load_settings(), _clock.now())
-    except MissingConfiguration as exc:
-        raise _fail(str(exc), 2) from exc
-    except SQLAlchemyError as exc:
-        raise _fail(f"the database could not be used: {exc}", 2) from exc
-    try:
-        yield sessions
-        # The step's audit record joins the chain now rather than wait for the service.
-        audit_log.chain_all(sessions, _clock.now)
-    except FlowVersionError as exc:
-        raise _fail(str(exc), 1) from exc
-    except SQLAlchemyError as exc:
-        raise _fail(f"the database could not be used: {exc}", 2) from exc
-    finally:
-        engine.dispose()
 
 
 def _who(by: str | None) -> str:
@@ -87,15 +56,15 @@ def propose(
     """Validate a flow file and record it as a new version (pending approval, or live
     at once where the live version says `governance: none`)."""
     if not file.is_file():
-        raise _fail(f"{file}: no such file", 2)
-    with _records() as sessions:
+        raise fail(f"{file}: no such file", 2)
+    with records(_clock, FlowVersionError) as sessions:
         try:
             version, created = flow_governance.propose_file(
                 sessions, file, _who(by), _clock.now(), DEFAULT_DOMAIN_PATH
             )
         except FlowFileError as exc:
             typer.echo(str(exc), err=True)
-            raise _fail(f"{file} has errors; nothing was proposed", 1) from exc
+            raise fail(f"{file} has errors; nothing was proposed", 1) from exc
     if not created:
         typer.echo(f"{file}: this content is already version {version.ref} ({version.status})")
     elif version.status == "live":
@@ -106,7 +75,7 @@ def propose(
 
 def pending() -> None:
     """List the changes waiting for approval, with what each changes."""
-    with _records() as sessions:
+    with records(_clock, FlowVersionError) as sessions:
         changes = flow_governance.pending_changes(sessions, DEFAULT_DOMAIN_PATH)
     if not changes:
         typer.echo("no flow change is pending")
@@ -131,7 +100,7 @@ def approve(
     comment: Annotated[str | None, typer.Option(help="Why, for the audit log.")] = None,
 ) -> None:
     """Approve a pending version: it goes live in every process within seconds."""
-    with _records() as sessions:
+    with records(_clock, FlowVersionError) as sessions:
         row = flow_governance.approve(sessions, version, _who(by), comment, _clock.now())
     typer.echo(f"version {row.ref} is live")
 
@@ -142,7 +111,7 @@ def reject(
     by: _By = None,
 ) -> None:
     """Reject a pending version, saying why."""
-    with _records() as sessions:
+    with records(_clock, FlowVersionError) as sessions:
         row = flow_governance.reject(sessions, version, _who(by), comment, _clock.now())
     typer.echo(f"version {row.ref} is rejected")
 
@@ -151,7 +120,7 @@ def versions(
     flow: Annotated[str | None, typer.Option(help="Only this flow's versions.")] = None,
 ) -> None:
     """Every version of the flows, oldest first: status, who proposed and decided."""
-    with _records() as sessions:
+    with records(_clock, FlowVersionError) as sessions:
         rows: list[VersionRow] = flow_governance.version_history(sessions, flow)
     _table(
         [
