@@ -18,6 +18,7 @@ import hashlib
 import logging
 import re
 import sys
+import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -428,19 +429,65 @@ def validate_file(path: Path, domain_path: Path | None = None) -> list[FlowError
     return _check(path, domain_path)[1]
 
 
+_PARSED_KEPT = 16
+_parsed: dict[tuple[str, str, str | None, str | None], tuple[Flow, list[FlowError]]] = {}
+_parsed_lock = threading.Lock()
+
+
+def _fingerprint(path: Path | None) -> str | None:
+    """The sha256 of a file's bytes; None for no file, "unreadable" when it cannot be read
+    (parsing it again then reports why)."""
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
 def load_flow(path: Path, domain_path: Path | None = None, data: bytes | None = None) -> Flow:
     """The flow in ``path`` (or in ``data``, a version's content, named ``path``);
     FlowFileError listing every error if it has any.
 
     With ``domain_path`` every response of that Rasa domain must have a wording.
+
+    A flow is parsed once per process for the same name, content and domain: a parse
+    checks every text against the domain and compiles the detectors, a third of a second,
+    and the service asks for the same content at its start, at each proposal and at each
+    approval. ``Flow`` is immutable, so the parsed one is shared; its warnings are logged
+    at every call, as before.
     """
+    data = data if data is not None else _read_or_none(path)
+    key = None
+    if data is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        key = (str(path), digest, str(domain_path), _fingerprint(domain_path))
+        with _parsed_lock:
+            parsed = _parsed.get(key)
+        if parsed is not None:
+            for warning in parsed[1]:
+                log.warning("%s", warning)
+            return parsed[0]
     flow, problems = _check(path, domain_path, None, data)
     errors = [p for p in problems if p.severity == "error"]
     if flow is None or errors:
         raise FlowFileError(errors or [FlowError(str(path), None, "the flow cannot be used")])
     for warning in problems:
         log.warning("%s", warning)
+    if key is not None:
+        with _parsed_lock:
+            while len(_parsed) >= _PARSED_KEPT:
+                del _parsed[next(iter(_parsed))]
+            _parsed[key] = (flow, problems)
     return flow
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    """The file's bytes; None when it cannot be read (the parse then says why)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def validate_files(
