@@ -123,8 +123,11 @@ def test_sigkill_mid_load_every_message_gets_exactly_one_answer(stack: Stack) ->
     stack.start_service()
 
     total = len(numbers) * per_number
-    wait_until(lambda: len(stack.received()) >= total, 120, f"{total} replies")
     sessions = db(stack)
+    try:
+        wait_until(lambda: len(stack.received()) >= total, 120, f"{total} replies")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {len(stack.received())} came\n{_progress(stack)}") from exc
 
     def settled() -> bool:
         with sessions() as s:
@@ -148,6 +151,28 @@ def test_sigkill_mid_load_every_message_gets_exactly_one_answer(stack: Stack) ->
     assert {m["sid"] for m in sent} == outbox_sids
     assert len(outbox_sids) == total
     assert broken is None and count > 0
+
+
+def _progress(stack: Stack) -> str:
+    """Where the inbox and the outbox stand, and what the service warned of: what a
+    stalled run needs to be understood."""
+    with db(stack)() as s:
+        inbox = s.execute(
+            select(InboxMessage.status, InboxMessage.attempts, func.count()).group_by(
+                InboxMessage.status, InboxMessage.attempts
+            )
+        ).all()
+        outbox = s.execute(
+            select(OutboxMessage.status, OutboxMessage.last_error, func.count()).group_by(
+                OutboxMessage.status, OutboxMessage.last_error
+            )
+        ).all()
+    log = (stack.logs / "gangway.log").read_text(errors="replace").splitlines()
+    warned = [line for line in log if '"level": "WARNING"' in line or '"level": "ERROR"' in line]
+    recent = [line[:400] for line in warned if "63016" not in line][-20:]
+    return "\n".join(
+        [f"inbox (status, attempts, n): {inbox}", f"outbox (status, error, n): {outbox}", *recent]
+    )
 
 
 def test_twilio_rate_limit_is_retried_and_the_reply_sent_once(stack: Stack) -> None:
