@@ -19,11 +19,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
 from bot.adapters.evidence_files import write_bundle
-from bot.adapters.flow_files import FlowFileError, load_flow
+from bot.adapters.flow_files import FlowFileError
 from bot.config import MissingConfiguration, load_settings
 from bot.records_setup import handoff_events, open_records, scrubber
 from bot.service_layer import erasure
 from bot.service_layer.evidence import gather_evidence
+from bot.service_layer.flow_governance import live_flow
 from bot.service_layer.key_rotation import keys_in_use, rotate_keys
 from bot.service_layer.ports import SystemClock
 from bot.service_layer.retention import run_retention
@@ -141,14 +142,14 @@ def retention_run(
 ) -> None:
     """Erase what the flow's retention periods say is due (never what is held)."""
     settings = load_settings()
-    try:
-        rules = load_flow(settings.gangway_flow).retention
-    except (FlowFileError, OSError) as exc:
-        raise _fail(f"the flow {settings.gangway_flow} cannot be used: {exc}", 2) from exc
-    if rules.transcripts is None and rules.media is None and rules.declined is None:
-        typer.echo("the flow sets no retention periods: everything is kept")
-        return
     with _records() as (engine, sessions):
+        try:
+            rules = live_flow(sessions, settings.gangway_flow).retention
+        except (FlowFileError, OSError) as exc:
+            raise _fail(f"the flow {settings.gangway_flow} cannot be used: {exc}", 2) from exc
+        if rules.transcripts is None and rules.media is None and rules.declined is None:
+            typer.echo("the flow sets no retention periods: everything is kept")
+            return
         report = run_retention(
             sessions,
             rules,

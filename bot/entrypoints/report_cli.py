@@ -30,11 +30,12 @@ from typing import Annotated, cast
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters.flow_files import FlowFileError, load_flow
+from bot.adapters.flow_files import FlowFileError
 from bot.config import MissingConfiguration, load_settings
 from bot.domain.funnel import STAGES, in_words
 from bot.records_setup import open_records
 from bot.service_layer import funnel as funnel_service
+from bot.service_layer.flow_governance import live_flow
 from bot.service_layer.funnel import GROUPINGS, Grouping, Period, Report, parse_moment
 from bot.service_layer.ports import SystemClock
 
@@ -120,15 +121,17 @@ def funnel(
     grouping = cast(Grouping | None, by or ("variant" if output == "png" else None))
     settings = load_settings()
     try:
-        threshold = load_flow(settings.gangway_flow).transition_at
         engine, sessions = open_records(settings, _clock.now())
-    except (MissingConfiguration, FlowFileError) as exc:
+    except MissingConfiguration as exc:
         raise _fail(str(exc)) from exc
     except SQLAlchemyError as exc:
         raise _fail(f"the database could not be used: {exc}") from exc
     try:
+        threshold = live_flow(sessions, settings.gangway_flow).transition_at
         with sessions() as s:
             found = funnel_service.report(s, period, threshold, flow=flow, by=grouping)
+    except FlowFileError as exc:
+        raise _fail(str(exc)) from exc
     except SQLAlchemyError as exc:
         raise _fail(f"the database could not be used: {exc}") from exc
     finally:

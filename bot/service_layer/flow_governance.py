@@ -28,6 +28,7 @@ __all__ = [
     "PendingChange",
     "VersionRow",
     "approve",
+    "live_flow",
     "pending_changes",
     "propose_file",
     "reject",
@@ -81,6 +82,27 @@ def _row(v: FlowVersion) -> VersionRow:
 
 def _flow(version: FlowVersion, domain_path: Path | None) -> Flow:
     return load_flow(Path(version.source), domain_path, version.content.encode())
+
+
+def live_flow(sessions: SessionFactory, path: Path, domain_path: Path | None = None) -> Flow:
+    """The flow in force for the flow the file at ``path`` names: its live version, as
+    the running service uses it; the file's own flow where no version of it is live yet
+    (a database the service never started on). A file being edited may be broken for a
+    while: the live version that came from a file of that name is then still in force.
+    FlowFileError when neither can be used."""
+    try:
+        file_flow: Flow | None = load_flow(path, domain_path)
+    except FlowFileError:
+        file_flow = None
+    with sessions() as s:
+        if file_flow is not None:
+            version = flow_versions.live(s, file_flow.name)
+            return file_flow if version is None else _flow(version, domain_path)
+        same_file = [v for v in flow_versions.history(s) if v.status == "live"]
+        same_file = [v for v in same_file if v.source == path.name]
+        if len(same_file) != 1:
+            load_flow(path, domain_path)  # raises, saying what is wrong with the file
+        return _flow(same_file[0], domain_path)
 
 
 def propose_file(

@@ -160,3 +160,26 @@ def test_a_newer_proposal_withdraws_the_older_and_reject_needs_a_comment(
     assert [r["kind"] for r in audit(sessions)].count("flow_withdrawn") == 1
     with pytest.raises(FlowVersionError, match="no flow version 9"):
         flow_governance.approve(sessions, "9", "carla", None, clock.now())
+
+
+def test_commands_outside_the_service_use_the_live_version_not_the_edited_file(
+    sessions: SessionFactory, flow_file: Path, clock: FakeClock
+) -> None:
+    """Retention and reports read the flow in force: an unapproved edit, or a file
+    broken mid-edit, does not change what they apply."""
+    store(sessions, flow_file, clock)
+    write(flow_file, SHIPPED.replace(GREETING, "Hello."))
+    live = flow_governance.live_flow(sessions, flow_file, DEFAULT_DOMAIN_PATH)
+    assert live.response("utter_greet", "en").startswith(GREETING)  # type: ignore[union-attr]
+    write(flow_file, SHIPPED.replace("transition_at: identity", "transition_at: sometimes"))
+    live = flow_governance.live_flow(sessions, flow_file, DEFAULT_DOMAIN_PATH)
+    assert live.response("utter_greet", "en").startswith(GREETING)  # type: ignore[union-attr]
+
+
+def test_without_a_live_version_the_file_is_the_flow_and_a_broken_one_says_why(
+    sessions: SessionFactory, flow_file: Path
+) -> None:
+    assert flow_governance.live_flow(sessions, flow_file).name == "default"
+    write(flow_file, SHIPPED.replace("transition_at: identity", "transition_at: sometimes"))
+    with pytest.raises(flow_governance.FlowFileError, match="sometimes"):
+        flow_governance.live_flow(sessions, flow_file)

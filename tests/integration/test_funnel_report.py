@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.adapters.db import SessionFactory
+from bot.adapters.flow_files import DEFAULT_FLOW_PATH
 from bot.adapters.flow_version_tables import FlowVersion
 from bot.adapters.vault import Vault
 from bot.domain.funnel import STAGES
@@ -41,7 +42,7 @@ def versions(sessions: SessionFactory, clock: FakeClock) -> None:
                     flow=flow,
                     seq=seq,
                     sha256=f"{vid:064x}",
-                    content="flow: x\n",
+                    content=DEFAULT_FLOW_PATH.read_text() if flow == "default" else "flow: x\n",
                     source=f"{flow}.yml",
                     status=status,
                     proposed_by="mia@example.com",

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from bot.adapters import invites
 from bot.adapters.db import SessionFactory
 from bot.adapters.flow_files import DEFAULT_FLOW_PATH
+from bot.adapters.flow_version_store import VersionedFlowStore
 from bot.adapters.tables import (
     AuditContent,
     AuditLog,
@@ -257,13 +258,24 @@ def test_the_daily_job_runs_once_a_day(sessions: SessionFactory, clock: FakeCloc
 
 
 def test_retention_run_dry_run_says_what_it_would_erase(
-    stack: Stack, vault: Vault, database_url: str, tmp_path: Path
+    stack: Stack, sessions: SessionFactory, vault: Vault, database_url: str, tmp_path: Path
 ) -> None:
     """`gangway retention run --dry-run` lists what is due and erases nothing; the real
-    run then erases it. (The stack's clock is days behind the command's.)"""
+    run then erases it. (The stack's clock is days behind the command's.)
+
+    The periods are the live flow version's: an edit of the file counts once approved.
+    """
+    VersionedFlowStore(sessions, DEFAULT_FLOW_PATH)  # the service's start: version 1 live
     stack.say("hello")
-    flow = tmp_path / "flow.yml"
+    flow = tmp_path / "default.yml"
     flow.write_text(DEFAULT_FLOW_PATH.read_text().replace("transcripts: 7y", "transcripts: 1d"))
+    code, out = gangway(vault, database_url, "retention", "run", "--dry-run", flow=flow)
+    assert code == 0, out
+    assert "0 conversations would erase" in out, "an edit nobody approved is in force"
+    code, out = gangway(vault, database_url, "flows", "propose", str(flow), "--by", "mia")
+    assert code == 0, out
+    code, out = gangway(vault, database_url, "flows", "approve", "2", "--by", "carla")
+    assert code == 0, out
     code, out = gangway(vault, database_url, "retention", "run", "--dry-run", flow=flow)
     assert code == 0, out
     assert f"would erase {stack.conversation_id} (transcripts period passed)" in out
