@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bot.domain.flow_variants import running
+from bot.domain.flows import Flow
+
 __all__ = [
     "FILE_KEYS",
     "STEP_KEYS",
@@ -21,6 +24,7 @@ __all__ = [
     "Observed",
     "Step",
     "check_step",
+    "unplayable",
 ]
 
 FILE_KEYS = ("flow", "tests")
@@ -136,3 +140,24 @@ def check_step(step: Step, seen: Observed) -> list[str]:
             wanted = ", ".join(repr(b) for b in step.buttons) or "none"
             failures.append(f"expected buttons {wanted}, got {got}")
     return failures
+
+
+def unplayable(tests: FlowTestFile, flow: Flow, where: str) -> list[str]:
+    """Why tests in ``tests`` cannot show anything about ``flow``, a ``where:line: ...``
+    each: a variant the flow does not run (a misspelt or stopped one would silently
+    play the base flow, and pass for the wrong reason) or a language it does not speak."""
+    variants = [v.name for v in running(flow)]
+    problems = []
+    for test in tests.tests:
+        if test.variant is not None and test.variant not in variants:
+            runs = f"it runs {', '.join(variants)}" if variants else "it runs no variant"
+            problems.append(
+                f"{where}:{test.line}: variant {test.variant!r} is not a running variant of "
+                f"the flow {flow.name!r} ({runs})"
+            )
+        if test.language is not None and test.language not in flow.languages:
+            problems.append(
+                f"{where}:{test.line}: the flow {flow.name!r} does not speak "
+                f"{test.language!r} (it speaks {', '.join(flow.languages)})"
+            )
+    return problems

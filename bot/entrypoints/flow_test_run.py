@@ -20,7 +20,7 @@ from typing import IO, Any, Protocol
 from bot.adapters.flow_files import FLOWS_DIR, load_flow
 from bot.adapters.flow_test_files import FlowTestFileError, read_test_file
 from bot.adapters.yaml_files import FlowFileError
-from bot.domain.flow_tests import FlowTest, FlowTestFile, Observed, check_step
+from bot.domain.flow_tests import FlowTest, FlowTestFile, Observed, check_step, unplayable
 from bot.domain.flows import Flow
 from bot.entrypoints.flow_test_rasa import RasaEndpoints, StackError
 from bot.entrypoints.flow_test_stack import local_stack
@@ -168,15 +168,22 @@ def run_flow_tests(
     by_flow: dict[Path, list[FlowTestFile]] = {}
     for tests in read:
         by_flow.setdefault(flow_file_for(tests, in_force), []).append(tests)
-    for flow_file in by_flow:
+    for flow_file, group in by_flow.items():
         if not flow_file.is_file():
             print(f"{flow_file}: no such flow file (named by `flow:`)", file=out)
             return EXIT_UNUSABLE
         try:
-            load_flow(flow_file)
+            flow = load_flow(flow_file)
         except FlowFileError as exc:  # the service would not start on it
             print(f"{exc}\nthe flow cannot be used: nothing was run", file=out)
             return EXIT_UNUSABLE
+        for tests in group:
+            problems.extend(unplayable(tests, flow, shown_path(tests.path)))
+    if problems:
+        for problem in problems:
+            print(problem, file=out)
+        print(f"{len(problems)} problem(s) in the test files: nothing was run", file=out)
+        return EXIT_UNUSABLE
     results: list[TestResult] = []
     names: list[str] = []
     digests: list[str] = []

@@ -151,6 +151,7 @@ def simulate(
     empty line or Ctrl-D."""
     from bot.adapters.flow_files import load_flow
     from bot.adapters.yaml_files import FlowFileError
+    from bot.domain.flow_variants import running
     from bot.entrypoints.flow_test_rasa import StackError
     from bot.entrypoints.flow_test_stack import local_stack
 
@@ -159,12 +160,18 @@ def simulate(
         typer.echo(f"{flow_file}: no such flow file", err=True)
         raise typer.Exit(2)
     try:
-        languages = load_flow(flow_file).languages
+        flow_in_file = load_flow(flow_file)
     except FlowFileError as exc:
         typer.echo(f"{exc}\nthe flow cannot be used (`gangway flows validate`)", err=True)
         raise typer.Exit(2) from exc
+    languages = flow_in_file.languages
     if lang is not None and lang not in languages:
         typer.echo(f"--lang {lang}: the flow speaks {', '.join(languages)}", err=True)
+        raise typer.Exit(2)
+    variants = [v.name for v in running(flow_in_file)]
+    if variant is not None and variant not in variants:
+        runs = f"it runs {', '.join(variants)}" if variants else "it runs no variant"
+        typer.echo(f"--variant {variant}: not a running variant of the flow ({runs})", err=True)
         raise typer.Exit(2)
     rasa = _rasa(rasa_url, rasa_token, action_server_url, gangway_port, service_token)
     typer.echo("starting the bot (Rasa takes a minute) ...")

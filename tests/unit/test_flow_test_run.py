@@ -47,9 +47,13 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+AB_FLOW_PATH = DEFAULT_FLOW_PATH.parent / "examples" / "ab-invite-wording.yml"
+
+
 @pytest.fixture
 def flow() -> Flow:
-    return load_flow(DEFAULT_FLOW_PATH)
+    """The A/B example: the base flow and the variant `short-invite`."""
+    return load_flow(AB_FLOW_PATH)
 
 
 class TableBot:
@@ -109,7 +113,7 @@ def run(tmp_path: Path, text: str, flow: Flow) -> tuple[int, str, dict[str, obje
 TESTS = """\
 tests:
   - name: The terms come with two buttons
-    variant: b
+    variant: short-invite
     steps:
       - prospect: "My passport number is C01X00T47"
         reply_contains: "terms (version 2026-11)"
@@ -144,7 +148,8 @@ def test_a_failing_expectation_is_reported_with_its_line_and_what_came(
     )
     assert lines[-1] == "1 passed, 1 failed"
     assert code == 1
-    assert stack.variants == ["b", None]  # each test its own conversation, variant forced
+    # Each test has its own conversation, its variant forced.
+    assert stack.variants == ["short-invite", None]
     assert results["passed"] == 1 and results["failed"] == 1
     assert results["flow"] == flow.name and results["flow_sha256"] == flow.digest
     assert results["ran_at"] == "2026-12-03T14:00:00+00:00"
@@ -153,7 +158,7 @@ def test_a_failing_expectation_is_reported_with_its_line_and_what_came(
         "file": first["file"],
         "line": 2,
         "name": "The terms come with two buttons",
-        "variant": "b",
+        "variant": "short-invite",
         "language": None,
         "passed": True,
         "failure": None,
@@ -175,6 +180,25 @@ def test_a_button_not_offered_fails_the_step_naming_it(tmp_path: Path, flow: Flo
     code, output, _, _ = run(tmp_path, text, flow)
     assert code == 1
     assert ":9: no button 'Maybe' is offered" in output
+
+
+def test_a_variant_the_flow_does_not_run_stops_the_run(tmp_path: Path, flow: Flow) -> None:
+    """A misspelt variant would play the base flow and pass for the wrong reason."""
+    code, output, _, stack = run(tmp_path, TESTS.replace("short-invite", "shortinvite"), flow)
+    assert code == 2, output
+    assert ":2: variant 'shortinvite' is not a running variant of the flow 'default' " in output
+    assert "(it runs short-invite)" in output
+    assert stack.variants == []  # no test was played
+
+
+def test_a_stopped_variant_cannot_be_tested(tmp_path: Path, flow: Flow) -> None:
+    stopped = tmp_path / "stopped.yml"
+    source = Path(flow.source).read_text()
+    stopped.write_text(
+        source.replace("  - name: short-invite\n", "  - name: short-invite\n    stopped: true\n")
+    )
+    code, output, _, _ = run(tmp_path, f"flow: {stopped}\n" + TESTS, flow)
+    assert code == 2 and "(it runs no variant)" in output, output
 
 
 def test_the_language_a_test_expects_is_checked(tmp_path: Path, flow: Flow) -> None:
@@ -262,6 +286,14 @@ def test_simulate_refuses_a_language_the_flow_does_not_speak() -> None:
     result = CliRunner().invoke(app, ["simulate", "--lang", "it"])
     assert result.exit_code == 2
     assert "--lang it: the flow speaks en, de, fr, es" in result.output
+
+
+def test_simulate_refuses_a_variant_the_flow_does_not_run() -> None:
+    result = CliRunner().invoke(app, ["simulate", "--variant", "b"])
+    assert result.exit_code == 2
+    assert "--variant b: not a running variant of the flow (it runs no variant)" in result.output
+    result = CliRunner().invoke(app, ["simulate", "--flow", str(AB_FLOW_PATH), "--variant", "b"])
+    assert "(it runs short-invite)" in result.output
 
 
 def test_simulate_refuses_a_flow_that_cannot_be_used(tmp_path: Path) -> None:
