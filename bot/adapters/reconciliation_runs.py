@@ -6,6 +6,7 @@ Every function runs in the caller's transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,11 +15,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.adapters.record_tables import AuditLog, AuditPending
 from bot.adapters.tables import Conversation, InboxMessage, OutboxMessage, ReconciliationRun
 from bot.adapters.vault import vault_of
 from bot.domain.reconciliation import Direction
 
 __all__ = [
+    "RETRIED_KIND",
     "RecordedMessage",
     "finish_run",
     "inbound_between",
@@ -30,6 +33,9 @@ __all__ = [
     "start_run",
 ]
 
+# The audit record of a failed message made due again: a reconciliation reads the
+# provider id it had before.
+RETRIED_KIND = "failed_work_retried"
 # Ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
 
@@ -110,12 +116,36 @@ def _chunks(items: list[str]) -> Iterator[list[str]]:
 
 def known_sids(s: Session, direction: Direction, sids: Collection[str]) -> set[str]:
     """Those of ``sids`` gangway holds: inbound in the inbox (``message_sid``), outbound
-    in the outbox (``provider_sid``), whenever gangway recorded them."""
+    in the outbox (``provider_sid``), whenever gangway recorded them.
+
+    An outbox message that failed after it was handed over and was then retried from
+    the failed-work list has a new provider id; the failed attempt's is kept in the
+    audit record of that retry, and counts as known too.
+    """
     column = InboxMessage.message_sid if direction == "inbound" else OutboxMessage.provider_sid
     known: set[str] = set()
     for chunk in _chunks(sorted(set(sids))):
         known.update(v for v in s.execute(select(column).where(column.in_(chunk))).scalars() if v)
+    if direction == "outbound":
+        known.update(_retried_sids(s, set(sids) - known))
     return known
+
+
+def _retried_sids(s: Session, sids: Collection[str]) -> set[str]:
+    """Those of ``sids`` that a retried outbox message was handed over as before its
+    retry. Few are asked about (the ids the outbox does not hold): one look-up each."""
+    found: set[str] = set()
+    for sid in sids:
+        for table in (AuditLog, AuditPending):
+            payloads = s.execute(
+                select(table.payload).where(
+                    table.kind == RETRIED_KIND, table.payload.contains(sid, autoescape=True)
+                )
+            ).scalars()
+            if any(json.loads(p).get("previous_provider_sid") == sid for p in payloads):
+                found.add(sid)
+                break
+    return found
 
 
 def start_run(

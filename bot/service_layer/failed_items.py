@@ -13,6 +13,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from bot.adapters import audit_log
+from bot.adapters.reconciliation_runs import RETRIED_KIND
 
 __all__ = [
     "FAILED_STATUSES",
@@ -112,7 +113,7 @@ def record_retry(
     log.info("%s %s retried by %s", kind, item_id, next(iter(who.values())))
     audit_log.append(
         s,
-        kind="failed_work_retried",
+        kind=RETRIED_KIND,
         conversation_id=conversation_id,
         payload={"item": kind, "id": item_id, **previous, **who},
         now=now,

@@ -14,9 +14,11 @@ from sqlalchemy import select
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
-from bot.adapters.tables import ReconciliationRun
+from bot.adapters.tables import Conversation, OutboxMessage, ReconciliationRun
 from bot.domain.reconciliation import Side
+from bot.service_layer import failed_work
 from bot.service_layer.errors import TransientError
+from bot.service_layer.failed_items import Operator
 from bot.service_layer.reconciliation import (
     Reconciler,
     ReconciliationFailed,
@@ -218,3 +220,37 @@ def test_schedule_runs_again_after_a_failed_run_over_its_range(
     assert (failed.outcome, caught_up.outcome) == ("failed", "clean")
     assert caught_up.range_start == failed.range_start
     assert caught_up.range_end - caught_up.range_start == 2 * DAY
+
+
+def test_a_reply_sent_again_from_the_failed_work_list_leaves_no_gap(
+    sessions: SessionFactory,
+    clock: FakeClock,
+    history: FakeMessageHistory,
+    reconciler: Reconciler,
+) -> None:
+    """A reply that failed after the provider took it, retried by an operator, is at
+    the provider twice (two ids): both are gangway's, neither is a gap."""
+    hour_ago = clock.now() - timedelta(hours=1)
+    first = history.add(ANNA, "outbound", hour_ago, status="undelivered")
+    record_out(sessions, first.sid, ANNA, hour_ago)
+    with sessions.begin() as s:
+        row = s.execute(select(OutboxMessage)).scalar_one()
+        row.status, row.error_code = "undelivered", "30008"
+        s.get_one(Conversation, row.conversation_id).last_inbound_at = hour_ago
+        row_id = row.id
+    failed_work.retry(sessions, "outbox", row_id, clock.now(), Operator(name="olga"))
+    again = history.add(ANNA, "outbound", clock.now() - timedelta(minutes=50))
+    with sessions.begin() as s:  # what the running service's send records
+        row = s.get_one(OutboxMessage, row_id)
+        row.status, row.provider_sid = "delivered", again.sid
+    clock.advance(30 * 60)
+
+    report = reconciler.reconcile_since(DAY)  # the retry's record not chained yet
+
+    assert report.result.clean, report.result.gaps
+    assert report.result.provider.outbound == 2 and report.result.gangway.outbound == 1
+    chained(sessions)
+    assert reconciler.reconcile_since(DAY).result.clean
+    other = history.add(ANNA, "outbound", clock.now() - timedelta(minutes=45))
+    [gap] = reconciler.reconcile_since(DAY).result.gaps
+    assert gap.sid == other.sid  # an unknown id is still a gap
