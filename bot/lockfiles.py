@@ -10,9 +10,10 @@ files and compares them.
 
 What is compared:
 
-- every requirement of pyproject.toml's [project.dependencies] is pinned in
-  locks/service.txt and locks/service-dev.txt at a version its specifier allows, and
-  every requirement of the dev extra in locks/service-dev.txt;
+- every requirement of pyproject.toml's [project.dependencies] and of the extras the
+  image carries (``otel``) is pinned in locks/service.txt and locks/service-dev.txt at a
+  version its specifier allows, and every requirement of the dev extra in
+  locks/service-dev.txt;
 - every requirement of bot/rasa/requirements.txt likewise in locks/rasa.txt;
 - a package the lock says is there for one of those files ("# via gangway
   (pyproject.toml)", "# via -r bot/rasa/requirements.txt") is still asked for by it, so a
@@ -54,6 +55,8 @@ LOCKS_DIR = Path("locks")
 PYPROJECT = Path("pyproject.toml")
 RASA_REQUIREMENTS = Path("bot") / "rasa" / "requirements.txt"
 SERVICE_LOCK = LOCKS_DIR / "service.txt"
+# The extras the runtime lock (and so the image) installs besides the dependencies.
+RUNTIME_EXTRAS = ("otel",)
 SERVICE_DEV_LOCK = LOCKS_DIR / "service-dev.txt"
 RASA_LOCK = LOCKS_DIR / "rasa.txt"
 # How uv names each input in its "# via" annotations.
@@ -129,6 +132,8 @@ def _pyproject_requirements(root: Path) -> tuple[list[Requirement], list[Require
     project = tomllib.loads((root / PYPROJECT).read_text(encoding="utf-8"))["project"]
     extras = project.get("optional-dependencies", {})
     runtime = [Requirement(r) for r in project.get("dependencies", [])]
+    for extra in RUNTIME_EXTRAS:
+        runtime.extend(_expanded(project["name"], extras, extra))
     return runtime, _expanded(project["name"], extras, "dev")
 
 
@@ -152,7 +157,11 @@ def _unpinned(requirements: Iterable[Requirement], pins: list[Pin], lock: Path) 
     for pin in pins:
         by_name.setdefault(pin.name, []).append(pin)
     problems = []
+    seen: set[str] = set()
     for requirement in requirements:
+        if str(requirement) in seen:  # asked for twice: the runtime's extra and dev's
+            continue
+        seen.add(str(requirement))
         # A requirement for other platforms than this one cannot be judged from here.
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue

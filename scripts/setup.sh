@@ -469,8 +469,10 @@ cmd_lock() {
     service_python=$PY_EXE
     compile_lock "$SERVICE_LOCK" --python "$service_python" --universal --python-version 3.11 \
         pyproject.toml --extra dev
+    # The runtime carries the tracing extra: the image can be traced by setting
+    # OTEL_EXPORTER_OTLP_ENDPOINT alone.
     compile_lock "$RUNTIME_LOCK" --python "$service_python" --universal --python-version 3.11 \
-        pyproject.toml -c "$SERVICE_LOCK"
+        pyproject.toml --extra otel -c "$SERVICE_LOCK"
     # Rasa's own Python builds whatever Rasa needs from source (docopt's metadata).
     find_rasa_python
     compile_lock "$RASA_LOCK" --python "$PY_EXE" --python-version 3.10 \

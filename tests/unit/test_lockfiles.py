@@ -308,11 +308,17 @@ def test_an_unknown_installer_is_refused_with_a_plain_message(tmp_path: Path) ->
 
 
 def test_an_extra_the_dev_extra_takes_in_is_checked_too(project: Path) -> None:
-    """``demo[otel]`` in the dev extra stands for the otel extra's requirements: pinned
-    in the dev lock they pass, and missing there they are named."""
+    """``demo[otel]`` in the dev extra stands for the otel extra's requirements, which the
+    runtime lock (the image) carries too: pinned in both locks they pass, and missing
+    there they are named."""
     with_otel = PYPROJECT.replace('dev = ["pytest>=8"]', 'dev = ["pytest>=8", "demo[otel]"]')
     (project / "pyproject.toml").write_text(with_otel + 'otel = ["opentelemetry-sdk>=1.20"]\n')
-    assert check(project) == ["locks/service-dev.txt: opentelemetry-sdk>=1.20 is not pinned"]
+    assert check(project) == [
+        "locks/service.txt: opentelemetry-sdk>=1.20 is not pinned",
+        "locks/service-dev.txt: opentelemetry-sdk>=1.20 is not pinned",
+    ]
     otel = ("opentelemetry-sdk", "1.45.2", ["demo (pyproject.toml)"])
     (project / "locks/service-dev.txt").write_text(lock_text(*DEV, otel))
+    assert check(project) == ["locks/service.txt: opentelemetry-sdk>=1.20 is not pinned"]
+    (project / "locks/service.txt").write_text(lock_text(*RUNTIME, otel))
     assert check(project) == []
