@@ -11,6 +11,8 @@ PYTHON := $(VENV)/bin/python
 SETUP := bash scripts/setup.sh
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k webhook -x"`.
 PYTEST_ARGS ?=
+# Each part ends by naming its slowest tests, where a slower run starts to be looked at.
+DURATIONS ?= 15
 # Processes for the unit, integration and fuzz tests (each gets its own PostgreSQL test
 # database); the end-to-end tests run after them in one process, sharing one Rasa server.
 TEST_WORKERS ?= 2
@@ -73,10 +75,10 @@ test: install model chromium graphviz lint
 	@model="$$($(PYTHON) -m bot.rasa_project model-path)" || exit 1; \
 	export GANGWAY_RASA_MODEL="$$model"; \
 	echo "==> pytest: unit, integration and fuzz tests ($(TEST_WORKERS) processes)"; \
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration tests/fuzz $(PYTEST_ARGS); \
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=$(DURATIONS) tests/unit tests/integration tests/fuzz $(PYTEST_ARGS); \
 	fast=$$?; \
 	echo "==> pytest: end-to-end tests (GANGWAY_RASA_MODEL=$$model)"; \
-	$(VENV)/bin/pytest tests/e2e tests/faults $(PYTEST_ARGS); \
+	$(VENV)/bin/pytest --durations=$(DURATIONS) tests/e2e tests/faults $(PYTEST_ARGS); \
 	e2e=$$?; \
 	if [ $$fast -eq 5 ] && [ $$e2e -eq 5 ]; then \
 	  echo "error: pytest ran no tests (exit 5); that counts as a failure" >&2; exit 5; fi; \
