@@ -20,9 +20,14 @@ from typing import Annotated
 
 import typer
 
-from bot.entrypoints.records_cli_session import records
+from bot.adapters.db import SessionFactory
+from bot.adapters.yaml_files import FlowFileError
+from bot.config import load_settings
+from bot.domain.flows import Flow
+from bot.entrypoints.records_cli_session import fail, records
 from bot.service_layer import failed_work
 from bot.service_layer.failed_work import FailedItem, FailedWorkError, Kind, Operator
+from bot.service_layer.flow_governance import live_flow
 from bot.service_layer.ports import SystemClock
 
 __all__ = ["crm_app", "inbox_app", "intake_app", "outbox_app"]
@@ -87,6 +92,15 @@ def _table(rows: list[list[str]]) -> None:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
+def _in_force(sessions: SessionFactory) -> Flow:
+    """The flow the service runs: what a retried advisor's reply is held to."""
+    settings = load_settings()
+    try:
+        return live_flow(sessions, settings.gangway_flow)
+    except FlowFileError as exc:
+        raise fail(f"the flow {settings.gangway_flow} cannot be used: {exc}", 2) from exc
+
+
 def _kind_app(kind: Kind, help_text: str, noun: str, nouns: str) -> typer.Typer:
     app = typer.Typer(help=help_text, no_args_is_help=True)
 
@@ -101,7 +115,9 @@ def _kind_app(kind: Kind, help_text: str, noun: str, nouns: str) -> typer.Typer:
         """The newest rows first: ids, conversation, times (UTC), tries and the error
         (never a message's text or a number)."""
         with records(_clock, FailedWorkError) as sessions:
-            found = failed_work.items(sessions, kind, _clock.now(), failed_only=failed, limit=limit)
+            found = failed_work.items(
+                sessions, kind, _clock.now(), _in_force(sessions), failed_only=failed, limit=limit
+            )
         if output is Format.JSON:
             typer.echo(json.dumps([_as_json(i) for i in found], indent=2))
         elif not found:
@@ -120,7 +136,9 @@ def _kind_app(kind: Kind, help_text: str, noun: str, nouns: str) -> typer.Typer:
         """Make one failed row due again: the running service does the work."""
         operator = Operator(name=(by or "").strip() or getpass.getuser())
         with records(_clock, FailedWorkError) as sessions:
-            item = failed_work.retry(sessions, kind, item_id, _clock.now(), operator)
+            item = failed_work.retry(
+                sessions, kind, item_id, _clock.now(), operator, _in_force(sessions)
+            )
         typer.echo(f"{noun} {item.id} is {item.status} again; the service takes it from here")
 
     return app

@@ -15,6 +15,8 @@ What a retry means for the prospect decides whether one is allowed:
   prospect's message is answered after those that came later. Its screening is not done
   again once recorded, and its replies can be recorded only once (the outbox's unique
   source), so a message that failed after the bot saw it is not answered twice.
+- An advisor's reply is refused once the conversation reached the flow's threshold, as
+  a new one would be: from there the advisor continues in the secure channel.
 - A resent reply gets a new provider id; the failed attempt's is kept in the audit
   record of the retry.
 
@@ -31,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from bot.adapters.tables import Conversation, InboxMessage, Invite, OutboxMessage
 from bot.domain.conversation_chart import ConversationChart
+from bot.domain.flow_variants import effective
+from bot.domain.flows import Flow
 from bot.domain.whatsapp_window import failure_reason, free_form_allowed, window_closes_at
 from bot.service_layer.failed_items import (
     FAILED_STATUSES,
@@ -41,6 +45,7 @@ from bot.service_layer.failed_items import (
     not_failed,
     record_retry,
 )
+from bot.service_layer.handoffs import ADVISOR_REPLY_KIND, reply_refusal
 from bot.service_layer.transition import OPT_OUT_KIND
 
 __all__ = ["inbox_items", "outbox_items", "retry_inbox", "retry_outbox"]
@@ -53,12 +58,16 @@ HOLDING_KIND = "holding"
 
 
 def _outbox_refusal(
-    s: Session, row: OutboxMessage, conv: Conversation, now: datetime
+    s: Session, row: OutboxMessage, conv: Conversation, now: datetime, flow: Flow
 ) -> str | None:
     if row.status not in FAILED_STATUSES["outbox"]:
         return not_failed("outbox message", row.id, row.status)
     if conv.erased_at is not None:
         return f"conversation {conv.id} was erased: nothing can be sent to it"
+    if row.kind == ADVISOR_REPLY_KIND:
+        above = reply_refusal(conv, effective(flow, conv.variant).transition_at)
+        if above is not None:
+            return above
     if conv.state == ConversationChart.opted_out.id and row.kind != OPT_OUT_KIND:
         return "the prospect opted out (STOP): nothing may be sent to them on WhatsApp"
     if row.content_sid is None and not free_form_allowed(conv.last_inbound_at, now):
@@ -91,7 +100,9 @@ def _outbox_refusal(
     return None
 
 
-def _outbox_item(s: Session, row: OutboxMessage, conv: Conversation, now: datetime) -> FailedItem:
+def _outbox_item(
+    s: Session, row: OutboxMessage, conv: Conversation, now: datetime, flow: Flow
+) -> FailedItem:
     return FailedItem(
         kind="outbox",
         id=row.id,
@@ -103,21 +114,25 @@ def _outbox_item(s: Session, row: OutboxMessage, conv: Conversation, now: dateti
         attempts=row.attempts,
         error_code=row.error_code,
         error=failure_reason(row.error_code) or row.last_error,
-        refusal=_outbox_refusal(s, row, conv, now),
+        refusal=_outbox_refusal(s, row, conv, now, flow),
     )
 
 
-def outbox_items(s: Session, now: datetime, failed_only: bool, limit: int) -> list[FailedItem]:
+def outbox_items(
+    s: Session, now: datetime, failed_only: bool, limit: int, flow: Flow
+) -> list[FailedItem]:
+    """The newest outbox rows; ``flow``, the base flow in force, says which advisor
+    replies are past the conversation's threshold."""
     query = select(OutboxMessage, Conversation).join(
         Conversation, Conversation.id == OutboxMessage.conversation_id
     )
     if failed_only:
         query = query.where(OutboxMessage.status.in_(FAILED_STATUSES["outbox"]))
     rows = s.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
-    return [_outbox_item(s, row, conv, now) for row, conv in rows]
+    return [_outbox_item(s, row, conv, now, flow) for row, conv in rows]
 
 
-def retry_outbox(s: Session, item_id: int, now: datetime, by: Operator) -> FailedItem:
+def retry_outbox(s: Session, item_id: int, now: datetime, by: Operator, flow: Flow) -> FailedItem:
     conversation_id = s.scalar(
         select(OutboxMessage.conversation_id).where(OutboxMessage.id == item_id)
     )
@@ -127,7 +142,7 @@ def retry_outbox(s: Session, item_id: int, now: datetime, by: Operator) -> Faile
     # touching a conversation takes its locks in, ahead of the audit log's head.
     conv = s.get_one(Conversation, conversation_id, with_for_update=True)
     row = s.get_one(OutboxMessage, item_id, with_for_update=True, populate_existing=True)
-    refused = _outbox_refusal(s, row, conv, now)
+    refused = _outbox_refusal(s, row, conv, now, flow)
     if refused is not None:
         raise NotRetryable(refused)
     previous = {
@@ -147,7 +162,7 @@ def retry_outbox(s: Session, item_id: int, now: datetime, by: Operator) -> Faile
     row.last_error = None
     row.updated_at = now
     record_retry(s, "outbox", row.id, row.conversation_id, previous, now, by)
-    return _outbox_item(s, row, conv, now)
+    return _outbox_item(s, row, conv, now, flow)
 
 
 # -- inbox ----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import CrmDelivery, Handoff, WebhookIntake
 from bot.domain.access import Actor, can_handle_failed_work
+from bot.domain.flows import Flow
 from bot.service_layer.failed_items import (
     FAILED_STATUSES,
     KINDS,
@@ -70,28 +71,35 @@ def permit(actor: Actor) -> None:
 
 
 def overview(
-    sessions: SessionFactory, actor: Actor, now: datetime, limit: int = 50
+    sessions: SessionFactory, actor: Actor, now: datetime, flow: Flow, limit: int = 50
 ) -> dict[Kind, list[FailedItem]]:
     """The failed rows of every kind, newest first, for those who handle them."""
     permit(actor)
-    return {kind: items(sessions, kind, now, failed_only=True, limit=limit) for kind in KINDS}
+    return {kind: items(sessions, kind, now, flow, failed_only=True, limit=limit) for kind in KINDS}
 
 
 def retry_as(
-    sessions: SessionFactory, actor: Actor, kind: Kind, item_id: int, now: datetime
+    sessions: SessionFactory, actor: Actor, kind: Kind, item_id: int, now: datetime, flow: Flow
 ) -> FailedItem:
     """``retry`` by a console user, who must handle failed work (NotAllowed otherwise)."""
     permit(actor)
-    return retry(sessions, kind, item_id, now, Operator(user_id=actor.user_id))
+    return retry(sessions, kind, item_id, now, Operator(user_id=actor.user_id), flow)
 
 
 def items(
-    sessions: SessionFactory, kind: Kind, now: datetime, *, failed_only: bool, limit: int = 50
+    sessions: SessionFactory,
+    kind: Kind,
+    now: datetime,
+    flow: Flow,
+    *,
+    failed_only: bool,
+    limit: int = 50,
 ) -> list[FailedItem]:
-    """The newest ``limit`` rows of ``kind``, failed ones only when ``failed_only``."""
+    """The newest ``limit`` rows of ``kind``, failed ones only when ``failed_only``;
+    ``flow`` is the base flow in force (the threshold an advisor's reply is held to)."""
     with sessions.begin() as s:
         if kind == "outbox":
-            return outbox_items(s, now, failed_only, limit)
+            return outbox_items(s, now, failed_only, limit, flow)
         if kind == "crm":
             return _crm_items(s, failed_only, limit)
         if kind == "inbox":
@@ -100,7 +108,7 @@ def items(
 
 
 def retry(
-    sessions: SessionFactory, kind: Kind, item_id: int, now: datetime, by: Operator
+    sessions: SessionFactory, kind: Kind, item_id: int, now: datetime, by: Operator, flow: Flow
 ) -> FailedItem:
     """Put one failed row back for the normal machinery; its new state.
 
@@ -109,7 +117,7 @@ def retry(
     """
     with sessions.begin() as s:
         if kind == "outbox":
-            return retry_outbox(s, item_id, now, by)
+            return retry_outbox(s, item_id, now, by, flow)
         if kind == "crm":
             return _retry_crm(s, item_id, now, by)
         if kind == "inbox":

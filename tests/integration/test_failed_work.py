@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.db import SessionFactory
+from bot.adapters.flow_files import DEFAULT_FLOW_PATH, load_flow
 from bot.adapters.tables import (
     AuditLog,
     Conversation,
@@ -34,6 +35,7 @@ from tests.integration.test_processing import receive
 
 PROSPECT = "whatsapp:+447700900123"
 ALICE = Operator(name="alice")
+FLOW = load_flow(DEFAULT_FLOW_PATH)  # its threshold: identity
 
 
 def make(sessions: SessionFactory, clock: FakeClock):
@@ -66,7 +68,7 @@ def test_failed_reply_is_listed_without_its_body_or_number(
 ) -> None:
     """The operator sees the id, conversation, attempts and Twilio's code; not the text."""
     conv, out_id, _proc, _sender = failed_reply(sessions, clock)
-    [item] = failed_work.items(sessions, "outbox", clock.now(), failed_only=True)
+    [item] = failed_work.items(sessions, "outbox", clock.now(), FLOW, failed_only=True)
     assert (item.id, item.conversation_id, item.status) == (out_id, conv, "failed")
     assert (item.attempts, item.error_code, item.retryable) == (1, "21211", True)
     shown = json.dumps([str(v) for v in vars(item).values()])
@@ -79,7 +81,7 @@ def test_retried_reply_is_sent_by_the_worker_and_recorded(
     """A retry makes the reply pending again; the next turn sends it; the audit says who."""
     conv, out_id, proc, sender = failed_reply(sessions, clock)
     assert sender.sent == []
-    item = failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE)
+    item = failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE, FLOW)
     assert (item.status, item.attempts, item.error_code) == ("pending", 0, None)
     assert sender.sent == []  # the retry itself sends nothing
     proc.run(conv)
@@ -97,7 +99,7 @@ def test_sent_reply_is_not_retried(sessions: SessionFactory, clock: FakeClock) -
     with sessions.begin() as s:
         out_id = s.execute(select(OutboxMessage.id)).scalar_one()
     with pytest.raises(NotRetryable, match="not failed"):
-        failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE)
+        failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE, FLOW)
     with sessions.begin() as s:
         assert s.get_one(OutboxMessage, out_id).status == "queued"
     assert retries_recorded(sessions) == []
@@ -106,7 +108,7 @@ def test_sent_reply_is_not_retried(sessions: SessionFactory, clock: FakeClock) -
 def test_unknown_id_is_refused(sessions: SessionFactory, clock: FakeClock) -> None:
     for kind in failed_work.KINDS:
         with pytest.raises(NoSuchItem, match="there is no"):
-            failed_work.retry(sessions, kind, 999, clock.now(), ALICE)
+            failed_work.retry(sessions, kind, 999, clock.now(), ALICE, FLOW)
 
 
 def test_reply_outside_the_window_is_refused_until_the_prospect_writes(
@@ -116,17 +118,17 @@ def test_reply_outside_the_window_is_refused_until_the_prospect_writes(
     63016 again): refused, saying what can be done; once the prospect writes, it goes."""
     conv, out_id, proc, sender = failed_reply(sessions, clock, code=63016)
     clock.advance(25 * 3600)
-    [item] = failed_work.items(sessions, "outbox", clock.now(), failed_only=True)
+    [item] = failed_work.items(sessions, "outbox", clock.now(), FLOW, failed_only=True)
     assert item.error and "63016" in item.error
     assert item.refusal and "24-hour window" in item.refusal
     with pytest.raises(NotRetryable, match="follow-up template"):
-        failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE)
+        failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE, FLOW)
     with sessions.begin() as s:
         assert s.get_one(OutboxMessage, out_id).status == "failed"
 
     receive(sessions, clock, "SM2", "are you there?", PROSPECT)
     proc.run(conv)  # answers the new message
-    failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE)
+    failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE, FLOW)
     proc.run(conv)
     assert "you said: what are your opening hours?" in sender.bodies_to(PROSPECT)
 
@@ -139,15 +141,15 @@ def test_failed_inbox_message_is_answered_once_after_a_retry(
     conv = receive(sessions, clock, "SM1", "fees?", PROSPECT)
     dialogue.errors = [PermanentError("rasa", "bad request", status=400)]
     proc.run(conv)
-    [item] = failed_work.items(sessions, "inbox", clock.now(), failed_only=True)
+    [item] = failed_work.items(sessions, "inbox", clock.now(), FLOW, failed_only=True)
     assert item.status == "failed" and item.error
-    failed_work.retry(sessions, "inbox", item.id, clock.now(), ALICE)
+    failed_work.retry(sessions, "inbox", item.id, clock.now(), ALICE, FLOW)
     proc.run(conv)
     proc.run(conv)
     assert sender.bodies_to(PROSPECT) == ["you said: fees?"]
     with sessions.begin() as s:
         assert s.get_one(InboxMessage, item.id).status == "done"
-    assert failed_work.items(sessions, "inbox", clock.now(), failed_only=True) == []
+    assert failed_work.items(sessions, "inbox", clock.now(), FLOW, failed_only=True) == []
 
 
 def test_failed_crm_event_goes_back_with_its_key(
@@ -161,17 +163,17 @@ def test_failed_crm_event_goes_back_with_its_key(
         s.flush()
         row = s.execute(select(CrmDelivery)).scalar_one()
         row.status, row.attempts, row.last_status, row.last_error = "failed", 1, 422, "no"
-    [item] = failed_work.items(sessions, "crm", clock.now(), failed_only=True)
+    [item] = failed_work.items(sessions, "crm", clock.now(), FLOW, failed_only=True)
     assert (item.what, item.error_code) == ("handoff.created", "422")
     clock.advance(60)
-    failed_work.retry(sessions, "crm", item.id, clock.now(), Operator(user_id=7))
+    failed_work.retry(sessions, "crm", item.id, clock.now(), Operator(user_id=7), FLOW)
     with sessions.begin() as s:
         row = s.get_one(CrmDelivery, item.id)
         assert (row.status, row.attempts, row.idempotency_key) == ("pending", 0, key)
         assert row.next_attempt_at == clock.now()
     assert retries_recorded(sessions)[0]["user_id"] == 7
     with pytest.raises(NotRetryable):
-        failed_work.retry(sessions, "crm", item.id, clock.now(), ALICE)
+        failed_work.retry(sessions, "crm", item.id, clock.now(), ALICE, FLOW)
 
 
 def test_set_aside_delivery_goes_back_to_the_intake(
@@ -187,12 +189,12 @@ def test_set_aside_delivery_goes_back_to_the_intake(
                 failure="SealError",
             )
         )
-    [item] = failed_work.items(sessions, "intake", clock.now(), failed_only=True)
+    [item] = failed_work.items(sessions, "intake", clock.now(), FLOW, failed_only=True)
     assert (item.status, item.error) == ("set aside", "SealError")
-    failed_work.retry(sessions, "intake", item.id, clock.now(), ALICE)
+    failed_work.retry(sessions, "intake", item.id, clock.now(), ALICE, FLOW)
     with sessions.begin() as s:
         assert s.get_one(WebhookIntake, item.id).failed_at is None
-    assert failed_work.items(sessions, "intake", clock.now(), failed_only=True) == []
+    assert failed_work.items(sessions, "intake", clock.now(), FLOW, failed_only=True) == []
 
 
 def test_only_admins_handle_failed_work() -> None:
@@ -210,7 +212,7 @@ def test_reply_to_a_prospect_who_opted_out_is_refused(
     with sessions.begin() as s:
         s.get_one(Conversation, conv).state = ConversationChart.opted_out.id
     with pytest.raises(NotRetryable, match="opted out"):
-        failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE)
+        failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE, FLOW)
     with sessions.begin() as s:
         assert s.get_one(OutboxMessage, out_id).status == "failed"
 
@@ -224,10 +226,13 @@ def test_list_without_failed_shows_every_status_newest_first(
     proc.run(conv)
     receive(sessions, clock, "SM2", "two", PROSPECT)
     proc.run(conv)
-    listed = failed_work.items(sessions, "outbox", clock.now(), failed_only=False)
+    listed = failed_work.items(sessions, "outbox", clock.now(), FLOW, failed_only=False)
     assert [i.status for i in listed] == ["queued", "failed"]
     assert [i.retryable for i in listed] == [False, True]
-    assert len(failed_work.items(sessions, "outbox", clock.now(), failed_only=False, limit=1)) == 1
+    assert (
+        len(failed_work.items(sessions, "outbox", clock.now(), FLOW, failed_only=False, limit=1))
+        == 1
+    )
 
 
 def test_holding_message_is_not_retried_once_the_prospect_was_answered(
@@ -242,7 +247,27 @@ def test_holding_message_is_not_retried_once_the_prospect_was_answered(
         proc.run(conv)
         clock.advance(30)
     assert sender.bodies_to(PROSPECT) == ["you said: hi"]
-    [holding] = failed_work.items(sessions, "outbox", clock.now(), failed_only=True)
+    [holding] = failed_work.items(sessions, "outbox", clock.now(), FLOW, failed_only=True)
     assert holding.what == "holding"
     with pytest.raises(NotRetryable, match="only while the prospect waits"):
-        failed_work.retry(sessions, "outbox", holding.id, clock.now(), ALICE)
+        failed_work.retry(sessions, "outbox", holding.id, clock.now(), ALICE, FLOW)
+
+
+def test_an_advisors_reply_is_not_retried_once_the_conversation_reached_the_threshold(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """From the threshold on the advisor continues in the secure channel: a failed
+    WhatsApp reply of theirs is not sent there late, as a new one would be refused."""
+    conv, out_id, _proc, _sender = failed_reply(sessions, clock)
+    with sessions.begin() as s:
+        s.get_one(OutboxMessage, out_id).kind = "advisor"
+        s.get_one(Conversation, conv).level = "identity"
+    [item] = failed_work.items(sessions, "outbox", clock.now(), FLOW, failed_only=True)
+    assert item.refusal is not None and "secure channel" in item.refusal
+    with pytest.raises(NotRetryable, match="reached the identity level"):
+        failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE, FLOW)
+    with sessions.begin() as s:
+        s.get_one(Conversation, conv).level = "public"
+    assert failed_work.retry(sessions, "outbox", out_id, clock.now(), ALICE, FLOW).status == (
+        "pending"
+    )

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.adapters import audit_log
 from bot.adapters.db import SessionFactory
+from bot.adapters.flow_files import DEFAULT_FLOW_PATH, load_flow
 from bot.adapters.tables import Conversation, OutboxMessage, ReconciliationRun
 from bot.domain.reconciliation import Side
 from bot.service_layer import failed_work
@@ -32,6 +33,7 @@ from tests.integration.gangway_records import record_in, record_out
 ANNA = "whatsapp:+12025550123"
 BERT = "whatsapp:+4915112345678"
 GRACE = timedelta(minutes=10)
+FLOW = load_flow(DEFAULT_FLOW_PATH)
 DAY = timedelta(hours=24)
 
 
@@ -238,7 +240,7 @@ def test_a_reply_sent_again_from_the_failed_work_list_leaves_no_gap(
         row.status, row.error_code = "undelivered", "30008"
         s.get_one(Conversation, row.conversation_id).last_inbound_at = hour_ago
         row_id = row.id
-    failed_work.retry(sessions, "outbox", row_id, clock.now(), Operator(name="olga"))
+    failed_work.retry(sessions, "outbox", row_id, clock.now(), Operator(name="olga"), FLOW)
     again = history.add(ANNA, "outbound", clock.now() - timedelta(minutes=50))
     with sessions.begin() as s:  # what the running service's send records
         row = s.get_one(OutboxMessage, row_id)

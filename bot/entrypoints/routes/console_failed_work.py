@@ -50,7 +50,9 @@ def _failed_work_page(
 ) -> HTMLResponse:
     container = container_of(request)
     try:
-        found = failed_work.overview(container.sessions, viewer.actor, container.clock.now())
+        found = failed_work.overview(
+            container.sessions, viewer.actor, container.clock.now(), container.flows.current()
+        )
     except HandoffError as exc:
         return render_page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
     return render_page(
@@ -88,7 +90,12 @@ def retry(request: Request, viewer: FormViewer, kind: str, item_id: RowId) -> Re
     container = container_of(request)
     try:
         failed_work.retry_as(
-            container.sessions, viewer.actor, cast(Kind, kind), item_id, container.clock.now()
+            container.sessions,
+            viewer.actor,
+            cast(Kind, kind),
+            item_id,
+            container.clock.now(),
+            container.flows.current(),
         )
     except HandoffError as exc:
         return render_page(request, "error.html", exc.status, viewer=viewer, message=str(exc))
