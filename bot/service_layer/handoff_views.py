@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.adapters.db import SessionFactory
 from bot.adapters.tables import Conversation, Handoff, User
 from bot.domain.access import Action, Actor, Role, allowed, can_read
+from bot.domain.flow_variants import effective
 from bot.domain.flows import Flow
 from bot.domain.whatsapp_window import window_closes_at, window_refusal
 from bot.service_layer import handoff_summary, handoffs, window_messages
@@ -139,11 +140,16 @@ def detail_of(
     sessions: SessionFactory, actor: Actor, handoff_id: int, now: datetime, flow: Flow
 ) -> HandoffDetail:
     """A readable handoff with its summary and transcript (NotFound if not readable), and
-    the flow's follow-up template when only WhatsApp's window stops a reply."""
+    the flow's follow-up template when only WhatsApp's window stops a reply.
+
+    ``flow`` is the base flow in force; the page shows what the conversation's variant
+    sets (its threshold, its follow-up wording), as the advisor's actions then apply.
+    """
     with sessions.begin() as s:
         handoff = handoffs.get_readable(s, actor, handoff_id)
         view = views_of(s, actor, [handoff], now)[0]
         conv = s.get_one(Conversation, handoff.conversation_id)
+        flow = effective(flow, conv.variant)
         blocked = _reply_refusal(conv, flow, actor, view.actions)
         closed = window_refusal(conv.last_inbound_at, now)
         follow_up = None

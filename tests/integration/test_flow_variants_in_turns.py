@@ -13,14 +13,14 @@ from sqlalchemy import select
 from bot.adapters.db import SessionFactory
 from bot.adapters.flow_files import DEFAULT_DOMAIN_PATH, DEFAULT_FLOW_PATH
 from bot.adapters.flow_version_store import VersionedFlowStore
-from bot.adapters.tables import Consent, Conversation, InboxMessage
+from bot.adapters.tables import Consent, Conversation, InboxMessage, User
 from bot.domain.flow_variants import assign
-from bot.service_layer import flow_governance
+from bot.service_layer import flow_governance, handoff_views, handoffs
 from bot.service_layer.flow_in_force import handoff_flow
 from bot.service_layer.receiving import conversation_for
 from bot.service_layer.wording import wording_of
 from tests.fakes.clock import FakeClock
-from tests.integration.test_console import add_handoff, make_container
+from tests.integration.test_console import add_handoff, add_user, claim_as, make_container
 from tests.integration.test_protocol import PASSPORT, Stack
 
 ASK = {
@@ -148,3 +148,36 @@ def test_an_advisors_messages_use_the_conversations_variant(
     with sessions.begin() as s:
         assert handoff_flow(s, on_b, base).text("consent_question", "fr") == ASK["fr"]
         assert handoff_flow(s, on_base, base) is base
+
+
+def test_the_handoff_page_holds_the_advisor_to_the_conversations_variant(
+    sessions: SessionFactory, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A variant that moves the threshold up: at the identity level its conversation may
+    still be answered on WhatsApp, the base flow's may not."""
+    later = SHIPPED + VARIANT.replace(
+        "    weight: 50\n", "    weight: 50\n    transition_at: financial\n"
+    )
+    flows = VersionedFlowStore(
+        sessions, _write(tmp_path / "default.yml", later), DEFAULT_DOMAIN_PATH, now=clock.now
+    )
+    container = make_container(sessions, clock)
+    anna = add_user(sessions, clock, "anna@example.com", "advisor")
+    on_b = add_handoff(container, 1, messages=(("my passport", "identity"),), level="identity")
+    on_base = add_handoff(container, 2, messages=(("my passport", "identity"),), level="identity")
+    with sessions.begin() as s:
+        s.get_one(Conversation, "conv-1").variant = "b"
+    refusals = {}
+    for handoff_id in (on_b, on_base):
+        claim_as(container, anna, handoff_id)
+        with sessions.begin() as s:
+            actor = handoffs.actor_of(s.get_one(User, anna), container.routing.current())
+        detail = handoff_views.detail_of(sessions, actor, handoff_id, clock.now(), flows.current())
+        refusals[handoff_id] = detail.reply_refusal
+    assert refusals[on_b] is None
+    assert "reached the identity level" in (refusals[on_base] or "")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
