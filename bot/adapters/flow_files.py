@@ -9,14 +9,16 @@ collected, not just the first. Plain values are read as the text written, so ``y
 (placeholders, durations, limits) live in ``bot.domain.flows``; the sections that decide
 a message's level (``levels``, ``media``) are read by ``bot.adapters.flow_levels``, the
 approved WhatsApp templates (``templates``) by ``bot.adapters.flow_templates``, the
-qualification questions (``qualification``) by ``bot.adapters.flow_qualification``.
+qualification questions (``qualification``) by ``bot.adapters.flow_qualification``,
+the A/B variants by ``bot.adapters.flow_variant_files``, and the smaller sections
+(languages, protocol texts, timers, responses, retention) by
+``bot.adapters.flow_sections``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
@@ -26,7 +28,13 @@ from typing import TextIO
 import yaml
 from yaml.nodes import Node
 
-from bot.adapters import flow_levels, flow_qualification, flow_templates, flow_variant_files
+from bot.adapters import (
+    flow_levels,
+    flow_qualification,
+    flow_sections,
+    flow_templates,
+    flow_variant_files,
+)
 from bot.adapters.flow_levels import known_detectors
 from bot.adapters.yaml_files import (
     FlowError,
@@ -34,25 +42,13 @@ from bot.adapters.yaml_files import (
     Reader,
     Reloading,
     compose,
-    hint,
 )
 from bot.config import REPO_ROOT
 from bot.domain.flow_variants import effective
 from bot.domain.flows import (
-    BODY_LIMIT,
-    CONSENT_PROMPT_LIMIT,
-    REQUIRED_LANGUAGES,
-    TEXT_RULES,
     Flow,
-    Protocol,
-    Timers,
-    format_duration,
-    normalise_answer,
-    parse_duration,
-    placeholders,
 )
 from bot.domain.levels import Level
-from bot.domain.retention import Retention, parse_period
 
 __all__ = [
     "DEFAULT_DOMAIN_PATH",
@@ -71,8 +67,6 @@ __all__ = [
 FLOWS_DIR = REPO_ROOT / "flows"
 DEFAULT_FLOW_PATH = FLOWS_DIR / "default.yml"
 DEFAULT_DOMAIN_PATH = REPO_ROOT / "bot" / "rasa" / "domain.yml"
-# Stand-ins for the caller's {link}, {expires} and {advisor} when checking message lengths.
-_SAMPLE_VALUES = {"link": "x" * 120, "expires": "x" * 40, "advisor": "x" * 60}
 _TOP = (
     "flow",
     "languages",
@@ -91,8 +85,6 @@ _TOP = (
     "base_weight",
     "variants",
 )
-_RETENTION = ("transcripts", "media", "declined")
-_TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
 log = logging.getLogger(__name__)
 
 
@@ -100,217 +92,6 @@ def domain_responses(domain_path: Path) -> set[str]:
     """The names of the responses (``utter_*``) a Rasa domain file declares."""
     data = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
     return set((data.get("responses") or {}).keys())
-
-
-def _languages(r: Reader, top: dict[str, Node]) -> tuple[str, ...]:
-    node = top.get("languages")
-    found = [] if node is None else r.strings(node, "languages")
-    codes: list[str] = []
-    for code, item in found:
-        if not re.fullmatch(r"[a-z]{2,3}", code):
-            r.error(item, f"`languages`: `{code}` is not a language code such as en or de")
-        elif code in codes:
-            r.error(item, f"`languages`: `{code}` is listed twice")
-        else:
-            codes.append(code)
-    missing = [code for code in REQUIRED_LANGUAGES if code not in codes]
-    if node is not None and missing:
-        r.error(
-            node,
-            f"`languages` must include {', '.join(missing)} "
-            f"(all of {', '.join(REQUIRED_LANGUAGES)} are required)",
-        )
-    return tuple(codes) if not missing else (*codes, *missing)
-
-
-def _consent_words(
-    r: Reader, node: Node, languages: Sequence[str], buttons: dict[str, dict[str, str]]
-) -> dict[str, dict[str, tuple[str, ...]]]:
-    words: dict[str, dict[str, tuple[str, ...]]] = {"yes": {}, "no": {}}
-    meaning: dict[str, str] = {}
-    for answer, langs in (
-        r.mapping(node, "protocol.consent_words", ("yes", "no"), ("yes", "no")) or {}
-    ).items():
-        where = f"protocol.consent_words.{answer}"
-        for lang, lst in r.per_language(langs, where, languages).items():
-            listed = r.strings(lst, f"{where}.{lang}")
-            extra = buttons.get(f"consent_{answer}_button", {}).get(lang)
-            for word, item in [*listed, *([(extra, lst)] if extra else [])]:
-                plain = normalise_answer(word)
-                if not plain:
-                    r.error(item, f"`{where}.{lang}`: {word!r} has nothing a prospect could type")
-                elif meaning.setdefault(plain, answer) != answer:
-                    r.error(
-                        item,
-                        f"`{where}.{lang}`: {word!r} also counts as "
-                        f"`{meaning[plain]}` (in any language); use it for one only",
-                    )
-            words[answer][lang] = tuple(word for word, _ in listed)
-    return words
-
-
-def _texts(
-    r: Reader, node: Node, languages: Sequence[str], url: str | None, version: str
-) -> dict[str, dict[str, str]]:
-    texts: dict[str, dict[str, str]] = {}
-    for key, langs in (r.mapping(node, "protocol.texts", TEXT_RULES, TEXT_RULES) or {}).items():
-        rule, where, texts[key] = TEXT_RULES[key], f"protocol.texts.{key}", {}
-        for lang, value in r.per_language(langs, where, languages).items():
-            text = r.string(value, f"{where}.{lang}")
-            try:
-                used = placeholders(text or "")
-            except ValueError as exc:
-                r.error(value, f"`{where}.{lang}`: {exc}")
-                continue
-            if text is None:
-                continue
-            for name in sorted(rule.required - used):
-                r.error(value, f"`{where}.{lang}` must contain {{{name}}}; add it to the text")
-            for name in sorted(used - rule.allowed):
-                r.error(
-                    value,
-                    f"`{where}.{lang}` uses {{{name}}}, which this text cannot fill"
-                    f"; use only {', '.join(f'{{{n}}}' for n in sorted(rule.allowed))}",
-                )
-            if used <= rule.allowed:
-                texts[key][lang] = text
-                filled = {
-                    "terms_url": (url or "").format(version=version, language=lang),
-                    "version": version,
-                    "language": lang,
-                    **_SAMPLE_VALUES,
-                }
-                if (size := len(text.format_map(filled))) > rule.limit:
-                    r.error(
-                        value,
-                        f"`{where}.{lang}` is {size} characters long; WhatsApp "
-                        f"allows {rule.limit} here, so shorten it",
-                    )
-    for lang in languages:
-        parts = [texts.get(k, {}).get(lang) for k in ("terms_summary", "consent_question")]
-        if all(parts) and url:
-            size = len(str(parts[0]).replace("{terms_url}", url) + "\n\n" + str(parts[1]))
-            if size > CONSENT_PROMPT_LIMIT:
-                r.error(
-                    node,
-                    f"the `{lang}` terms_summary and consent_question are sent as "
-                    f"one message of about {size} characters; WhatsApp allows "
-                    f"{CONSENT_PROMPT_LIMIT}, so shorten them",
-                )
-    return texts
-
-
-def _protocol(r: Reader, node: Node | None, languages: Sequence[str]) -> Protocol | None:
-    keys = ("terms_version", "terms_url", "consent_words", "texts")
-    body = r.mapping(node, "protocol", keys, keys) if node is not None else None
-    if not body or any(key not in body for key in keys):
-        return None
-    version = r.string(body["terms_version"], "protocol.terms_version") or ""
-    url = r.string(body["terms_url"], "protocol.terms_url")
-    if url is not None:
-        try:
-            used = placeholders(url)
-        except ValueError as exc:
-            used = {"version"}
-            r.error(body["terms_url"], f"`protocol.terms_url`: {exc}")
-        if "version" not in used or used - {"version", "language"}:
-            r.error(
-                body["terms_url"],
-                "`protocol.terms_url` must contain {version} and may "
-                "contain {language}, and no other placeholder",
-            )
-            url = None
-        elif not url.startswith("https://"):
-            r.error(body["terms_url"], "`protocol.terms_url` must start with https://")
-    texts = _texts(r, body["texts"], languages, url, version)
-    words = _consent_words(r, body["consent_words"], languages, texts)
-    return Protocol(version, url or "", words["yes"], words["no"], texts)
-
-
-def _timers(r: Reader, node: Node | None) -> Timers | None:
-    body = r.mapping(node, "timers", _TIMERS, _TIMERS) if node is not None else None
-    values = {}
-    for name, value in (body or {}).items():
-        text = r.string(value, f"timers.{name}")
-        try:
-            values[name] = parse_duration(text) if text is not None else None
-        except ValueError as exc:
-            r.error(value, f"`timers.{name}`: {exc}")
-    if len(values) != len(_TIMERS) or None in values.values():
-        return None
-    timers = Timers(**values)  # type: ignore[arg-type]
-    if body and timers.invite_reminder >= timers.invite_expiry:
-        r.error(
-            body["invite_reminder"],
-            f"`timers.invite_reminder` "
-            f"({format_duration(timers.invite_reminder)}) must be shorter than "
-            f"`timers.invite_expiry` ({format_duration(timers.invite_expiry)}), or the "
-            "reminder would come after the link has expired",
-        )
-    return timers
-
-
-def _responses(
-    r: Reader,
-    node: Node | None,
-    languages: Sequence[str],
-    domain: set[str] | None,
-    served: frozenset[str] = frozenset(),
-) -> dict[str, dict[str, str]]:
-    """``served``: responses another section words (the qualification questions)."""
-    entries = r.mapping(node, "responses") if node is not None else None
-    out: dict[str, dict[str, str]] = {}
-    for name, langs in (entries or {}).items():
-        if name in served:
-            r.error(
-                langs,
-                f"`responses.{name}` is worded in the `qualification` section; "
-                "remove it here so there is one wording",
-            )
-            continue
-        if domain is not None and name not in domain:
-            r.error(
-                langs,
-                f"`responses.{name}` is not a response of the Rasa domain, so the "
-                f"bot never uses it{hint(name, domain)}",
-                "warning",
-            )
-        out[name] = {}
-        for lang, value in r.per_language(langs, f"responses.{name}", languages).items():
-            text = r.string(value, f"responses.{name}.{lang}")
-            if text is not None and re.search(r"\n[ \t]*\n", text):
-                r.error(
-                    value,
-                    f"`responses.{name}.{lang}` has a blank line; Rasa would split "
-                    "it into two messages, so remove the blank line",
-                )
-            elif text is not None and len(text) > BODY_LIMIT:
-                r.error(
-                    value,
-                    f"`responses.{name}.{lang}` is {len(text)} characters long; "
-                    f"WhatsApp allows {BODY_LIMIT}, so shorten it",
-                )
-            elif text is not None:
-                out[name][lang] = text
-    for name in sorted((domain or set()) - set(out) - served) if entries is not None else ():
-        r.error(
-            node,
-            f"`responses` has no wording for `{name}`, which the Rasa domain "
-            "(bot/rasa/domain.yml) uses; add it with a line per language",
-        )
-    return out
-
-
-def _retention(r: Reader, node: Node | None) -> Retention:
-    body = r.mapping(node, "retention", _RETENTION) if node is not None else None
-    values = {}
-    for name, value in (body or {}).items():
-        text = r.string(value, f"retention.{name}")
-        try:
-            values[name] = parse_period(text or "")
-        except ValueError as exc:
-            r.error(value, f"`retention.{name}`: {exc}")
-    return Retention(**values)
 
 
 def _flow(
@@ -327,7 +108,7 @@ def _flow(
     if top is None:
         return None
     name = r.string(top["flow"], "flow") if "flow" in top else None
-    languages = _languages(r, top)
+    languages = flow_sections.read_languages(r, top)
     default = (
         r.string(top["default_language"], "default_language")
         if ("default_language" in top)
@@ -357,7 +138,7 @@ def _flow(
                 "`nlu.min_confidence` should be a number above 0 and at most 1, "
                 "such as 0.6, written without quotes",
             )
-    protocol = _protocol(r, top.get("protocol"), languages)
+    protocol = flow_sections.read_protocol(r, top.get("protocol"), languages)
     qualification = flow_qualification.qualification(
         r, top.get("qualification"), languages, products
     )
@@ -365,13 +146,13 @@ def _flow(
     flow_args = (
         flow_levels.levels(r, top.get("levels"), languages),
         flow_levels.media(r, top.get("media")),
-        _timers(r, top.get("timers")),
-        _responses(r, top.get("responses"), languages, domain, served),
+        flow_sections.read_timers(r, top.get("timers")),
+        flow_sections.read_responses(r, top.get("responses"), languages, domain, served),
         flow_templates.templates(
             r, top.get("templates"), languages, default, protocol.texts if protocol else None
         ),
     )
-    retention = _retention(r, top.get("retention"))
+    retention = flow_sections.read_retention(r, top.get("retention"))
     governance, base_weight, variants = flow_variant_files.variant_settings(
         r, top, languages, flow_args[3], flow_args[2]
     )
