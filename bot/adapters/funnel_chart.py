@@ -12,9 +12,6 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 __all__ = ["funnel_png"]
 
 _PATH_COLOUR = "#2f6f9f"
@@ -32,6 +29,11 @@ def funnel_png(
     dpi: int = 100,
 ) -> bytes:
     """A PNG of each group's counts per stage (``groups`` in the order given)."""
+    # Imported here: matplotlib takes half a second to import, which every gangway
+    # command and every service start would pay for a chart few of them draw.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     names = list(groups) or ["all"]
     figure = Figure(figsize=(max(6.0, _PANEL_WIDTH * len(names)), _HEIGHT), dpi=dpi)
     FigureCanvasAgg(figure)
