@@ -125,9 +125,16 @@ class Stack:
         return make_session_factory(make_engine(self.database_url), Vault(self.keyring))
 
     def start_service(self) -> None:
+        self.launch_service()
+        self.wait_for_service()
+
+    def launch_service(self) -> None:
         self.service = Proc(
             "gangway", [sys.executable, "-m", "bot.entrypoints.cli", "serve"], self.env, self.logs
         )
+
+    def wait_for_service(self) -> None:
+        assert self.service is not None
         self.service.wait_ready(f"{self.service_url}/readyz", timeout=60)
 
     def webhook(self, params: dict[str, str], *, signature: str | None = None) -> httpx.Response:
@@ -206,8 +213,10 @@ def stack(rasa: Rasa, database_url: str, logs_dir: Path, tmp_path: Path) -> Iter
         "sandbox", [sys.executable, "-m", "bot.entrypoints.cli", "sandbox"], env, test_logs
     )
     try:
+        # Both start at once: neither needs the other until the first message.
+        st.launch_service()
         st.sandbox.wait_ready(f"{st.sandbox_url}/sandbox/healthz", timeout=30)
-        st.start_service()
+        st.wait_for_service()
         yield st
     finally:
         if st.service:
