@@ -94,12 +94,7 @@ def _questions(r: Reader, node: Node, languages: Sequence[str]) -> tuple[Questio
         if any(q.slot == slot for q in found):
             r.error(body["slot"], f"`{where}.slot`: `{slot}` is asked twice; keep one")
             continue
-        required = False
-        if "required" in body:
-            flag = r.string(body["required"], f"{where}.required")
-            if flag not in ("true", "false"):
-                r.error(body["required"], f"`{where}.required` should be true or false")
-            required = flag == "true"
+        required = r.flag(body["required"], f"{where}.required") if "required" in body else False
         allowed = ALLOWED_PLACEHOLDERS.get(f"ask.{slot}", frozenset())
         ask = _wordings(r, body["ask"], f"{where}.ask", languages, allowed)
         if slot == "country":

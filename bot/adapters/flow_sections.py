@@ -17,11 +17,11 @@ from bot.domain.flows import (
     CONSENT_PROMPT_LIMIT,
     REQUIRED_LANGUAGES,
     TEXT_RULES,
+    TIMER_NAMES,
     Protocol,
     Timers,
     format_duration,
     normalise_answer,
-    parse_duration,
     placeholders,
 )
 from bot.domain.retention import Retention, parse_period
@@ -39,7 +39,6 @@ __all__ = [
 # Stand-ins for the caller's {link}, {expires} and {advisor} when checking message lengths.
 _SAMPLE_VALUES = {"link": "x" * 120, "expires": "x" * 40, "advisor": "x" * 60}
 _RETENTION = ("transcripts", "media", "declined")
-_TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
 
 
 def read_languages(r: Reader, top: dict[str, Node]) -> tuple[str, ...]:
@@ -168,15 +167,9 @@ def read_protocol(r: Reader, node: Node | None, languages: Sequence[str]) -> Pro
 
 
 def read_timers(r: Reader, node: Node | None) -> Timers | None:
-    body = r.mapping(node, "timers", _TIMERS, _TIMERS) if node is not None else None
-    values = {}
-    for name, value in (body or {}).items():
-        text = r.string(value, f"timers.{name}")
-        try:
-            values[name] = parse_duration(text) if text is not None else None
-        except ValueError as exc:
-            r.error(value, f"`timers.{name}`: {exc}")
-    if len(values) != len(_TIMERS) or None in values.values():
+    body = r.mapping(node, "timers", TIMER_NAMES, TIMER_NAMES) if node is not None else None
+    values = r.durations(body or {}, "timers")
+    if len(values) != len(TIMER_NAMES) or None in values.values():
         return None
     timers = Timers(**values)  # type: ignore[arg-type]
     if body and timers.invite_reminder >= timers.invite_expiry:

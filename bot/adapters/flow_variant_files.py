@@ -18,10 +18,10 @@ from bot.adapters.yaml_files import Reader
 from bot.domain.flows import (
     BODY_LIMIT,
     TEXT_RULES,
+    TIMER_NAMES,
     Timers,
     Variant,
     format_duration,
-    parse_duration,
     placeholders,
 )
 from bot.domain.levels import Level
@@ -30,7 +30,6 @@ __all__ = ["GOVERNANCE", "VARIANT_KEYS", "variant_settings"]
 
 GOVERNANCE = ("required", "none")
 VARIANT_KEYS = ("name", "weight", "stopped", "texts", "responses", "transition_at", "timers")
-_TIMERS = ("consent_reminder", "invite_reminder", "invite_expiry")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
@@ -101,12 +100,7 @@ def _variant(
         name = None
     where = f"variants.{name or index}"
     weight = _weight(r, body["weight"], f"{where}.weight", zero_ok=False)
-    stopped = False
-    if "stopped" in body:
-        text = r.string(body["stopped"], f"{where}.stopped")
-        if text not in ("true", "false"):
-            r.error(body["stopped"], f"`{where}.stopped` should be true or false")
-        stopped = text == "true"
+    stopped = r.flag(body["stopped"], f"{where}.stopped") if "stopped" in body else False
     texts = _texts(r, body["texts"], f"{where}.texts", languages) if "texts" in body else {}
     answers = body.get("responses")
     worded = _responses(r, answers, f"{where}.responses", languages, responses) if answers else {}
@@ -116,14 +110,8 @@ def _variant(
         if at is Level.PUBLIC:
             r.error(body["transition_at"], f"`{where}.transition_at` cannot be public")
             at = None
-    timers = {}
-    given = r.mapping(body["timers"], f"{where}.timers", _TIMERS) if "timers" in body else None
-    for key, value in (given or {}).items():
-        text = r.string(value, f"{where}.timers.{key}")
-        try:
-            timers[key] = parse_duration(text) if text is not None else None
-        except ValueError as exc:
-            r.error(value, f"`{where}.timers.{key}`: {exc}")
+    given = r.mapping(body["timers"], f"{where}.timers", TIMER_NAMES) if "timers" in body else None
+    timers = r.durations(given or {}, f"{where}.timers")
     if name is None or weight is None or None in timers.values():
         return None
     return Variant(name, weight, stopped, texts, worded, at, timers)  # type: ignore[arg-type]

@@ -10,14 +10,16 @@ from __future__ import annotations
 import difflib
 import logging
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Generic, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.domain.flows import parse_duration
 from bot.domain.levels import Level
 
 __all__ = [
@@ -152,6 +154,26 @@ class Reader:
             return []
         values = [(self.string(item, where), item) for item in node.value]
         return [(value, item) for value, item in values if value is not None]
+
+    def flag(self, node: Node, where: str) -> bool:
+        """``true`` or ``false``; anything else is an error, read as false."""
+        text = self.string(node, where)
+        if text not in ("true", "false"):
+            self.error(node, f"{setting_name(where)} should be true or false")
+        return text == "true"
+
+    def durations(self, body: Mapping[str, Node], where: str) -> dict[str, timedelta | None]:
+        """The durations (30m, 2h, 7d) of a mapping's values; one that is not a duration
+        is an error here, and None in the result."""
+        values: dict[str, timedelta | None] = {}
+        for name, value in body.items():
+            text = self.string(value, f"{where}.{name}")
+            try:
+                values[name] = parse_duration(text) if text is not None else None
+            except ValueError as exc:
+                self.error(value, f"{setting_name(f'{where}.{name}')}: {exc}")
+                values[name] = None
+        return values
 
     def level(self, node: Node, where: str) -> Level | None:
         text = self.string(node, where)

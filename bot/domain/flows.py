@@ -32,6 +32,7 @@ __all__ = [
     "MEDIA_KINDS",
     "REQUIRED_LANGUAGES",
     "TEXT_RULES",
+    "TIMER_NAMES",
     "Flow",
     "LevelRules",
     "Protocol",
@@ -254,6 +255,10 @@ class Timers:
     consent_reminder: timedelta
     invite_reminder: timedelta
     invite_expiry: timedelta
+
+
+# The settings under `timers:` (and a variant's), one per field of ``Timers``.
+TIMER_NAMES = ("consent_reminder", "invite_reminder", "invite_expiry")
 
 
 @dataclass(frozen=True)
