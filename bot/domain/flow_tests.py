@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.domain.flow_variants import running
+from bot.domain.flow_variants import not_running
 from bot.domain.flows import Flow
 
 __all__ = [
@@ -146,11 +146,10 @@ def unplayable(tests: FlowTestFile, flow: Flow, where: str) -> list[str]:
     """Why tests in ``tests`` cannot show anything about ``flow``, a ``where:line: ...``
     each: a variant the flow does not run (a misspelt or stopped one would silently
     play the base flow, and pass for the wrong reason) or a language it does not speak."""
-    variants = [v.name for v in running(flow)]
     problems = []
     for test in tests.tests:
-        if test.variant is not None and test.variant not in variants:
-            runs = f"it runs {', '.join(variants)}" if variants else "it runs no variant"
+        runs = not_running(flow, test.variant)
+        if runs is not None:
             problems.append(
                 f"{where}:{test.line}: variant {test.variant!r} is not a running variant of "
                 f"the flow {flow.name!r} ({runs})"

@@ -16,12 +16,22 @@ import hashlib
 
 from bot.domain.flows import Flow, Variant
 
-__all__ = ["assign", "base_weight", "effective", "overlay", "running"]
+__all__ = ["assign", "base_weight", "effective", "not_running", "overlay", "running"]
 
 
 def running(flow: Flow) -> tuple[Variant, ...]:
     """The variants that still take new conversations, in the flow's order."""
     return tuple(v for v in flow.variants if not v.stopped)
+
+
+def not_running(flow: Flow, variant: str | None) -> str | None:
+    """When ``variant`` cannot be played on ``flow`` (a name it does not declare, or a
+    stopped one: either would run the base flow), what it runs instead ("it runs a, b"
+    or "it runs no variant"); None when it can be (or is None)."""
+    names = [v.name for v in running(flow)]
+    if variant is None or variant in names:
+        return None
+    return f"it runs {', '.join(names)}" if names else "it runs no variant"
 
 
 def base_weight(flow: Flow) -> float:

@@ -151,7 +151,7 @@ def simulate(
     empty line or Ctrl-D."""
     from bot.adapters.flow_files import load_flow
     from bot.adapters.yaml_files import FlowFileError
-    from bot.domain.flow_variants import running
+    from bot.domain.flow_variants import not_running
     from bot.entrypoints.flow_test_rasa import StackError
     from bot.entrypoints.flow_test_stack import local_stack
 
@@ -168,9 +168,8 @@ def simulate(
     if lang is not None and lang not in languages:
         typer.echo(f"--lang {lang}: the flow speaks {', '.join(languages)}", err=True)
         raise typer.Exit(2)
-    variants = [v.name for v in running(flow_in_file)]
-    if variant is not None and variant not in variants:
-        runs = f"it runs {', '.join(variants)}" if variants else "it runs no variant"
+    runs = not_running(flow_in_file, variant)
+    if runs is not None:
         typer.echo(f"--variant {variant}: not a running variant of the flow ({runs})", err=True)
         raise typer.Exit(2)
     rasa = _rasa(rasa_url, rasa_token, action_server_url, gangway_port, service_token)
